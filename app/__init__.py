@@ -1,0 +1,1 @@
+"""Steward's web process: webhook receiver, setup flow, settings and the ``steward`` CLI."""

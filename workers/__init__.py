@@ -1,0 +1,1 @@
+"""Steward's Celery workers: tasks per feature, the GitHub client, idempotent effects."""
