@@ -1,0 +1,108 @@
+"""Subcommands of the bot itself: ``serve``, ``worker``, ``demo``, ``config-docs``, ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from app.settings import Settings, SettingsError, load_settings
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"steward: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the webhook receiver (plus embedded Redis and a worker when REDIS_URL is unset)."""
+    from app.server import serve
+
+    settings = _settings_or_exit()
+    if args.port:
+        settings = settings.with_overrides(port=args.port)
+    return serve(settings, start_worker=args.worker)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a Celery worker for Steward's queues."""
+    from app.logs import configure_logging, register_secret
+    from workers import runtime
+    from workers.celery_app import DEFAULT_QUEUE, INFERENCE_QUEUE, create_celery
+
+    settings = _settings_or_exit()
+    if not settings.redis_url:
+        print("steward worker: REDIS_URL is not set. Point it at your Redis, or run "
+              "`steward serve`, which embeds Redis and a worker.", file=sys.stderr)
+        return 2
+    if not settings.is_configured:
+        print("steward worker: APP_ID, PRIVATE_KEY and WEBHOOK_SECRET must be set "
+              "(run `steward serve` once to create the App).", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    for secret in (settings.webhook_secret, settings.private_key):
+        register_secret(secret)
+    runtime.configure(settings)
+    app = create_celery(settings)
+    queues = args.queues or f"{DEFAULT_QUEUE},{INFERENCE_QUEUE}"
+    argv = ["worker", "--loglevel", settings.log_level.upper().replace("TRACE", "DEBUG"),
+            "--queues", queues, "--concurrency", str(args.concurrency),
+            "--hostname", args.hostname, "--without-gossip", "--without-mingle"]
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the bot against the offline fake GitHub and print what it does."""
+    from app.demo import run_demo
+
+    return run_demo(verbose=args.verbose)
+
+
+def cmd_config_docs(args: argparse.Namespace) -> int:
+    """Print the `.github/steward.yml` reference (the schema is the documentation)."""
+    from workers.config_schema import schema_markdown
+
+    print(schema_markdown())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create or upgrade the database schema."""
+    from app.store import open_store
+
+    settings = _settings_or_exit()
+    open_store(settings.database_url_or_default)
+    print(f"database at {settings.database_url_or_default.split('@')[-1]} is up to date")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the bot's own subcommands."""
+    serve = subparsers.add_parser("serve", help="run the bot (embedded Redis + worker by default)")
+    serve.add_argument("--port", type=int, default=None, help="override PORT")
+    group = serve.add_mutually_exclusive_group()
+    group.add_argument("--worker", dest="worker", action="store_true", default=None,
+                       help="also start a worker even when REDIS_URL is set")
+    group.add_argument("--no-worker", dest="worker", action="store_false",
+                       help="web process only (workers run elsewhere)")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = subparsers.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--queues", default=None, help="comma-separated queues (default: all)")
+    worker.add_argument("--hostname", default="steward@%h")
+    worker.set_defaults(func=cmd_worker)
+
+    demo = subparsers.add_parser("demo", help="replay real deliveries against a fake GitHub")
+    demo.add_argument("--verbose", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+
+    docs = subparsers.add_parser("config-docs", help="print the .github/steward.yml reference")
+    docs.set_defaults(func=cmd_config_docs)
+
+    migrate = subparsers.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.set_defaults(func=cmd_migrate)

@@ -1,0 +1,162 @@
+"""Wiring for ``steward serve``: Redis (embedded or given), store, Celery sender, web app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from app.embedded import EmbeddedRedis, WorkerProcess
+from app.events import Job
+from app.logs import configure_logging, register_secret
+from app.settings import Settings
+from app.setup import add_setup_routes
+from app.store import Store, open_store
+from app.web import Receiver, create_app, default_router
+
+log = logging.getLogger(__name__)
+
+
+def celery_sender(celery_app: Any) -> Callable[[Job], None]:
+    """Send jobs through Celery; give up fast so a dead broker turns into a 503."""
+
+    def send(job: Job) -> None:
+        celery_app.send_task(
+            job.task,
+            kwargs=job.kwargs,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.3},
+        )
+
+    return send
+
+
+async def _not_configured(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"error": "Steward is not set up yet: open / in a browser, or set APP_ID, "
+                  "PRIVATE_KEY and WEBHOOK_SECRET"},
+        status=503,
+    )
+
+
+async def _status_page(request: web.Request) -> web.Response:
+    return web.Response(
+        text="Steward is running. Webhooks go to POST "
+        f"{request.app['webhook_path']}; health at /healthz and /readyz.\n"
+    )
+
+
+def build_web_app(
+    settings: Settings, *, redis: aioredis.Redis, store: Store, send: Callable[[Job], None]
+) -> web.Application:
+    """The full web app: receiver when configured, the setup flow when not."""
+
+    async def redis_ready() -> None:
+        await redis.ping()
+
+    async def db_ready() -> None:
+        await asyncio.to_thread(store.ping)
+
+    receiver = Receiver(
+        settings=settings,
+        redis=redis,
+        send=send,
+        router=default_router(),
+        ready_checks={"redis": redis_ready, "database": db_ready},
+    )
+    app = create_app(receiver) if settings.is_configured else _setup_app(settings, receiver)
+    app["webhook_path"] = settings.webhook_path
+    if settings.is_configured:
+        app.router.add_get("/", _status_page)
+    return app
+
+
+def _setup_app(settings: Settings, receiver: Receiver) -> web.Application:
+    app = web.Application()
+    from app.web import RECEIVER, handle_health, handle_ready
+
+    app[RECEIVER] = receiver
+    app.router.add_post(settings.webhook_path, _not_configured)
+    app.router.add_get("/healthz", handle_health)
+    app.router.add_get("/readyz", handle_ready)
+    add_setup_routes(app, settings, os.environ.get("WEBHOOK_PROXY_URL"))
+    return app
+
+
+@dataclass
+class Stack:
+    """Everything ``serve`` starts, so it can be stopped in reverse order."""
+
+    settings: Settings
+    embedded_redis: EmbeddedRedis | None = None
+    worker: WorkerProcess | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def start_backends(self, *, start_worker: bool | None) -> Settings:
+        """Start embedded Redis (if no REDIS_URL) and the worker (embedded, or when asked)."""
+        settings = self.settings
+        embedded = not settings.redis_url
+        if embedded:
+            self.embedded_redis = EmbeddedRedis(settings.data_dir)
+            settings = settings.with_overrides(redis_url=self.embedded_redis.start())
+        want_worker = embedded if start_worker is None else start_worker
+        if want_worker and settings.is_configured:
+            env = {
+                "REDIS_URL": str(settings.redis_url),
+                "STEWARD_DATA_DIR": str(settings.data_dir),
+                **self.extra_env,
+            }
+            if settings.database_url:
+                env["DATABASE_URL"] = settings.database_url
+            self.worker = WorkerProcess(env)
+            self.worker.start()
+        self.settings = settings
+        return settings
+
+    def stop(self) -> None:
+        """Stop the worker (warm), then Redis (flushed to disk)."""
+        if self.worker:
+            self.worker.stop()
+        if self.embedded_redis:
+            self.embedded_redis.stop()
+
+
+def serve(settings: Settings, *, start_worker: bool | None = None) -> int:
+    """Run the bot until interrupted."""
+    configure_logging(settings.log_level, settings.log_format)
+    for secret in (settings.webhook_secret, settings.private_key, settings.client_secret):
+        register_secret(secret)
+    stack = Stack(settings)
+    try:
+        settings = stack.start_backends(start_worker=start_worker)
+        store = open_store(settings.database_url_or_default)
+        from workers.celery_app import create_celery
+
+        celery_app = create_celery(settings)
+
+        async def app_factory() -> web.Application:
+            client = aioredis.Redis.from_url(str(settings.redis_url))
+            app = build_web_app(settings, redis=client, store=store, send=celery_sender(celery_app))
+
+            async def close_redis(_: web.Application) -> None:
+                await client.aclose()
+
+            app.on_cleanup.append(close_redis)
+            return app
+
+        if not settings.is_configured:
+            log.warning("no GitHub App configured: open http://localhost:%d/ to create one",
+                        settings.port)
+        log.info("listening on %s:%d, webhooks at %s", settings.host, settings.port,
+                 settings.webhook_path)
+        web.run_app(app_factory(), host=settings.host, port=settings.port, print=None,
+                    access_log=None)
+    finally:
+        stack.stop()
+    return 0

@@ -1,0 +1,344 @@
+"""Durable state over SQLAlchemy: installations, repositories, audit log, feedback.
+
+``DATABASE_URL`` unset means SQLite in the data directory; PostgreSQL when set. The
+schema is created and upgraded by Alembic (``app/migrations``); :func:`open_store`
+runs the migrations so a fresh deployment needs no manual step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+
+installations = Table(
+    "installations",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_login", String(255), nullable=False),
+    Column("account_type", String(32), nullable=False, default="User"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("installation_id", BigInteger, nullable=False, index=True),
+    Column("full_name", String(255), nullable=False, index=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("removed_at", DateTime(timezone=True), nullable=True),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # One row per effect; the unique key is what makes retries idempotent.
+    Column("effect_key", String(512), nullable=False, unique=True),
+    Column("delivery_id", String(64), nullable=True),
+    Column("installation_id", BigInteger, nullable=True),
+    Column("repo", String(255), nullable=False, index=True),
+    Column("number", Integer, nullable=True),
+    Column("feature", String(32), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("mode", String(16), nullable=False, default="live"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo", String(255), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("bot_action_id", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+config_reports = Table(
+    "config_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo", String(255), nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("blob_sha", String(64), nullable=False),
+    Column("errors", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("repo", "path", "blob_sha", name="uq_config_report_version"),
+)
+
+# Kept for later features: who may be asked, and whether they opted out.
+people = Table(
+    "people",
+    metadata,
+    Column("login", String(255), primary_key=True),
+    Column("opted_out", Boolean, nullable=False, default=False),
+)
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware (stored as UTC)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One effect the bot applied (or would have, in shadow mode)."""
+
+    effect_key: str
+    repo: str
+    feature: str
+    action: str
+    number: int | None = None
+    delivery_id: str | None = None
+    installation_id: int | None = None
+    detail: dict[str, Any] | None = None
+    mode: str = "live"
+
+
+class Store:
+    """Typed access to the durable tables; every method is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def upsert_installation(self, installation_id: int, login: str, account_type: str) -> None:
+        """Record an installation (again, if it was deleted and re-created)."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(installations.c.id).where(installations.c.id == installation_id)
+            ).first()
+            values = {"account_login": login, "account_type": account_type, "deleted_at": None}
+            if row:
+                conn.execute(
+                    update(installations)
+                    .where(installations.c.id == installation_id)
+                    .values(**values)
+                )
+            else:
+                conn.execute(
+                    insert(installations).values(
+                        id=installation_id, created_at=now_utc(), **values
+                    )
+                )
+
+    def delete_installation(self, installation_id: int) -> None:
+        """Mark an installation and its repositories as gone (history is kept)."""
+        with self._tx() as conn:
+            conn.execute(
+                update(installations)
+                .where(installations.c.id == installation_id)
+                .values(deleted_at=now_utc())
+            )
+            conn.execute(
+                update(repositories)
+                .where(repositories.c.installation_id == installation_id)
+                .values(removed_at=now_utc())
+            )
+
+    def add_repositories(self, installation_id: int, repos: Iterable[tuple[int, str]]) -> None:
+        """Record repositories an installation can see."""
+        with self._tx() as conn:
+            for repo_id, full_name in repos:
+                conn.execute(delete(repositories).where(repositories.c.id == repo_id))
+                conn.execute(
+                    insert(repositories).values(
+                        id=repo_id,
+                        installation_id=installation_id,
+                        full_name=full_name,
+                        added_at=now_utc(),
+                    )
+                )
+
+    def remove_repositories(self, repo_ids: Iterable[int]) -> None:
+        """Mark repositories as no longer part of the installation."""
+        with self._tx() as conn:
+            for repo_id in repo_ids:
+                conn.execute(
+                    update(repositories)
+                    .where(repositories.c.id == repo_id)
+                    .values(removed_at=now_utc())
+                )
+
+    def active_repositories(self, installation_id: int) -> list[str]:
+        """Full names of the installation's repositories, sorted."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(repositories.c.full_name).where(
+                    repositories.c.installation_id == installation_id,
+                    repositories.c.removed_at.is_(None),
+                )
+            )
+            return sorted(r[0] for r in rows)
+
+    def installation(self, installation_id: int) -> dict[str, Any] | None:
+        """An installation row as a dict, or None."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(installations).where(installations.c.id == installation_id)
+            ).mappings().first()
+            return dict(row) if row else None
+
+    def has_action(self, effect_key: str) -> bool:
+        """Whether this effect was already applied (or recorded in shadow mode)."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(actions.c.id).where(actions.c.effect_key == effect_key)
+            ).first()
+            return row is not None
+
+    def record_action(self, record: ActionRecord) -> bool:
+        """Append to the audit log; False if the same effect was already recorded."""
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    insert(actions).values(
+                        effect_key=record.effect_key,
+                        delivery_id=record.delivery_id,
+                        installation_id=record.installation_id,
+                        repo=record.repo,
+                        number=record.number,
+                        feature=record.feature,
+                        action=record.action,
+                        detail=record.detail or {},
+                        mode=record.mode,
+                        created_at=now_utc(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def actions_for(self, repo: str, number: int | None = None) -> list[dict[str, Any]]:
+        """Audit-log rows of a repository (and item), oldest first."""
+        query = select(actions).where(actions.c.repo == repo)
+        if number is not None:
+            query = query.where(actions.c.number == number)
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(actions.c.id)).mappings()]
+
+    def record_feedback(
+        self, *, repo: str, number: int, kind: str, subject: str, actor: str
+    ) -> None:
+        """Record a human change that contradicts or follows up on the bot."""
+        with self._tx() as conn:
+            conn.execute(
+                insert(feedback).values(
+                    repo=repo,
+                    number=number,
+                    kind=kind,
+                    subject=subject,
+                    actor=actor,
+                    created_at=now_utc(),
+                )
+            )
+
+    def feedback_for(self, repo: str) -> list[dict[str, Any]]:
+        """Feedback rows of a repository, oldest first."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(feedback).where(feedback.c.repo == repo).order_by(feedback.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def claim_config_report(self, repo: str, path: str, blob_sha: str, errors: list[str]) -> bool:
+        """True the first time a given version of a config file is reported as invalid."""
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    insert(config_reports).values(
+                        repo=repo,
+                        path=path,
+                        blob_sha=blob_sha,
+                        errors=json.dumps(errors),
+                        created_at=now_utc(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def release_config_report(self, repo: str, path: str, blob_sha: str) -> None:
+        """Forget a claim whose report could not be posted, so a retry posts it."""
+        with self._tx() as conn:
+            conn.execute(
+                delete(config_reports).where(
+                    config_reports.c.repo == repo,
+                    config_reports.c.path == path,
+                    config_reports.c.blob_sha == blob_sha,
+                )
+            )
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets its folder created and a busy timeout."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(url, connect_args={"timeout": 30}, pool_pre_ping=True)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    elif url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def open_store(url: str) -> Store:
+    """Connect, migrate and return the store."""
+    engine = make_engine(url)
+    migrate(engine)
+    return Store(engine)

@@ -1,0 +1,204 @@
+"""The aiohttp web application: webhook receiver, health and readiness.
+
+A delivery is verified (``X-Hub-Signature-256``, constant-time), de-duplicated on
+``X-GitHub-Delivery`` in Redis, routed, and its jobs queued to Celery; the answer
+(202) goes back in milliseconds. Nothing is queued for a rejected delivery, and a
+broker failure is answered 503 so GitHub records the failed delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from gidgethub import BadRequest, ValidationFailure, sansio
+from gidgethub.routing import Router
+
+from app.events import Dispatch, Job, build_router
+from app.logs import log_context
+from app.payloads import Envelope, PayloadError
+from app.settings import Settings
+
+log = logging.getLogger("steward.webhooks")
+
+#: GitHub caps webhook payloads at 25 MB.
+MAX_BODY = 25 * 1024 * 1024
+REQUIRED_HEADERS = ("X-GitHub-Event", "X-GitHub-Delivery")
+
+
+def delivery_key(delivery_id: str) -> str:
+    """Redis key remembering a delivery id."""
+    return f"steward:delivery:{delivery_id}"
+
+
+@dataclass
+class Receiver:
+    """What the webhook handler needs, injected."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    send: Callable[[Job], None]
+    router: Router
+    ready_checks: dict[str, Callable[[], Awaitable[None]]]
+
+
+RECEIVER = web.AppKey("receiver", Receiver)
+
+
+def _json(status: int, **body: Any) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def verify_delivery(headers: Any, body: bytes, secret: str) -> sansio.Event:
+    """Check signature first, then headers and body; raise ``web.HTTPException`` subclasses."""
+    signature = headers.get("X-Hub-Signature-256")
+    if not signature:
+        raise web.HTTPUnauthorized(
+            text="missing X-Hub-Signature-256: set the App's webhook secret to WEBHOOK_SECRET"
+        )
+    try:
+        sansio.validate_event(body, signature=signature, secret=secret)
+    except ValidationFailure:
+        raise web.HTTPUnauthorized(
+            text="signature does not match: verify that the webhook secret matches the value "
+            "of the WEBHOOK_SECRET environment variable"
+        ) from None
+    missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
+    if missing:
+        raise web.HTTPBadRequest(text=f"missing header(s): {', '.join(missing)}")
+    try:
+        return sansio.Event.from_http(headers, body)
+    except BadRequest:
+        raise web.HTTPBadRequest(
+            text="content type must be application/json (set it in the App's webhook settings)"
+        ) from None
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="body is not valid JSON") from None
+
+
+def is_own_or_bot_sender(envelope: Envelope, settings: Settings) -> bool:
+    """Events a bot caused never trigger actions: no loops with ourselves or other bots."""
+    sender = envelope.sender
+    if sender is None or envelope.event.startswith("installation"):
+        return False
+    own = f"{settings.app_slug}[bot]" if settings.app_slug else None
+    return sender.login == own or (settings.ignore_bots and sender.is_bot)
+
+
+async def handle_webhook(request: web.Request) -> web.Response:
+    """POST WEBHOOK_PATH: verify, de-duplicate, route, queue; 202 when something was queued."""
+    receiver = request.app[RECEIVER]
+    started = time.perf_counter()
+    body = await request.read()
+    event = verify_delivery(request.headers, body, receiver.settings.webhook_secret or "")
+    if not isinstance(event.data, dict):
+        raise web.HTTPBadRequest(text="payload must be a JSON object")
+    try:
+        envelope = Envelope.parse(event.event, str(event.delivery_id), event.data)
+    except PayloadError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    with log_context(delivery=envelope.delivery_id, installation=envelope.installation_id):
+        response = await _accept(receiver, event, envelope)
+        log.info(
+            "%s.%s → %d in %.1f ms",
+            envelope.event,
+            envelope.action,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+
+async def _accept(receiver: Receiver, event: sansio.Event, envelope: Envelope) -> web.Response:
+    if envelope.event == "ping":
+        return _json(200, msg="pong", zen=event.data.get("zen"))
+    if is_own_or_bot_sender(envelope, receiver.settings):
+        return _json(200, ignored="sender is a bot")
+    dispatch = Dispatch(envelope)
+    try:
+        await receiver.router.dispatch(event, dispatch)
+    except PayloadError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    if not dispatch.jobs:
+        return _json(200, ignored=f"no handler for {envelope.event}.{envelope.action}")
+    return await _queue_once(receiver, envelope, dispatch.jobs)
+
+
+async def _queue_once(receiver: Receiver, envelope: Envelope, jobs: list[Job]) -> web.Response:
+    key = delivery_key(envelope.delivery_id)
+    try:
+        first = await receiver.redis.set(key, "1", nx=True, ex=receiver.settings.delivery_ttl)
+    except Exception:
+        log.exception("Redis unreachable; answering 503 so GitHub records a failed delivery")
+        return _json(503, error="queue unavailable")
+    if not first:
+        return _json(200, duplicate=True)
+    try:
+        for job in jobs:
+            await asyncio.to_thread(receiver.send, job)
+    except Exception:
+        # Forget the delivery so GitHub's redelivery of it is not mistaken for a duplicate.
+        await receiver.redis.delete(key)
+        log.exception("BROKER DOWN: could not queue %s; answering 503", [j.task for j in jobs])
+        return _json(503, error="queue unavailable; redeliver this event later")
+    return _json(202, queued=[job.task for job in jobs])
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    """GET /healthz: the process is alive."""
+    return _json(200, status="ok")
+
+
+async def handle_ready(request: web.Request) -> web.Response:
+    """GET /readyz: every dependency (Redis, database) answers."""
+    receiver = request.app[RECEIVER]
+    results: dict[str, str] = {}
+    for name, check in receiver.ready_checks.items():
+        try:
+            await asyncio.wait_for(check(), timeout=3)
+            results[name] = "ok"
+        except Exception as exc:
+            results[name] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in results.values())
+    return _json(200 if ok else 503, status="ready" if ok else "not ready", checks=results)
+
+
+@web.middleware
+async def errors_as_json(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn 4xx/5xx exceptions into JSON bodies with a clear message."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status != 404:
+            log.warning("rejected %s %s: %d %s", request.method, request.path, exc.status, exc.text)
+        return web.Response(
+            status=exc.status,
+            text=json.dumps({"error": exc.text or exc.reason}),
+            content_type="application/json",
+        )
+
+
+def create_app(receiver: Receiver) -> web.Application:
+    """The web application with the webhook, health and readiness routes."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_as_json])
+    app[RECEIVER] = receiver
+    app.router.add_post(receiver.settings.webhook_path, handle_webhook)
+    app.router.add_get("/healthz", handle_health)
+    app.router.add_get("/readyz", handle_ready)
+    return app
+
+
+def default_router() -> Router:
+    """The composed router of every feature (kept here so tests can swap it)."""
+    return build_router()

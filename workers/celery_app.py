@@ -1,0 +1,42 @@
+"""The Celery application, built from settings (no broker connection at import)."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from app.settings import Settings
+
+DEFAULT_QUEUE = "steward"
+#: Model inference runs on its own queue so GPU workers can take it alone.
+INFERENCE_QUEUE = "steward.inference"
+
+
+def broker_url(redis_url: str) -> str:
+    """Kombu's spelling of a Redis URL (unix sockets are ``redis+socket://``)."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+def create_celery(settings: Settings) -> Celery:
+    """A Celery app whose tasks survive a killed worker and never run on stale acks."""
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL must be set before creating the Celery app")
+    app = Celery("steward", broker=broker_url(settings.redis_url), include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=DEFAULT_QUEUE,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        task_routes={"steward.classify": {"queue": INFERENCE_QUEUE}},
+    )
+    app.set_default()
+    return app

@@ -1,0 +1,246 @@
+"""The per-repository configuration schema (``.github/steward.yml``), pure.
+
+One typed schema: every field has a default and a description, and the schema is the
+documentation (``steward config-docs`` prints it). Parsing never raises: an invalid
+value is reported and its default kept, so a broken file never stops the bot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+CONFIG_PATH = ".github/steward.yml"
+
+
+def _f(default: Any, description: str) -> Any:
+    """A schema field: a default and the sentence that documents it."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"doc": description})
+    return field(default=default, metadata={"doc": description})
+
+
+DEFAULT_ISSUE_WELCOME = (
+    "Thanks for opening your first issue in {{ repo }}, @{{ author }}! :wave:\n\n"
+    "A maintainer will look at it soon. In the meantime, please make sure it includes "
+    "the steps to reproduce and the versions you use."
+    "{% if contributing_url %} Our [contributing guide]({{ contributing_url }}) "
+    "explains how we work.{% endif %}"
+)
+DEFAULT_PR_WELCOME = (
+    "Thanks for your first pull request to {{ repo }}, @{{ author }}! :tada:\n\n"
+    "A maintainer will review it soon."
+    "{% if contributing_url %} Please have a look at our "
+    "[contributing guide]({{ contributing_url }}) while you wait.{% endif %}"
+)
+DEFAULT_MERGED_WELCOME = (
+    "Congratulations on your first merged pull request in {{ repo }}, @{{ author }}! :rocket:"
+    " We hope to see more from you."
+)
+DEFAULT_DISCUSSION_WELCOME = (
+    "Welcome to the {{ repo }} discussions, @{{ author }}! :wave: Thanks for starting "
+    "your first discussion; the community will chime in soon."
+)
+
+
+@dataclass(frozen=True)
+class WelcomeConfig:
+    """Welcome messages for first-time contributors."""
+
+    enabled: bool = _f(True, "Post welcome comments at all.")
+    issue: bool = _f(True, "Welcome a person's first issue in the repository.")
+    pull_request: bool = _f(True, "Welcome a person's first pull request.")
+    merged_pull_request: bool = _f(True, "Congratulate a person's first merged pull request.")
+    discussion: bool = _f(True, "Welcome a person's first discussion.")
+    include_members: bool = _f(
+        False, "Also welcome owners, members and collaborators (skipped by default)."
+    )
+    include_bots: bool = _f(False, "Also welcome bot accounts (skipped by default).")
+    issue_message: str = _f(DEFAULT_ISSUE_WELCOME, "Template (Jinja2, sandboxed) for issues.")
+    pull_request_message: str = _f(DEFAULT_PR_WELCOME, "Template for pull requests.")
+    merged_pull_request_message: str = _f(DEFAULT_MERGED_WELCOME, "Template for merged PRs.")
+    discussion_message: str = _f(DEFAULT_DISCUSSION_WELCOME, "Template for discussions.")
+    contributing_path: str = _f(
+        "CONTRIBUTING.md", "Path linked as `contributing_url` in templates when the file exists."
+    )
+    good_first_issues: int = _f(
+        3, "List up to this many matching good first issues in a first issue's welcome (0: none)."
+    )
+
+
+@dataclass(frozen=True)
+class TriageConfig:
+    """Automatic labelling of new issues, pull requests and discussions."""
+
+    enabled: bool = _f(True, "Label new issues, pull requests and discussions.")
+    issues: bool = _f(True, "Label new issues.")
+    pull_requests: bool = _f(True, "Label new pull requests.")
+    discussions: bool = _f(True, "Label new discussions.")
+    allow: list[str] = _f([], "Only ever apply these labels (empty: any label of the repo).")
+    deny: list[str] = _f([], "Never apply these labels.")
+    aliases: dict[str, str] = _f({}, "Map a model label to the repository's label name.")
+    min_confidence: dict[str, float] = _f(
+        {}, "Per-label minimum probability, overriding the calibrated threshold."
+    )
+    max_labels: int = _f(3, "Apply at most this many labels to one item.")
+    explain: bool = _f(False, "Post a short comment explaining the labels (off: no noise).")
+    zero_shot: bool = _f(True, "Before a model is trained, label from label names and examples.")
+
+
+@dataclass(frozen=True)
+class ReviewersConfig:
+    """Reviewer suggestions for pull requests and people for issues."""
+
+    mode: Literal["request", "suggest", "off"] = _f(
+        "suggest", "`request` reviewers, `suggest` them in one comment, or `off`."
+    )
+    count: int = _f(2, "How many reviewers to request or suggest.")
+    teams: list[str] = _f([], "Team slugs that may be requested alongside people.")
+    never: list[str] = _f([], "Logins never to request (org-wide list belongs in the org file).")
+    skip_drafts: bool = _f(True, "Wait until a draft pull request is ready for review.")
+    issues: Literal["mention", "assign", "record", "off"] = _f(
+        "record", "For new issues: `mention` people who could help, `assign`, or only `record`."
+    )
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """The whole `.github/steward.yml`; every section is optional."""
+
+    mode: Literal["live", "shadow"] = _f(
+        "live", "`shadow` records what the bot would do and writes nothing to GitHub."
+    )
+    welcome: WelcomeConfig = field(default_factory=WelcomeConfig, metadata={"doc": "Welcomes."})
+    triage: TriageConfig = field(default_factory=TriageConfig, metadata={"doc": "Labelling."})
+    reviewers: ReviewersConfig = field(
+        default_factory=ReviewersConfig, metadata={"doc": "Reviewers and people."}
+    )
+
+
+class ConfigSyntaxError(ValueError):
+    """The YAML itself cannot be read."""
+
+
+def load_yaml(text: str) -> dict[str, Any]:
+    """Parse a config file's YAML into a mapping (an empty file is an empty mapping)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigSyntaxError(f"not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigSyntaxError("the file must be a mapping of sections (e.g. `welcome:`)")
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge mappings recursively; lists and scalars in ``override`` replace ``base``'s."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (list, dict):
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in get_args(tp))}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_value(tp: Any, value: Any) -> bool:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return value in get_args(tp)
+    if origin in (Union, types.UnionType):
+        return any(_check_value(a, value) for a in get_args(tp))
+    if origin is list:
+        (item,) = get_args(tp)
+        return isinstance(value, list) and all(_check_value(item, v) for v in value)
+    if origin is dict:
+        key_t, val_t = get_args(tp)
+        return isinstance(value, dict) and all(
+            _check_value(key_t, k) and _check_value(val_t, v) for k, v in value.items()
+        )
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    return False
+
+
+def _build(cls: type[Any], raw: Mapping[str, Any], where: str, errors: list[str]) -> Any:
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key.startswith("_"):
+            continue
+        if key not in hints:
+            errors.append(f"{where}{key}: unknown setting (known: {', '.join(sorted(hints))})")
+            continue
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if isinstance(value, Mapping):
+                values[key] = _build(tp, value, f"{where}{key}.", errors)  # type: ignore[arg-type]
+            else:
+                errors.append(f"{where}{key}: must be a mapping of settings")
+        elif _check_value(tp, value):
+            values[key] = float(value) if tp is float else value
+        else:
+            errors.append(f"{where}{key}: expected {_type_name(tp)}, got {value!r}")
+    return cls(**values)
+
+
+def parse_config(raw: Mapping[str, Any]) -> tuple[RepoConfig, list[str]]:
+    """Build a :class:`RepoConfig` from merged YAML; invalid values keep their defaults."""
+    errors: list[str] = []
+    config = _build(RepoConfig, raw, "", errors)
+    return config, errors
+
+
+def parse_extends(value: Any, *, owner: str) -> tuple[str, str, str] | None:
+    """Probot's ``_extends``: ``repo``, ``owner/repo`` or ``owner/repo:path`` → (owner, repo, path)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    target, _, path = value.strip().partition(":")
+    base_owner, _, base_repo = target.rpartition("/")
+    return (base_owner or owner, base_repo, path or CONFIG_PATH)
+
+
+def schema_docs(cls: type[Any] = RepoConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(key, type, default, description) rows for every setting, for the docs."""
+    rows: list[tuple[str, str, str, str]] = []
+    hints = get_type_hints(cls)
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            rows.extend(schema_docs(tp, f"{prefix}{f.name}."))  # type: ignore[arg-type]
+            continue
+        default = getattr(defaults, f.name)
+        shown = "(template)" if isinstance(default, str) and "{{" in default else repr(default)
+        rows.append((f"{prefix}{f.name}", _type_name(tp), shown, f.metadata.get("doc", "")))
+    return rows
+
+
+def schema_markdown() -> str:
+    """The configuration reference as a Markdown table."""
+    lines = ["| key | type | default | description |", "|---|---|---|---|"]
+    for key, tp, default, doc in schema_docs():
+        lines.append(f"| `{key}` | `{tp}` | `{default}` | {doc} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""I/O flows of the tasks: fetch, call the pure decisions, apply idempotently."""

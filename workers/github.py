@@ -1,0 +1,151 @@
+"""The GitHub client: gidgethub over aiohttp with retries, rate limits and token refresh.
+
+All request logic stays in gidgethub; this module only decides, per response, whether
+to wait and try again (5xx, connection errors, primary and secondary rate limits) and
+refreshes an installation token that GitHub refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from gidgethub import aiohttp as gh_aiohttp
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "steward-bot/0.1 (+https://github.com/apps/steward)"
+
+#: The message GitHub sends with a secondary rate limit's 403.
+_SECONDARY_MARKERS = (b"secondary rate limit", b"abuse detection")
+
+
+class GitHubUnavailable(Exception):
+    """GitHub kept failing (5xx or connection errors) after every retry."""
+
+
+class RateLimited(Exception):
+    """GitHub asked us to wait longer than one task should sleep."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        super().__init__(f"GitHub rate limit: retry in {wait_seconds:.0f}s")
+        self.wait_seconds = wait_seconds
+
+
+def rate_limit_wait(
+    status: int, headers: Mapping[str, str], body: bytes, *, now: float
+) -> float | None:
+    """Seconds to wait before retrying a rate-limited response, or None if it is not one.
+
+    Follows GitHub's documented order: ``retry-after`` first, then an exhausted primary
+    limit (``x-ratelimit-remaining: 0`` until ``x-ratelimit-reset``), then a secondary
+    limit without headers (at least one minute).
+    """
+    if status not in (403, 429):
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    retry_after = lowered.get("retry-after")
+    if retry_after and retry_after.strip().isdigit():
+        return float(retry_after)
+    if lowered.get("x-ratelimit-remaining") == "0" and lowered.get("x-ratelimit-reset"):
+        try:
+            return max(0.0, float(lowered["x-ratelimit-reset"]) - now) + 1.0
+        except ValueError:
+            return 60.0
+    if any(marker in body.lower() for marker in _SECONDARY_MARKERS):
+        return 60.0
+    if status == 429:
+        return 60.0
+    return None
+
+
+def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 20.0) -> float:
+    """Exponential backoff with full jitter for the n-th retry (0-based)."""
+    return float(random.uniform(0, min(cap, base * (2**attempt))))
+
+
+TokenRefresher = Callable[[], Awaitable[str]]
+
+
+class GitHubClient(gh_aiohttp.GitHubAPI):
+    """gidgethub's aiohttp client with bounded retries and installation-token refresh."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        oauth_token: str | None = None,
+        retries: int = 4,
+        max_rate_limit_wait: float = 60.0,
+        refresh_token: TokenRefresher | None = None,
+        cache: Any = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(
+            session, USER_AGENT, oauth_token=oauth_token, base_url=base_url, cache=cache
+        )
+        self._retries = retries
+        self._max_wait = max_rate_limit_wait
+        self._refresh_token = refresh_token
+        self._sleep = sleep or asyncio.sleep
+        self.calls = 0
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep (injectable so tests need not wait)."""
+        await self._sleep(seconds)
+
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        headers = dict(headers)
+        refreshed = False
+        attempt = 0
+        while True:
+            self.calls += 1
+            try:
+                status, resp_headers, data = await super()._request(method, url, headers, body)
+            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+                if attempt >= self._retries:
+                    raise GitHubUnavailable(f"{method} {url}: {exc!r}") from exc
+                await self._retry_after(attempt, f"connection error {exc!r}", method, url)
+                attempt += 1
+                continue
+            if status == 401 and self._refresh_token and not refreshed and self.oauth_token:
+                refreshed = True
+                self.oauth_token = await self._refresh_token()
+                headers["authorization"] = f"token {self.oauth_token}"
+                continue
+            wait = rate_limit_wait(status, resp_headers, data, now=time.time())
+            if wait is not None:
+                if wait > self._max_wait or attempt >= self._retries:
+                    raise RateLimited(wait)
+                log.warning("rate limited on %s %s; waiting %.1fs", method, url, wait)
+                await self.sleep(wait)
+                attempt += 1
+                continue
+            if status >= 500 and attempt < self._retries:
+                await self._retry_after(attempt, f"HTTP {status}", method, url)
+                attempt += 1
+                continue
+            if status >= 500:
+                raise GitHubUnavailable(f"{method} {url}: HTTP {status} after {attempt} retries")
+            return status, resp_headers, data
+
+    async def _retry_after(self, attempt: int, why: str, method: str, url: str) -> None:
+        delay = backoff_delay(attempt)
+        log.warning("%s on %s %s; retry %d in %.2fs", why, method, url, attempt + 1, delay)
+        await self.sleep(delay)
+
+
+def graphql_endpoint(api_url: str) -> str:
+    """GraphQL's URL for a REST base URL (GHE serves it at /api/graphql)."""
+    api_url = api_url.rstrip("/")
+    if api_url.endswith("/api/v3"):
+        return api_url.removesuffix("/v3") + "/graphql"
+    return api_url + "/graphql"

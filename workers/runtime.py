@@ -1,0 +1,161 @@
+"""What a worker process holds: settings, the store, and per-task async resources.
+
+The runtime is built once per process from injected settings (``configure``) or, on
+first use, from the environment; nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import redis
+import redis.asyncio as aioredis
+
+from app.settings import Settings, load_settings
+from app.store import Store, open_store
+from workers.auth import InstallationAuth
+from workers.github import GitHubClient
+
+log = logging.getLogger(__name__)
+
+ETAG_TTL = 24 * 3600
+
+
+class RedisETagCache(MutableMapping[str, Any]):
+    """gidgethub's conditional-request cache kept in Redis, shared by all workers."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "steward:etag:") -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    def __getitem__(self, url: str) -> Any:
+        raw = self._redis.get(self._prefix + url)
+        if raw is None:
+            raise KeyError(url)
+        return tuple(json.loads(raw))
+
+    def __setitem__(self, url: str, value: Any) -> None:
+        self._redis.set(self._prefix + url, json.dumps(list(value)), ex=ETAG_TTL)
+
+    def __delitem__(self, url: str) -> None:
+        self._redis.delete(self._prefix + url)
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._redis.scan_iter(self._prefix + "*"):
+            yield key.decode()[len(self._prefix) :]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+@dataclass
+class Runtime:
+    """Process-wide resources of a worker."""
+
+    settings: Settings
+    store: Store
+    redis: redis.Redis
+
+    @contextlib.asynccontextmanager
+    async def task_context(self) -> AsyncIterator[TaskContext]:
+        """Async resources for one task run (one event loop per task)."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            client = aioredis.Redis.from_url(redis_client_url(self.settings))
+            try:
+                yield TaskContext(self, session, client)
+            finally:
+                await client.aclose()
+
+
+@dataclass
+class TaskContext:
+    """Per-task resources: HTTP session, async Redis, installation clients."""
+
+    runtime: Runtime
+    session: aiohttp.ClientSession
+    redis: aioredis.Redis
+
+    @property
+    def settings(self) -> Settings:
+        """The process settings."""
+        return self.runtime.settings
+
+    @property
+    def store(self) -> Store:
+        """The durable store."""
+        return self.runtime.store
+
+    def auth(self) -> InstallationAuth:
+        """Token minting and caching for this app."""
+        settings = self.settings
+        if not settings.app_id or not settings.private_key:
+            raise RuntimeError("APP_ID and PRIVATE_KEY must be set for workers to act on GitHub")
+        return InstallationAuth(
+            app_id=settings.app_id,
+            private_key=settings.private_key,
+            api_url=settings.github_api_url,
+            redis=self.redis,
+            session=self.session,
+        )
+
+    async def client(self, installation_id: int) -> GitHubClient:
+        """A GitHub client acting as the installation, with the shared ETag cache."""
+        return await self.auth().client(
+            installation_id,
+            retries=self.settings.http_retries,
+            max_rate_limit_wait=self.settings.max_rate_limit_wait,
+            cache=RedisETagCache(self.runtime.redis),
+        )
+
+    @contextlib.asynccontextmanager
+    async def lock(self, key: str, timeout: float = 120) -> AsyncIterator[None]:
+        """A Redis lock so two workers never apply the same effect at once."""
+        async with self.redis.lock(f"steward:lock:{key}", timeout=timeout, blocking_timeout=timeout):
+            yield
+
+
+def redis_client_url(settings: Settings) -> str:
+    """The Redis URL for redis-py clients."""
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set (the embedded default sets it for its worker)")
+    return settings.redis_url
+
+
+_settings: Settings | None = None
+_runtime: Runtime | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Use these settings for this process (and its forked pool children)."""
+    global _settings, _runtime
+    _settings = settings
+    _runtime = None
+
+
+def get_runtime() -> Runtime:
+    """The process runtime, built on first use (after fork, in each pool child)."""
+    global _runtime
+    if _runtime is None:
+        settings = _settings or load_settings()
+        _runtime = Runtime(
+            settings=settings,
+            store=open_store(settings.database_url_or_default),
+            redis=redis.Redis.from_url(redis_client_url(settings)),
+        )
+    return _runtime
+
+
+def reset() -> None:
+    """Drop the built runtime (connections must not cross a fork); settings stay."""
+    global _runtime
+    _runtime = None
+
+
+os.register_at_fork(after_in_child=reset)

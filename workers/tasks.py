@@ -1,0 +1,70 @@
+"""Celery tasks: thin wrappers that run an async flow and turn GitHub trouble into retries.
+
+Tasks carry ids and a few scalar fields, never whole payloads. They are ``acks_late``
+(set on the app) so a killed worker's task is run again; every flow's effects are
+idempotent, so a second run changes nothing that the first applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from celery import Task, shared_task
+from gidgethub import GitHubBroken
+
+from app.logs import log_context
+from workers.flows.installations import run_installation_sync
+from workers.flows.welcome import run_welcome
+from workers.github import GitHubUnavailable, RateLimited, backoff_delay
+from workers.runtime import TaskContext, get_runtime
+
+log = logging.getLogger(__name__)
+
+Flow = Callable[..., Awaitable[dict[str, Any]]]
+TRANSIENT = (GitHubUnavailable, GitHubBroken, aiohttp.ClientError, asyncio.TimeoutError)
+MAX_RETRIES = 12
+
+
+async def _run_flow(flow: Flow, kwargs: dict[str, Any]) -> dict[str, Any]:
+    async with get_runtime().task_context() as ctx:
+        return await flow(ctx, **kwargs)
+
+
+def run_task(task: Task, flow: Flow, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run ``flow`` for one task, retrying later on rate limits and GitHub outages."""
+    context = {
+        "delivery": kwargs.get("delivery_id"),
+        "installation": kwargs.get("installation_id"),
+        "repo": f"{kwargs['owner']}/{kwargs['repo']}" if "owner" in kwargs else None,
+        "number": kwargs.get("number"),
+        "task": task.name,
+    }
+    with log_context(**context):
+        try:
+            return asyncio.run(_run_flow(flow, kwargs))
+        except RateLimited as exc:
+            log.warning("rate limited; task retries in %.0fs", exc.wait_seconds)
+            raise task.retry(countdown=exc.wait_seconds, max_retries=MAX_RETRIES) from exc
+        except TRANSIENT as exc:
+            delay = 5 + backoff_delay(task.request.retries, base=5, cap=600)
+            log.warning("GitHub unavailable (%r); task retries in %.0fs", exc, delay)
+            raise task.retry(countdown=delay, max_retries=MAX_RETRIES) from exc
+
+
+@shared_task(name="steward.welcome", bind=True)
+def welcome(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Welcome a first-time contributor (see :func:`workers.flows.welcome.run_welcome`)."""
+    return run_task(self, run_welcome, kwargs)
+
+
+@shared_task(name="steward.installation", bind=True)
+def installation(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Record an installation change (see :mod:`workers.flows.installations`)."""
+    return run_task(self, run_installation_sync, kwargs)
+
+
+__all__ = ["TaskContext", "installation", "welcome"]
