@@ -22,6 +22,8 @@ from app.web import Receiver, create_app, default_router
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_PATH = web.AppKey("webhook_path", str)
+
 
 def celery_sender(celery_app: Any) -> Callable[[Job], None]:
     """Send jobs through Celery; give up fast so a dead broker turns into a 503."""
@@ -48,7 +50,7 @@ async def _not_configured(request: web.Request) -> web.Response:
 async def _status_page(request: web.Request) -> web.Response:
     return web.Response(
         text="Steward is running. Webhooks go to POST "
-        f"{request.app['webhook_path']}; health at /healthz and /readyz.\n"
+        f"{request.app[WEBHOOK_PATH]}; health at /healthz and /readyz.\n"
     )
 
 
@@ -71,7 +73,7 @@ def build_web_app(
         ready_checks={"redis": redis_ready, "database": db_ready},
     )
     app = create_app(receiver) if settings.is_configured else _setup_app(settings, receiver)
-    app["webhook_path"] = settings.webhook_path
+    app[WEBHOOK_PATH] = settings.webhook_path
     if settings.is_configured:
         app.router.add_get("/", _status_page)
     return app

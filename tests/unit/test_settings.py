@@ -1,0 +1,85 @@
+"""Process settings: Probot names, .env, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.settings import SettingsError, load_settings
+from tests.support import key_pair
+
+NO_ENV = Path("/nonexistent/.env")
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {"APP_ID": "12", "PRIVATE_KEY": key_pair()[0], "WEBHOOK_SECRET": "s", **extra}
+
+
+def test_defaults_without_anything_is_setup_mode() -> None:
+    settings = load_settings({}, env_file=NO_ENV)
+    assert not settings.is_configured
+    assert (settings.port, settings.webhook_path) == (3000, "/api/github/webhooks")
+    assert settings.github_api_url == "https://api.github.com"
+    assert settings.database_url_or_default.startswith("sqlite:///")
+
+
+def test_full_configuration() -> None:
+    settings = load_settings(env(PORT="8080", LOG_FORMAT="json"), env_file=NO_ENV)
+    assert settings.is_configured and settings.port == 8080 and settings.log_format == "json"
+
+
+@pytest.mark.parametrize(
+    ("extra", "api", "web"),
+    [
+        ({}, "https://api.github.com", "https://github.com"),
+        ({"GHE_HOST": "ghe.example.com"}, "https://ghe.example.com/api/v3",
+         "https://ghe.example.com"),
+        ({"GHE_HOST": "ghe.local", "GHE_PROTOCOL": "http"}, "http://ghe.local/api/v3",
+         "http://ghe.local"),
+        ({"GITHUB_API_URL": "http://127.0.0.1:9/"}, "http://127.0.0.1:9", "http://127.0.0.1:9"),
+    ],
+)
+def test_api_urls(extra: dict[str, str], api: str, web: str) -> None:
+    settings = load_settings(env(**extra), env_file=NO_ENV)
+    assert (settings.github_api_url, settings.github_web_url) == (api, web)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"APP_ID": "12"}, "Missing PRIVATE_KEY or PRIVATE_KEY_PATH, WEBHOOK_SECRET"),
+        ({**env(), "APP_ID": "abc"}, "must be the numeric App ID"),
+        ({**env(), "PRIVATE_KEY": "not a key"}, "does not look like a PEM"),
+        ({**env(), "PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nxx\n-----END RSA PRIVATE KEY-----"},
+         "could not be parsed"),
+        ({**env(), "PORT": "eighty"}, "not a whole number"),
+        ({**env(), "LOG_FORMAT": "xml"}, "must be 'json' or 'pretty'"),
+        ({**env(), "WEBHOOK_PATH": "hooks"}, "must start with '/'"),
+        ({"APP_ID": "1", "PRIVATE_KEY_PATH": "/nope.pem", "WEBHOOK_SECRET": "s"}, "cannot be read"),
+    ],
+)
+def test_errors_say_what_to_fix(values: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(values, env_file=NO_ENV)
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
+    key = key_pair()[0].replace("\n", "\\n")
+    (tmp_path / ".env").write_text(f'APP_ID=99\nPRIVATE_KEY="{key}"\nWEBHOOK_SECRET=x\nPORT=4000\n')
+    settings = load_settings({"PORT": "5000"}, env_file=tmp_path / ".env")
+    assert settings.app_id == "99" and settings.port == 5000 and settings.is_configured
+
+
+def test_private_key_path(tmp_path: Path) -> None:
+    pem = tmp_path / "app.pem"
+    pem.write_text(key_pair()[0])
+    settings = load_settings(
+        {"APP_ID": "1", "PRIVATE_KEY_PATH": str(pem), "WEBHOOK_SECRET": "s"}, env_file=NO_ENV
+    )
+    assert settings.private_key and settings.private_key.startswith("-----BEGIN")
+
+
+def test_secrets_not_in_repr() -> None:
+    settings = load_settings(env(), env_file=NO_ENV)
+    assert "BEGIN" not in repr(settings) and "'s'" not in repr(settings)
