@@ -4,6 +4,7 @@ access tokens. Pure functions over the registered apps and a given time.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,20 +46,21 @@ def verify_app_jwt(token: str, apps: Mapping[int, App], now: datetime) -> App:
     """Check an app JWT like GitHub: RS256 with the app's key, ``iss`` = app id,
     ``iat``/``exp`` present, ``exp - iat`` ≤ 10 minutes, not expired (60 s drift).
     """
+    # PyJWS, not PyJWT: GitHub accepts an integer ``iss``, which PyJWT refuses.
+    jws = jwt.PyJWS()
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
+        claims = json.loads(
+            jws.decode_complete(token, options={"verify_signature": False})["payload"]
+        )
+    except (jwt.PyJWTError, ValueError) as exc:
         raise AuthError("A JSON web token could not be decoded") from exc
+    if not isinstance(claims, dict):
+        raise AuthError("A JSON web token could not be decoded")
     app = apps.get(_issuer(claims))
     if app is None:
         raise AuthError("Integration not found")
     try:
-        jwt.decode(
-            token,
-            app.public_key_pem,
-            algorithms=["RS256"],
-            options={"verify_exp": False, "verify_iat": False, "require": ["iat", "exp"]},
-        )
+        jws.decode(token, app.public_key_pem, algorithms=["RS256"])
     except jwt.PyJWTError as exc:
         raise AuthError("A JSON web token could not be decoded") from exc
     _check_times(claims, now)
