@@ -1,0 +1,194 @@
+"""The trained triage classifier: encoder + linear head + calibrated thresholds.
+
+A model folder holds the encoder and tokenizer (``save_pretrained``, safetensors, with
+``label2id``/``id2label`` in ``config.json``), the head in ``head.safetensors`` and
+``triage.json`` (labels, thresholds, metrics, data fingerprint, base model, version).
+No pickles. Models fine-tuned together share one encoder; ``triage.json`` records
+its digest so a process loads that encoder once for all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from models.triage.calibration import labels_to_apply
+from models.triage.data import LabelledItem
+from models.triage.text import TextOptions, prepare_text
+
+if TYPE_CHECKING:
+    import torch
+
+    from models.encoder import Encoder
+
+#: Version of the folder layout below; bump when it changes incompatibly.
+FORMAT_VERSION = "steward-triage/1"
+META_FILE = "triage.json"
+HEAD_FILE = "head.safetensors"
+
+
+@dataclass
+class TriageMeta:
+    """Everything about a model except its weights (``triage.json``)."""
+
+    labels: list[str]
+    multi_label: bool
+    thresholds: dict[str, float]
+    base_model: str
+    max_length: int = 256
+    text: dict[str, Any] = field(default_factory=lambda: TextOptions().to_dict())
+    repo: str | None = None
+    fingerprint: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    train_config: dict[str, Any] = field(default_factory=dict)
+    encoder_digest: str = ""
+    format: str = FORMAT_VERSION
+    version: str = "0.1.0"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TriageMeta:
+        """Read ``triage.json``; fail clearly on a layout this code does not know."""
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(
+                f"unsupported model format {data.get('format')!r}; expected {FORMAT_VERSION}"
+            )
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def to_builtin(value: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays found in metrics."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def state_digest(module: torch.nn.Module) -> str:
+    """sha256 over a module's tensors: equal digests mean identical weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class TriageModel:
+    """Encoder + one linear head over mean-pooled embeddings, for one repository."""
+
+    def __init__(self, encoder: Encoder, head: torch.nn.Linear, meta: TriageMeta) -> None:
+        """Assemble from parts (training builds them; ``load`` reads them)."""
+        self.encoder = encoder
+        self.head = head.to(encoder.device)
+        self.meta = meta
+        self.text_options = TextOptions.from_dict(meta.text)
+
+    @property
+    def labels(self) -> list[str]:
+        """Label names in head order."""
+        return self.meta.labels
+
+    def texts(self, items: Sequence[LabelledItem]) -> list[str]:
+        """Model inputs of ``items``."""
+        return [prepare_text(it.title, it.body, self.text_options) for it in items]
+
+    def logits_to_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Sigmoid for independent labels, softmax for one label per item."""
+        return logits.sigmoid() if self.meta.multi_label else logits.softmax(dim=-1)
+
+    def predict_proba(self, items: Sequence[LabelledItem], batch_size: int = 32) -> np.ndarray:
+        """Probabilities, shape ``(len(items), len(labels))``, batched with dynamic padding."""
+        import torch
+
+        if not items:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        emb = self.encoder.encode(self.texts(items), batch_size=batch_size)
+        with torch.inference_mode():
+            logits = self.head(torch.from_numpy(emb).to(self.encoder.device))
+            return self.logits_to_probs(logits).float().cpu().numpy()
+
+    def predict(
+        self, items: Sequence[LabelledItem], batch_size: int = 32
+    ) -> list[dict[str, float]]:
+        """One ``{label: probability}`` per item."""
+        probs = self.predict_proba(items, batch_size)
+        return [dict(zip(self.labels, map(float, row), strict=True)) for row in probs]
+
+    def apply(
+        self, probs: Mapping[str, float], min_confidence: Mapping[str, float] | float | None = None
+    ) -> list[str]:
+        """Labels to apply at this model's calibrated thresholds (see ``labels_to_apply``)."""
+        return labels_to_apply(
+            probs, self.meta.thresholds, min_confidence, single_label=not self.meta.multi_label
+        )
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model folder (safetensors + JSON only)."""
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        config = self.encoder.model.config
+        config.id2label = dict(enumerate(self.labels))
+        config.label2id = {lab: i for i, lab in enumerate(self.labels)}
+        self.encoder.model.save_pretrained(out, safe_serialization=True)
+        self.encoder.tokenizer.save_pretrained(out)
+        head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
+        save_file(head, str(out / HEAD_FILE), metadata={"format": FORMAT_VERSION})
+        if not self.meta.encoder_digest:
+            self.meta.encoder_digest = state_digest(self.encoder.model)
+        text = json.dumps(asdict(self.meta), indent=2, sort_keys=True, default=to_builtin)
+        (out / META_FILE).write_text(text + "\n")
+        return out
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: str | None = None) -> TriageModel:
+        """Read a model folder written by ``save``; the encoder is shared by digest."""
+        import torch
+        from safetensors.torch import load_file
+
+        path = Path(directory)
+        if not (path / META_FILE).is_file():
+            raise FileNotFoundError(
+                f"{path} is not a triage model (no {META_FILE}); train one with `steward train`"
+            )
+        meta = TriageMeta.from_dict(json.loads((path / META_FILE).read_text()))
+        encoder = shared_encoder(path, meta, device)
+        state = load_file(str(path / HEAD_FILE))
+        head = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
+        head.load_state_dict(state)
+        head.eval()
+        return cls(encoder, head, meta)
+
+
+_ENCODERS: dict[tuple[str, str | None], Encoder] = {}
+_MODELS: dict[tuple[str, str | None], TriageModel] = {}
+_LOCK = threading.RLock()
+
+
+def shared_encoder(path: Path, meta: TriageMeta, device: str | None) -> Encoder:
+    """Encoder of a model folder, reused across folders holding the same weights."""
+    from models.encoder import Encoder
+
+    key = (meta.encoder_digest or str(path.resolve()), device)
+    with _LOCK:
+        if key not in _ENCODERS:
+            _ENCODERS[key] = Encoder.from_pretrained(
+                str(path), device=device, max_length=meta.max_length
+            )
+        return _ENCODERS[key]
+
+
+def load_cached(directory: str | Path, *, device: str | None = None) -> TriageModel:
+    """``TriageModel.load`` once per folder per process (what workers call)."""
+    key = (str(Path(directory).resolve()), device)
+    with _LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = TriageModel.load(directory, device=device)
+        return _MODELS[key]
