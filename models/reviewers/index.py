@@ -1,0 +1,232 @@
+"""``ReviewerIndex``: the incremental reviewer-suggestion API the bot uses.
+
+``add(change)`` records a merged change (and first learns from it: its reviewers are the
+answer to "who would we have suggested?"); ``suggest(change, k, constraints, load)`` ranks
+eligible people for a new change with a one-line reason each. The state is exactly the
+sequence of added changes, so ``ReviewerIndex.rebuild(stored_changes)`` restores it from the
+bot's database without pickles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.reviewers.codeowners import OwnerRule, parse_codeowners
+from models.reviewers.constraints import Constraints, Load, apply_load, why_ineligible
+from models.reviewers.data import Change
+from models.reviewers.features import (
+    Query,
+    SignalConfig,
+    build_query,
+    candidate_features,
+    person_signals,
+)
+from models.reviewers.history import History
+from models.reviewers.paths import parent_dir
+from models.reviewers.ranker import OnlineRanker, RankerConfig
+from models.reviewers.reasons import Evidence, reason_text
+from models.reviewers.revfinder import revfinder_ranking
+from models.reviewers.text import TextIndex, TfidfTextIndex
+
+#: Text similarity below this is not worth citing in a reason.
+_SIMILAR_TEXT = 0.25
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One suggested reviewer: login, score in ``(0, 1]`` after load, and why."""
+
+    login: str
+    score: float
+    reason: str
+
+
+class ReviewerIndex:
+    """Reviewer expertise over a repository's merged changes, with a learned ranker."""
+
+    def __init__(
+        self,
+        *,
+        text_index: TextIndex | None = None,
+        codeowners: str | None = None,
+        signals: SignalConfig | None = None,
+        ranker: RankerConfig | None = None,
+        learn: bool = True,
+    ) -> None:
+        """Create an empty index.
+
+        ``text_index`` defaults to TF-IDF; pass ``EmbeddingTextIndex(get_encoder(name))`` to
+        use the shared encoder. ``learn=False`` skips training (prior scores only).
+        """
+        self.history = History(text=text_index if text_index is not None else TfidfTextIndex())
+        self.signals = signals or SignalConfig()
+        self.ranker = OnlineRanker(ranker)
+        self.learn = learn
+        self.rules: list[OwnerRule] = []
+        if codeowners:
+            self.set_codeowners(codeowners)
+
+    @classmethod
+    def rebuild(cls, changes: Iterable[Change], **options: object) -> ReviewerIndex:
+        """An index holding ``changes`` (any order; added by merge time), as if built live."""
+        index = cls(**options)  # type: ignore[arg-type]
+        for change in sorted(changes, key=lambda c: c.merged_at):
+            index.add(change)
+        return index
+
+    def set_codeowners(self, text: str) -> None:
+        """Use this CODEOWNERS text from now on (owners become candidates)."""
+        self.rules = parse_codeowners(text)
+        for rule in self.rules:
+            for owner in rule.owners:
+                if "/" not in owner:  # teams (org/team) cannot be requested as a person
+                    self.history.person(owner)
+
+    def __len__(self) -> int:
+        """Number of changes added."""
+        return len(self.history)
+
+    def query(self, change: Change) -> Query:
+        """Compare ``change`` with the past (reusable for ``rank``, ``add`` and RevFinder)."""
+        return build_query(self.history, change, self.rules)
+
+    def candidates(self, author: str = "") -> np.ndarray:
+        """Person ids worth ranking: past reviewers and CODEOWNERS owners, never the author."""
+        pool = self.history.review_counts() > 0
+        owners = {o for rule in self.rules for o in rule.owners}
+        for owner in owners:
+            found = self.history.person_ids.get(owner)
+            if found is not None:
+                pool[found] = True
+        skip = self.history.person_ids.get(author, -1) if author else -1
+        if skip >= 0:
+            pool[skip] = False
+        return np.flatnonzero(pool)
+
+    def features(self, query: Query, candidates: np.ndarray) -> np.ndarray:
+        """Model inputs for ``candidates`` on ``query``."""
+        raw = person_signals(self.history, query, self.signals)
+        return candidate_features(raw, candidates)
+
+    def scores(self, query: Query, candidates: np.ndarray) -> np.ndarray:
+        """Ranker scores for ``candidates`` (higher is better)."""
+        return self.ranker.score(self.features(query, candidates))
+
+    def rank(self, change: Change, query: Query | None = None) -> list[tuple[str, float]]:
+        """Every candidate for ``change`` (author excluded), best first, without constraints."""
+        query = query or self.query(change)
+        ids = self.candidates(change.author)
+        scores = self.scores(query, ids)
+        order = np.argsort(-scores, kind="stable")
+        return [(self.history.people[ids[i]], float(scores[i])) for i in order]
+
+    def revfinder(self, change: Change, query: Query | None = None) -> list[tuple[str, float]]:
+        """RevFinder's Borda ranking of past reviewers over the same history."""
+        query = query or self.query(change)
+        ids = self.candidates(change.author)
+        reviewers = ids[self.history.review_counts()[ids] > 0]
+        return revfinder_ranking(self.history, query.path_similarity, list(reviewers))
+
+    def add(self, change: Change, query: Query | None = None) -> None:
+        """Record a merged change, after learning from who actually reviewed it.
+
+        ``query`` may be passed when already computed for this change on the current state.
+        """
+        reviewers = {r for r in change.reviewers if r and r != change.author}
+        if self.learn and reviewers and len(self.history):
+            query = query or self.query(change)
+            ids = self.candidates(change.author)
+            labels = np.isin(ids, [self.history.person_ids.get(r, -1) for r in reviewers])
+            if labels.any():
+                self.ranker.observe(self.features(query, ids), labels, key=len(self.history))
+        self.history.add(change)
+
+    def suggest(
+        self,
+        change: Change,
+        k: int = 3,
+        constraints: Constraints | None = None,
+        load: Load | None = None,
+    ) -> list[Suggestion]:
+        """Top ``k`` eligible reviewers for ``change``, load-discounted, each with a reason."""
+        constraints = constraints or Constraints()
+        query = self.query(change)
+        ids = self.candidates(change.author)
+        people = self.history.people
+        ids = np.array(
+            [i for i in ids if why_ineligible(people[i], change.author, constraints) is None],
+            dtype=int,
+        )
+        if len(ids) == 0:
+            return []
+        scores = self.scores(query, ids)
+        ranked = apply_load(zip((people[i] for i in ids), map(float, scores), strict=True), load)
+        return [
+            Suggestion(login, score, reason_text(self.evidence(login, query)))
+            for login, score in ranked[:k]
+        ]
+
+    def evidence(self, login: str, query: Query) -> Evidence:
+        """The facts behind suggesting ``login`` for ``query``'s change."""
+        person = self.history.person_ids.get(login, -1)
+        if person < 0:
+            return Evidence(login)
+        touches = self.history.touches.get(person, {})
+        files = [f for f in query.change.files if f in touches]
+        top = max(files, key=lambda f: (touches[f].count, touches[f].last), default="")
+        involved = self._involved(person)
+        dir_changes = np.flatnonzero((query.dir_hits > 0) & involved)
+        times = self.history.change_time.view
+        reviewed = self._reviewed(person)
+        text = np.where(reviewed, query.text_similarity, 0.0)
+        best_text = int(np.argmax(text)) if len(text) else -1
+        author = query.change.author
+        authored_by = self.history.change_author.view == self.history.person_ids.get(author, -2)
+        owned = next((f for f in query.change.files if login.lower() in _owners(self.rules, f)), "")
+        return Evidence(
+            login=login,
+            top_path=top,
+            path_count=touches[top].count if top else 0,
+            path_last=touches[top].last if top else 0.0,
+            top_dir=_top_dir(query.change.files, touches),
+            dir_count=len(dir_changes),
+            dir_last=float(times[dir_changes].max()) if len(dir_changes) else 0.0,
+            owned=owned,
+            author=author,
+            author_reviews=int((reviewed & authored_by).sum()) if author else 0,
+            similar_title=(
+                self.history.changes[best_text].title
+                if best_text >= 0 and text[best_text] >= _SIMILAR_TEXT
+                else ""
+            ),
+            last_review=float(times[reviewed].max()) if reviewed.any() else 0.0,
+        )
+
+    def _reviewed(self, person: int) -> np.ndarray:
+        mask = np.zeros(len(self.history), dtype=bool)
+        mask[self.history.review_change.view[self.history.review_person.view == person]] = True
+        return mask
+
+    def _involved(self, person: int) -> np.ndarray:
+        involved: np.ndarray = self._reviewed(person) | (self.history.change_author.view == person)
+        return involved
+
+
+def _owners(rules: list[OwnerRule], path: str) -> tuple[str, ...]:
+    from models.reviewers.codeowners import owners_of
+
+    return owners_of(path, rules)
+
+
+def _top_dir(files: Iterable[str], touches: dict[str, object]) -> str:
+    """The change's directory with the most files this person touched before."""
+    dirs = {parent_dir(f) for f in files}
+    counts: dict[str, int] = {}
+    for path in touches:
+        directory = parent_dir(path)
+        if directory in dirs:
+            counts[directory] = counts.get(directory, 0) + 1
+    return max(counts, key=lambda d: counts[d], default="")
