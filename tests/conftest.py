@@ -8,6 +8,7 @@ own database and are skipped where no server answers.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -30,7 +31,9 @@ def _local_redis_db() -> str | None:
     except redis.RedisError:
         return None
     for db in range(15, 0, -1):
-        if redis.Redis(host="127.0.0.1", port=6379, db=db).dbsize() == 0:
+        client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+        # Claim atomically: concurrent test runs must never share a database.
+        if client.dbsize() == 0 and client.set("steward-test:claim", os.getpid(), nx=True, ex=7200):
             return f"redis://127.0.0.1:6379/{db}"
     return None
 

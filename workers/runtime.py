@@ -115,9 +115,15 @@ class TaskContext:
         )
 
     @contextlib.asynccontextmanager
-    async def lock(self, key: str, timeout: float = 120) -> AsyncIterator[None]:
-        """A Redis lock so two workers never apply the same effect at once."""
-        async with self.redis.lock(f"steward:lock:{key}", timeout=timeout, blocking_timeout=timeout):
+    async def lock(self, key: str) -> AsyncIterator[None]:
+        """A Redis lock so two workers never apply the same effect at once.
+
+        It expires after ``lock_timeout`` seconds (longer than any rate-limit wait a
+        task sleeps through), so a worker killed while holding it delays, not blocks.
+        """
+        timeout = self.settings.lock_timeout
+        name = f"steward:lock:{key}"
+        async with self.redis.lock(name, timeout=timeout, blocking_timeout=timeout):
             yield
 
 

@@ -176,28 +176,29 @@ async def run_welcome(
     reason = skip_reason(config, login=author, account_type=author_type, association=association)
     if reason:
         return {"skipped": reason}
+    if kind == "discussion":
+        first = await is_first_discussion(ctx, gh, owner, repo, author, number)
+    else:
+        first = await is_first_item(gh, welcome_kind, owner, repo, author, number)
+    if not first:
+        return {"skipped": "not a first-timer"}
+    context = {
+        "author": author,
+        "repo": full,
+        "number": number,
+        "contributing_url": await contributing_url(gh, owner, repo, config.contributing_path),
+    }
+    body, template_error = render_welcome(config, welcome_kind, context)
+    mode = loaded.config.mode
+    # Only the check-and-post is serialised: a worker killed outside it leaves no lock behind.
     async with ctx.lock(key):
         if ctx.store.has_action(key):
             return {"skipped": "already welcomed"}
-        if kind == "discussion":
-            first = await is_first_discussion(ctx, gh, owner, repo, author, number)
-        else:
-            first = await is_first_item(gh, welcome_kind, owner, repo, author, number)
-        if not first:
-            return {"skipped": "not a first-timer"}
-        context = {
-            "author": author,
-            "repo": full,
-            "number": number,
-            "contributing_url": await contributing_url(gh, owner, repo, config.contributing_path),
-        }
-        body, template_error = render_welcome(config, welcome_kind, context)
-        detail: dict[str, Any] = {"kind": kind, "author": author, "template_error": template_error}
-        mode = loaded.config.mode
         posted = mode == "live" and await post_welcome(
             ctx, gh, welcome_kind, owner, repo, number, node_id, body
         )
-        detail["posted"] = posted
+        detail = {"kind": kind, "author": author, "template_error": template_error,
+                  "posted": posted}
         record(
             ctx,
             ActionRecord(
@@ -205,5 +206,5 @@ async def run_welcome(
                 delivery_id=delivery_id, installation_id=installation_id, detail=detail, mode=mode,
             ),
         )
-        log.info("welcome %s: %s", kind, "posted" if posted else f"not posted ({mode})")
-        return {"welcomed": kind, "posted": posted, "mode": mode}
+    log.info("welcome %s: %s", kind, "posted" if posted else f"not posted ({mode})")
+    return {"welcomed": kind, "posted": posted, "mode": mode}
