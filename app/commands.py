@@ -51,6 +51,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     argv = ["worker", "--loglevel", settings.log_level.upper().replace("TRACE", "DEBUG"),
             "--queues", queues, "--concurrency", str(args.concurrency),
             "--hostname", args.hostname, "--without-gossip", "--without-mingle"]
+    if settings.log_level in ("warn", "warning", "error", "fatal", "critical"):
+        argv.append("--quiet")
     app.worker_main(argv)
     return 0
 

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import hmac
-import json
 import socket
 import time
 import uuid
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-WEBHOOKS = Path(__file__).resolve().parent.parent / "app" / "fake_github" / "data" / "webhooks"
+from app.fake_github import deliveries, load_webhook_example
+from app.fake_github.deliveries import sign, with_author
+
+__all__ = ["sign", "with_author"]
+
 APP_ID = 4242
 INSTALLATION_ID = 777
 ORG = "octo-org"
@@ -41,47 +40,21 @@ def key_pair() -> tuple[str, str]:
 
 def example(name: str) -> dict[str, Any]:
     """A real payload from @octokit/webhooks-examples (``event.action``)."""
-    return copy.deepcopy(json.loads((WEBHOOKS / f"{name}.json").read_text()))
+    return load_webhook_example(name)
 
 
 def retarget(
     payload: dict[str, Any], *, owner: str, repo: str, installation_id: int = INSTALLATION_ID
 ) -> dict[str, Any]:
     """Point a real payload at a test repository and installation."""
-    repository = payload["repository"]
-    repository["name"] = repo
-    repository["full_name"] = f"{owner}/{repo}"
-    repository["owner"]["login"] = owner
-    payload["installation"] = {"id": installation_id, "node_id": "MDIz"}
-    return payload
-
-
-def with_author(payload: dict[str, Any], key: str, login: str, association: str) -> dict[str, Any]:
-    """Set the author of the payload's issue/pull_request/discussion (and the sender)."""
-    payload[key]["user"]["login"] = login
-    payload[key]["user"]["type"] = "Bot" if login.endswith("[bot]") else "User"
-    payload[key]["author_association"] = association
-    payload["sender"]["login"] = login
-    payload["sender"]["type"] = payload[key]["user"]["type"]
-    return payload
-
-
-def sign(body: bytes, secret: str = SECRET) -> str:
-    """The ``X-Hub-Signature-256`` value GitHub would send."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return deliveries.retarget(payload, owner=owner, repo=repo, installation_id=installation_id)
 
 
 def delivery_headers(
     event: str, body: bytes, *, delivery: str | None = None, secret: str = SECRET
 ) -> dict[str, str]:
     """Headers of a signed delivery."""
-    return {
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-        "X-Hub-Signature-256": sign(body, secret),
-        "Content-Type": "application/json",
-        "User-Agent": "GitHub-Hookshot/test",
-    }
+    return deliveries.delivery_headers(event, body, secret=secret, delivery=delivery)
 
 
 def unique(prefix: str) -> str:
