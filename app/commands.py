@@ -35,12 +35,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings_or_exit()
     if not settings.redis_url:
-        print("steward worker: REDIS_URL is not set. Point it at your Redis, or run "
-              "`steward serve`, which embeds Redis and a worker.", file=sys.stderr)
+        print(
+            "steward worker: REDIS_URL is not set. Point it at your Redis, or run "
+            "`steward serve`, which embeds Redis and a worker.",
+            file=sys.stderr,
+        )
         return 2
     if not settings.is_configured:
-        print("steward worker: APP_ID, PRIVATE_KEY and WEBHOOK_SECRET must be set "
-              "(run `steward serve` once to create the App).", file=sys.stderr)
+        print(
+            "steward worker: APP_ID, PRIVATE_KEY and WEBHOOK_SECRET must be set "
+            "(run `steward serve` once to create the App).",
+            file=sys.stderr,
+        )
         return 2
     configure_logging(settings.log_level, settings.log_format)
     for secret in (settings.webhook_secret, settings.private_key):
@@ -48,9 +54,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     runtime.configure(settings)
     app = create_celery(settings)
     queues = args.queues or f"{DEFAULT_QUEUE},{INFERENCE_QUEUE}"
-    argv = ["worker", "--loglevel", settings.log_level.upper().replace("TRACE", "DEBUG"),
-            "--queues", queues, "--concurrency", str(args.concurrency),
-            "--hostname", args.hostname, "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        "--loglevel",
+        settings.log_level.upper().replace("TRACE", "DEBUG"),
+        "--queues",
+        queues,
+        "--concurrency",
+        str(args.concurrency),
+        "--hostname",
+        args.hostname,
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if settings.log_level in ("warn", "warning", "error", "fatal", "critical"):
         argv.append("--quiet")
     app.worker_main(argv)
@@ -87,10 +103,19 @@ def register(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the bot (embedded Redis + worker by default)")
     serve.add_argument("--port", type=int, default=None, help="override PORT")
     group = serve.add_mutually_exclusive_group()
-    group.add_argument("--worker", dest="worker", action="store_true", default=None,
-                       help="also start a worker even when REDIS_URL is set")
-    group.add_argument("--no-worker", dest="worker", action="store_false",
-                       help="web process only (workers run elsewhere)")
+    group.add_argument(
+        "--worker",
+        dest="worker",
+        action="store_true",
+        default=None,
+        help="also start a worker even when REDIS_URL is set",
+    )
+    group.add_argument(
+        "--no-worker",
+        dest="worker",
+        action="store_false",
+        help="web process only (workers run elsewhere)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = subparsers.add_parser("worker", help="run a Celery worker")

@@ -49,31 +49,45 @@ class Delivery:
 def _key_pair() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
 def build_world(fake: FakeGitHub, public_pem: str) -> dict[str, int]:
     """A small org: a repo with a contributing guide, a few items by various people."""
     fake.register_app(APP_ID, public_pem, slug="steward")
-    fake.add_repo(OWNER, REPO, files={"CONTRIBUTING.md": "# Contributing\n"},
-                  labels=["bug", "enhancement", "question", "good first issue"],
-                  collaborators={"alice": "maintain"})
+    fake.add_repo(
+        OWNER,
+        REPO,
+        files={"CONTRIBUTING.md": "# Contributing\n"},
+        labels=["bug", "enhancement", "question", "good first issue"],
+        collaborators={"alice": "maintain"},
+    )
     fake.add_installation(INSTALLATION_ID, OWNER)
     numbers = {
         "dave": fake.add_issue(OWNER, REPO, title="App crashes on start", user="dave").number,
-        "alice": fake.add_issue(OWNER, REPO, title="Release 2.0", user="alice",
-                                author_association="MEMBER").number,
-        "erin": fake.add_pull(OWNER, REPO, title="Fix crash on start", user="erin",
-                              files=["src/start.py"],
-                              author_association="FIRST_TIME_CONTRIBUTOR").number,
-        "frank": fake.add_discussion(OWNER, REPO, title="How do I configure widgets?",
-                                     author="frank").number,
+        "alice": fake.add_issue(
+            OWNER, REPO, title="Release 2.0", user="alice", author_association="MEMBER"
+        ).number,
+        "erin": fake.add_pull(
+            OWNER,
+            REPO,
+            title="Fix crash on start",
+            user="erin",
+            files=["src/start.py"],
+            author_association="FIRST_TIME_CONTRIBUTOR",
+        ).number,
+        "frank": fake.add_discussion(
+            OWNER, REPO, title="How do I configure widgets?", author="frank"
+        ).number,
     }
     fake.add_issue(OWNER, REPO, title="Old question", user="gina")
     numbers["gina"] = fake.add_issue(OWNER, REPO, title="Another question", user="gina").number
@@ -81,8 +95,9 @@ def build_world(fake: FakeGitHub, public_pem: str) -> dict[str, int]:
 
 
 def _item(name: str, key: str, number: int, login: str, association: str) -> dict[str, Any]:
-    payload = retarget(load_webhook_example(name), owner=OWNER, repo=REPO,
-                       installation_id=INSTALLATION_ID)
+    payload = retarget(
+        load_webhook_example(name), owner=OWNER, repo=REPO, installation_id=INSTALLATION_ID
+    )
     payload[key]["number"] = number
     return with_author(payload, key, login, association)
 
@@ -97,14 +112,28 @@ def deliveries(fake: FakeGitHub, numbers: dict[str, int]) -> list[Delivery]:
         Delivery("ping from GitHub", "ping", load_webhook_example("ping")),
         Delivery("dave opens his first issue", "issues", dave, delivery_id="dave-1"),
         Delivery("GitHub redelivers it", "issues", dave, delivery_id="dave-1"),
-        Delivery("alice (a member) opens an issue", "issues",
-                 _item("issues.opened", "issue", numbers["alice"], "alice", "MEMBER")),
-        Delivery("erin opens her first pull request", "pull_request",
-                 _item("pull_request.opened", "pull_request", numbers["erin"], "erin",
-                       "FIRST_TIME_CONTRIBUTOR")),
+        Delivery(
+            "alice (a member) opens an issue",
+            "issues",
+            _item("issues.opened", "issue", numbers["alice"], "alice", "MEMBER"),
+        ),
+        Delivery(
+            "erin opens her first pull request",
+            "pull_request",
+            _item(
+                "pull_request.opened",
+                "pull_request",
+                numbers["erin"],
+                "erin",
+                "FIRST_TIME_CONTRIBUTOR",
+            ),
+        ),
         Delivery("frank starts his first discussion", "discussion", discussion),
-        Delivery("gina opens her second issue", "issues",
-                 _item("issues.opened", "issue", numbers["gina"], "gina", "NONE")),
+        Delivery(
+            "gina opens her second issue",
+            "issues",
+            _item("issues.opened", "issue", numbers["gina"], "gina", "NONE"),
+        ),
         Delivery("a bot opens an issue", "issues", bot),
         Delivery("a forged delivery (wrong secret)", "issues", dave, secret="forged"),
     ]
@@ -118,8 +147,9 @@ def _free_port() -> int:
 
 def _post(url: str, delivery: Delivery, secret: str) -> tuple[int, str]:
     body = json.dumps(delivery.payload).encode()
-    headers = delivery_headers(delivery.event, body, secret=delivery.secret or secret,
-                               delivery=delivery.delivery_id)
+    headers = delivery_headers(
+        delivery.event, body, secret=delivery.secret or secret, delivery=delivery.delivery_id
+    )
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
@@ -170,15 +200,23 @@ def run_demo(*, verbose: bool = False) -> int:
     numbers = build_world(fake, public_pem)
     with tempfile.TemporaryDirectory(prefix="steward-demo-") as tmp, fake.serve_in_thread() as api:
         port = _free_port()
-        env = {**os.environ, "APP_ID": str(APP_ID), "PRIVATE_KEY": private_pem,
-               "WEBHOOK_SECRET": secret, "GITHUB_API_URL": api, "STEWARD_DATA_DIR": tmp,
-               "STEWARD_ENV_FILE": str(Path(tmp) / "none.env"), "PORT": str(port),
-               "LOG_LEVEL": "info" if verbose else "warning"}
+        env = {
+            **os.environ,
+            "APP_ID": str(APP_ID),
+            "PRIVATE_KEY": private_pem,
+            "WEBHOOK_SECRET": secret,
+            "GITHUB_API_URL": api,
+            "STEWARD_DATA_DIR": tmp,
+            "STEWARD_ENV_FILE": str(Path(tmp) / "none.env"),
+            "PORT": str(port),
+            "LOG_LEVEL": "info" if verbose else "warning",
+        }
         for name in ("REDIS_URL", "DATABASE_URL"):
             env.pop(name, None)
         print(f"fake GitHub at {api}; starting `steward serve` (embedded Redis + worker) …")
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env,
-                                  start_new_session=True)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve"], env=env, start_new_session=True
+        )
         try:
             if not _wait(lambda: _healthy(port), 60):
                 print("steward serve did not come up", file=sys.stderr)
@@ -197,9 +235,13 @@ def run_demo(*, verbose: bool = False) -> int:
     effects = _effects(fake)
     print("\nwhat the bot did on GitHub:")
     print("\n".join(effects) or "  nothing")
-    print(f"\nGitHub calls made: {len(fake.requests)}; "
-          f"calls that break GitHub's OpenAPI description: {len(fake.violations)}")
+    print(
+        f"\nGitHub calls made: {len(fake.requests)}; "
+        f"calls that break GitHub's OpenAPI description: {len(fake.violations)}"
+    )
     ok = done and len(effects) == expected and not fake.violations
-    print("demo " + ("passed: exactly one welcome for each first-timer, nothing else."
-                     if ok else "FAILED"))
+    print(
+        "demo "
+        + ("passed: exactly one welcome for each first-timer, nothing else." if ok else "FAILED")
+    )
     return 0 if ok else 1

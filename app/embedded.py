@@ -7,6 +7,7 @@ is the same ``steward worker`` process a distributed deployment runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -41,10 +42,9 @@ class EmbeddedRedis:
         """Flush to disk and stop the server."""
         if self._server is None:
             return
-        try:
+        # The server closes the connection as it exits, which redis-py reports as an error.
+        with contextlib.suppress(Exception):
             self._server.execute_command("SHUTDOWN", "SAVE")
-        except Exception:  # the server closes the connection as it exits
-            pass
         self._server = None
 
 

@@ -41,8 +41,10 @@ def celery_sender(celery_app: Any) -> Callable[[Job], None]:
 
 async def _not_configured(request: web.Request) -> web.Response:
     return web.json_response(
-        {"error": "Steward is not set up yet: open / in a browser, or set APP_ID, "
-                  "PRIVATE_KEY and WEBHOOK_SECRET"},
+        {
+            "error": "Steward is not set up yet: open / in a browser, or set APP_ID, "
+            "PRIVATE_KEY and WEBHOOK_SECRET"
+        },
         status=503,
     )
 
@@ -153,12 +155,18 @@ def serve(settings: Settings, *, start_worker: bool | None = None) -> int:
             return app
 
         if not settings.is_configured:
-            log.warning("no GitHub App configured: open http://localhost:%d/ to create one",
-                        settings.port)
-        log.info("listening on %s:%d, webhooks at %s", settings.host, settings.port,
-                 settings.webhook_path)
-        web.run_app(app_factory(), host=settings.host, port=settings.port, print=None,
-                    access_log=None)
+            log.warning(
+                "no GitHub App configured: open http://localhost:%d/ to create one", settings.port
+            )
+        log.info(
+            "listening on %s:%d, webhooks at %s",
+            settings.host,
+            settings.port,
+            settings.webhook_path,
+        )
+        web.run_app(
+            app_factory(), host=settings.host, port=settings.port, print=None, access_log=None
+        )
     finally:
         stack.stop()
     return 0

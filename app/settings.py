@@ -93,7 +93,9 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}.") from None
+        raise SettingsError(
+            f"{name}={raw!r} is not a whole number; set it to e.g. {default}."
+        ) from None
 
 
 def _api_urls(env: Mapping[str, str]) -> tuple[str, str]:
@@ -144,7 +146,9 @@ def _private_key(env: Mapping[str, str]) -> str | None:
         try:
             raw = Path(path).expanduser().read_text()
         except OSError as exc:
-            raise SettingsError(f"PRIVATE_KEY_PATH={path!r} cannot be read: {exc.strerror}.") from None
+            raise SettingsError(
+                f"PRIVATE_KEY_PATH={path!r} cannot be read: {exc.strerror}."
+            ) from None
     return normalise_private_key(raw) if raw else None
 
 
@@ -176,11 +180,13 @@ def _check_credentials(app_id: str | None, key: str | None, secret: str | None) 
             "WEBHOOK_SECRET to run the setup flow that creates the App for you."
         )
     if app_id and not app_id.isdigit():
-        raise SettingsError(f"APP_ID={app_id!r} must be the numeric App ID from the App's settings.")
+        raise SettingsError(
+            f"APP_ID={app_id!r} must be the numeric App ID from the App's settings."
+        )
 
 
 def merged_environment(env: Mapping[str, str], env_file: Path) -> dict[str, str]:
-    """The process environment over the `.env` file's values (the environment wins, as in Probot)."""
+    """The process environment over the `.env` file's values (the environment wins)."""
     merged: dict[str, str] = {}
     if env_file.is_file():
         merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
@@ -188,7 +194,9 @@ def merged_environment(env: Mapping[str, str], env_file: Path) -> dict[str, str]
     return merged
 
 
-def load_settings(env: Mapping[str, str] | None = None, *, env_file: Path | None = None) -> Settings:
+def load_settings(
+    env: Mapping[str, str] | None = None, *, env_file: Path | None = None
+) -> Settings:
     """Read and validate configuration; raise :class:`SettingsError` with a fix on problems."""
     base = dict(os.environ) if env is None else dict(env)
     dotenv_path = Path(env_file or base.get("STEWARD_ENV_FILE") or ".env")

@@ -144,14 +144,17 @@ async def setup_callback(request: web.Request) -> web.Response:
     app_data = await exchange_code(settings, code)
     update_env_file(settings.env_file, env_lines_for(app_data))
     states.discard(state or "")
-    log.info("GitHub App %s created; credentials written to %s", app_data.get("slug"),
-             settings.env_file)
+    log.info(
+        "GitHub App %s created; credentials written to %s", app_data.get("slug"), settings.env_file
+    )
     install = html.escape(str(app_data.get("html_url", "")) + "/installations/new")
     body = f"""
-<p>The App <strong>{html.escape(str(app_data.get('name', app_data.get('slug', ''))))}</strong>
-was created and its credentials were written to <code>{html.escape(str(settings.env_file))}</code>.</p>
+<p>The App <strong>{html.escape(str(app_data.get("name", app_data.get("slug", ""))))}</strong>
+was created and its credentials were written to
+<code>{html.escape(str(settings.env_file))}</code>.</p>
 <ol><li>Restart <code>steward serve</code> so it reads them.</li>
-<li><a href="{install}">Install the App</a> on the repositories Steward should look after.</li></ol>"""
+<li><a href="{install}">Install the App</a> on the repositories Steward should
+look after.</li></ol>"""
     return _page("Steward is registered", body)
 
 

@@ -155,9 +155,7 @@ class Store:
                 )
             else:
                 conn.execute(
-                    insert(installations).values(
-                        id=installation_id, created_at=now_utc(), **values
-                    )
+                    insert(installations).values(id=installation_id, created_at=now_utc(), **values)
                 )
 
     def delete_installation(self, installation_id: int) -> None:
@@ -212,9 +210,11 @@ class Store:
     def installation(self, installation_id: int) -> dict[str, Any] | None:
         """An installation row as a dict, or None."""
         with self._tx() as conn:
-            row = conn.execute(
-                select(installations).where(installations.c.id == installation_id)
-            ).mappings().first()
+            row = (
+                conn.execute(select(installations).where(installations.c.id == installation_id))
+                .mappings()
+                .first()
+            )
             return dict(row) if row else None
 
     def has_action(self, effect_key: str) -> bool:

@@ -49,8 +49,9 @@ def pick_redis() -> str | None:
 
 async def fire(url: str, total: int, concurrency: int) -> tuple[list[float], dict[int, int]]:
     """Post ``total`` deliveries with ``concurrency`` workers; (latencies ms, status counts)."""
-    payload = retarget(load_webhook_example("issues.opened"), owner="bench", repo="r",
-                       installation_id=1)
+    payload = retarget(
+        load_webhook_example("issues.opened"), owner="bench", repo="r", installation_id=1
+    )
     body = json.dumps(payload).encode()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -77,7 +78,7 @@ async def fire(url: str, total: int, concurrency: int) -> tuple[list[float], dic
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0–100) by nearest rank."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -93,14 +94,25 @@ def main() -> int:
     port = free_port()
     redis_url = pick_redis()
     tmp = tempfile.mkdtemp(prefix="steward-bench-")
-    env = {**os.environ, "APP_ID": "1", "PRIVATE_KEY": key_pair()[0], "WEBHOOK_SECRET": SECRET,
-           "STEWARD_DATA_DIR": tmp, "STEWARD_ENV_FILE": f"{tmp}/none.env", "LOG_LEVEL": "warning",
-           "PORT": str(port)}
+    env = {
+        **os.environ,
+        "APP_ID": "1",
+        "PRIVATE_KEY": key_pair()[0],
+        "WEBHOOK_SECRET": SECRET,
+        "STEWARD_DATA_DIR": tmp,
+        "STEWARD_ENV_FILE": f"{tmp}/none.env",
+        "LOG_LEVEL": "warning",
+        "PORT": str(port),
+    }
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-worker"],
-                              env=env, cwd=ROOT, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--no-worker"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/api/github/webhooks"
     try:
         deadline = time.monotonic() + 60
@@ -121,8 +133,10 @@ def main() -> int:
         server.wait(30)
         if redis_url:
             redis.Redis.from_url(redis_url).flushdb()
-    print(f"receiver benchmark: {args.requests} signed issues.opened deliveries, "
-          f"{args.concurrency} connections, broker {'local Redis' if redis_url else 'embedded'}")
+    print(
+        f"receiver benchmark: {args.requests} signed issues.opened deliveries, "
+        f"{args.concurrency} connections, broker {'local Redis' if redis_url else 'embedded'}"
+    )
     print(f"  statuses          {dict(sorted(statuses.items()))}")
     print(f"  acks per second   {args.requests / elapsed:8.0f}")
     for q in (50, 90, 99):

@@ -6,6 +6,7 @@ own processes, and the fake GitHub over HTTP, checked against GitHub's OpenAPI d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -64,8 +65,12 @@ class Bot:
     def _spawn(self, *args: str, log: str) -> subprocess.Popen[bytes]:
         out = open(self.data_dir / log, "ab")  # noqa: SIM115 - handed to the child
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args], env=self.env, cwd=ROOT,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "app.cli", *args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def start_server(self, *extra: str) -> None:
@@ -84,8 +89,14 @@ class Bot:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         """Start one more ``steward worker``."""
-        worker = self._spawn("worker", "--concurrency", "1", "--hostname",
-                             f"w{len(self.workers)}@%h", log="worker.log")
+        worker = self._spawn(
+            "worker",
+            "--concurrency",
+            "1",
+            "--hostname",
+            f"w{len(self.workers)}@%h",
+            log="worker.log",
+        )
         self.workers.append(worker)
         return worker
 
@@ -103,10 +114,8 @@ class Bot:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for proc in procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
             _signal_group(proc, signal.SIGKILL)
         self.workers.clear()
         self.server = None
@@ -117,8 +126,13 @@ class Bot:
         return path.read_text()[-4000:] if path.exists() else ""
 
     def deliver(
-        self, event: str, payload: dict[str, Any] | bytes, *, delivery: str | None = None,
-        secret: str = SECRET, headers: dict[str, str] | None = None,
+        self,
+        event: str,
+        payload: dict[str, Any] | bytes,
+        *,
+        delivery: str | None = None,
+        secret: str = SECRET,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """POST a signed delivery; returns (status, JSON body)."""
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -145,10 +159,8 @@ class Bot:
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     """Signal a child's whole process group (it was started in a session of its own)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def running_bot(bot: Bot, *, workers: int = 1) -> Iterator[Bot]:

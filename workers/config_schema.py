@@ -214,7 +214,10 @@ def parse_config(raw: Mapping[str, Any]) -> tuple[RepoConfig, list[str]]:
 
 
 def parse_extends(value: Any, *, owner: str) -> tuple[str, str, str] | None:
-    """Probot's ``_extends``: ``repo``, ``owner/repo`` or ``owner/repo:path`` → (owner, repo, path)."""
+    """Probot's ``_extends`` value → (owner, repo, path).
+
+    Accepts ``repo``, ``owner/repo`` and ``owner/repo:path``.
+    """
     if not isinstance(value, str) or not value.strip():
         return None
     target, _, path = value.strip().partition(":")

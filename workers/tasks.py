@@ -55,13 +55,13 @@ def run_task(task: Task, flow: Flow, kwargs: dict[str, Any]) -> dict[str, Any]:
             raise task.retry(countdown=delay, max_retries=MAX_RETRIES) from exc
 
 
-@shared_task(name="steward.welcome", bind=True)
+@shared_task(name="steward.welcome", bind=True)  # type: ignore[untyped-decorator]
 def welcome(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Welcome a first-time contributor (see :func:`workers.flows.welcome.run_welcome`)."""
     return run_task(self, run_welcome, kwargs)
 
 
-@shared_task(name="steward.installation", bind=True)
+@shared_task(name="steward.installation", bind=True)  # type: ignore[untyped-decorator]
 def installation(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Record an installation change (see :mod:`workers.flows.installations`)."""
     return run_task(self, run_installation_sync, kwargs)

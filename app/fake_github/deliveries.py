@@ -8,7 +8,9 @@ import uuid
 from typing import Any
 
 
-def retarget(payload: dict[str, Any], *, owner: str, repo: str, installation_id: int) -> dict[str, Any]:
+def retarget(
+    payload: dict[str, Any], *, owner: str, repo: str, installation_id: int
+) -> dict[str, Any]:
     """Point a real example payload at another repository and installation."""
     repository = payload["repository"]
     repository["name"] = repo

@@ -41,8 +41,9 @@ def test_serve_with_nothing_set_runs_the_whole_bot(
     fake_github: tuple[FakeGitHub, str], fake: FakeGitHub, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     data_dir = tmp_path_factory.mktemp("embedded")
-    bot = Bot(env=bot_env(api_url=fake_github[1], data_dir=data_dir, redis_url=None),
-              data_dir=data_dir)
+    bot = Bot(
+        env=bot_env(api_url=fake_github[1], data_dir=data_dir, redis_url=None), data_dir=data_dir
+    )
     repo, number, payload = _issue(fake, "first-timer")
     bot.start_server()
     try:
@@ -61,8 +62,9 @@ def test_stopping_loses_no_queued_event(
     fake_github: tuple[FakeGitHub, str], fake: FakeGitHub, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     data_dir = tmp_path_factory.mktemp("restart")
-    bot = Bot(env=bot_env(api_url=fake_github[1], data_dir=data_dir, redis_url=None),
-              data_dir=data_dir)
+    bot = Bot(
+        env=bot_env(api_url=fake_github[1], data_dir=data_dir, redis_url=None), data_dir=data_dir
+    )
     repo, number, payload = _issue(fake, "patient-newbie")
     bot.start_server("--no-worker")  # queued, but nobody works on it yet
     try:

@@ -38,8 +38,12 @@ async def client(
     aiohttp_client: Callable[..., Any], redis_url: str, sqlite_url: str
 ) -> AsyncIterator[tuple[TestClient, Queue]]:
     settings = load_settings(
-        {"APP_ID": "1", "PRIVATE_KEY": key_pair()[0], "WEBHOOK_SECRET": SECRET,
-         "REDIS_URL": redis_url},
+        {
+            "APP_ID": "1",
+            "PRIVATE_KEY": key_pair()[0],
+            "WEBHOOK_SECRET": SECRET,
+            "REDIS_URL": redis_url,
+        },
         env_file=None,
     ).with_overrides(redis_url=redis_url)
     queue = Queue()
@@ -50,8 +54,9 @@ async def client(
 
 
 def issue_opened(login: str = "newbie", association: str = "NONE") -> bytes:
-    payload = with_author(retarget(example("issues.opened"), owner="o", repo="r"), "issue",
-                          login, association)
+    payload = with_author(
+        retarget(example("issues.opened"), owner="o", repo="r"), "issue", login, association
+    )
     return json.dumps(payload).encode()
 
 
@@ -66,7 +71,9 @@ async def test_signed_issue_is_queued_with_ids_only(client: tuple[TestClient, Qu
     assert resp.status == 202, await resp.text()
     (job,) = queue.jobs
     assert job.task == "steward.welcome"
-    assert job.kwargs["owner"] == "o" and job.kwargs["number"] == 1 and job.kwargs["kind"] == "issue"
+    assert (
+        job.kwargs["owner"] == "o" and job.kwargs["number"] == 1 and job.kwargs["kind"] == "issue"
+    )
     assert all(isinstance(v, (str, int, bool, list, type(None))) for v in job.kwargs.values())
     assert "body" not in job.kwargs
 
@@ -186,7 +193,9 @@ async def test_routing_of_real_payloads(
 
 async def test_unknown_event_is_acknowledged(client: tuple[TestClient, Queue]) -> None:
     http, queue = client
-    resp = await post(http, "star", json.dumps({"action": "created", "sender": {"login": "a"}}).encode())
+    resp = await post(
+        http, "star", json.dumps({"action": "created", "sender": {"login": "a"}}).encode()
+    )
     assert resp.status == 200 and queue.jobs == []
 
 

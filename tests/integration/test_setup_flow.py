@@ -18,7 +18,9 @@ from app.store import open_store
 
 
 async def test_manifest_flow_writes_env(
-    aiohttp_client: Callable[..., Any], fake_github: tuple[FakeGitHub, str], redis_url: str,
+    aiohttp_client: Callable[..., Any],
+    fake_github: tuple[FakeGitHub, str],
+    redis_url: str,
     tmp_path: Path,
 ) -> None:
     fake, api_url = fake_github
@@ -27,8 +29,9 @@ async def test_manifest_flow_writes_env(
     settings = load_settings({"GITHUB_API_URL": api_url}, env_file=env_file)
     assert not settings.is_configured
     redis = aioredis.Redis.from_url(redis_url)
-    app = build_web_app(settings, redis=redis, store=open_store(f"sqlite:///{tmp_path}/s.db"),
-                        send=lambda job: None)
+    app = build_web_app(
+        settings, redis=redis, store=open_store(f"sqlite:///{tmp_path}/s.db"), send=lambda job: None
+    )
     client = await aiohttp_client(app)
 
     page = await client.get("/")

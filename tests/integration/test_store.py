@@ -20,8 +20,9 @@ def test_store_round_trip(database_url: str) -> None:
 
 def test_actions_are_recorded_once(database_url: str) -> None:
     store = open_store(database_url)
-    record = ActionRecord("welcome:o/r#1:issue", "o/r", "welcome", "comment", number=1,
-                          detail={"posted": True})
+    record = ActionRecord(
+        "welcome:o/r#1:issue", "o/r", "welcome", "comment", number=1, detail={"posted": True}
+    )
     assert not store.has_action(record.effect_key)
     assert store.record_action(record) is True
     assert store.record_action(record) is False
@@ -41,4 +42,6 @@ def test_config_reports_once_per_version(database_url: str) -> None:
 def test_feedback(database_url: str) -> None:
     store = open_store(database_url)
     store.record_feedback(repo="o/r", number=3, kind="label_removed", subject="bug", actor="m")
-    assert [(f["kind"], f["subject"]) for f in store.feedback_for("o/r")] == [("label_removed", "bug")]
+    assert [(f["kind"], f["subject"]) for f in store.feedback_for("o/r")] == [
+        ("label_removed", "bug")
+    ]

@@ -118,8 +118,14 @@ def test_no_welcome(
 
 def test_first_pull_request_and_first_merge(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
     repo = new_repo(fake, "first-pr")
-    pull = fake.add_pull(ORG, repo, title="Fix typo", user="newbie", files=["README.md"],
-                         author_association="FIRST_TIME_CONTRIBUTOR")
+    pull = fake.add_pull(
+        ORG,
+        repo,
+        title="Fix typo",
+        user="newbie",
+        files=["README.md"],
+        author_association="FIRST_TIME_CONTRIBUTOR",
+    )
     opened = retarget(example("pull_request.opened"), owner=ORG, repo=repo)
     opened["pull_request"]["number"] = pull.number
     with_author(opened, "pull_request", "newbie", "FIRST_TIME_CONTRIBUTOR")
@@ -134,8 +140,10 @@ def test_first_pull_request_and_first_merge(bot: Bot, fake: FakeGitHub, redis_ur
     assert bot.deliver("pull_request", closed)[0] == 202
     wait_for(lambda: len(welcome_comments(fake, repo, pull.number)) == 2, timeout=60)
     bot.drain(redis_url)
-    kinds = sorted(c.split("steward:welcome:")[1].split(" ")[0] for c in
-                   welcome_comments(fake, repo, pull.number))
+    kinds = sorted(
+        c.split("steward:welcome:")[1].split(" ")[0]
+        for c in welcome_comments(fake, repo, pull.number)
+    )
     assert kinds == ["merged_pull_request", "pull_request"]
 
 
@@ -157,11 +165,21 @@ def test_org_config_with_extends_and_custom_template(
 ) -> None:
     if fake.find_repo(ORG, ".github") is None:
         fake.add_repo(ORG, ".github")
-    fake.set_file(ORG, ".github", "shared/steward.yml",
-                  "welcome:\n  issue_message: 'Hello {{ author }}, from the shared file'\n")
-    repo = new_repo(fake, "extends", **{
-        ".github/steward.yml": "_extends: .github:shared/steward.yml\nwelcome:\n  pull_request: false\n"
-    })
+    fake.set_file(
+        ORG,
+        ".github",
+        "shared/steward.yml",
+        "welcome:\n  issue_message: 'Hello {{ author }}, from the shared file'\n",
+    )
+    repo = new_repo(
+        fake,
+        "extends",
+        **{
+            ".github/steward.yml": (
+                "_extends: .github:shared/steward.yml\nwelcome:\n  pull_request: false\n"
+            )
+        },
+    )
     issue = fake.add_issue(ORG, repo, title="t", user="friend")
     assert bot.deliver("issues", issue_payload(repo, issue.number, "friend"))[0] == 202
     wait_for(lambda: welcome_comments(fake, repo, issue.number), timeout=60)
@@ -179,7 +197,9 @@ def test_invalid_config_is_reported_once_and_defaults_apply(
     bot.drain(redis_url)
     reports = [i for i in fake.repo(ORG, repo).issues.values() if i.title.startswith("Steward:")]
     assert len(reports) == 1 and "not valid YAML" in (reports[0].body or "")
-    assert welcome_comments(fake, repo, first.number) and welcome_comments(fake, repo, second.number)
+    assert welcome_comments(fake, repo, first.number) and welcome_comments(
+        fake, repo, second.number
+    )
 
 
 def test_shadow_mode_writes_nothing_but_records(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
@@ -188,8 +208,13 @@ def test_shadow_mode_writes_nothing_but_records(bot: Bot, fake: FakeGitHub, redi
     before = len([c for c in fake.requests if c.method in ("POST", "PATCH", "PUT", "DELETE")])
     assert bot.deliver("issues", issue_payload(repo, issue.number, "quiet"))[0] == 202
     bot.drain(redis_url)
-    writes = [c for c in fake.requests if c.method in ("POST", "PATCH", "PUT", "DELETE")
-              and "access_tokens" not in c.path and c.path != "/graphql"]
+    writes = [
+        c
+        for c in fake.requests
+        if c.method in ("POST", "PATCH", "PUT", "DELETE")
+        and "access_tokens" not in c.path
+        and c.path != "/graphql"
+    ]
     assert len(writes) == before or all(repo not in c.path for c in writes[before:])
     assert fake.comment_bodies(ORG, repo, issue.number) == []
     (action,) = store(bot).actions_for(f"{ORG}/{repo}", issue.number)
@@ -203,8 +228,9 @@ def test_github_5xx_and_rate_limits_are_retried_without_double_posting(
     issue = fake.add_issue(ORG, repo, title="t", user="patient")
     fake.fail_next("POST", rf"/repos/{ORG}/{repo}/issues/\d+/comments$", status=502, times=2)
     fake.rate_limit_next("GET", rf"/repos/{ORG}/{repo}/issues$", reset_in=1)
-    fake.secondary_rate_limit_next("GET", rf"/repos/{ORG}/{repo}/issues/\d+/comments$",
-                                   retry_after=1)
+    fake.secondary_rate_limit_next(
+        "GET", rf"/repos/{ORG}/{repo}/issues/\d+/comments$", retry_after=1
+    )
     assert bot.deliver("issues", issue_payload(repo, issue.number, "patient"))[0] == 202
     wait_for(lambda: welcome_comments(fake, repo, issue.number), timeout=90)
     bot.drain(redis_url)

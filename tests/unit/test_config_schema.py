@@ -50,7 +50,10 @@ def test_valid_values_are_used_and_others_kept() -> None:
 def test_deep_merge_order() -> None:
     org = {"welcome": {"issue": False, "discussion": False}, "mode": "shadow"}
     repo = {"welcome": {"issue": True}}
-    assert deep_merge(org, repo) == {"welcome": {"issue": True, "discussion": False}, "mode": "shadow"}
+    assert deep_merge(org, repo) == {
+        "welcome": {"issue": True, "discussion": False},
+        "mode": "shadow",
+    }
 
 
 @pytest.mark.parametrize(

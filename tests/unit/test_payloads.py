@@ -29,8 +29,13 @@ def test_items_parse(name: str, parse: object, kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["installation.created", "installation.deleted", "installation_repositories.added",
-             "installation_repositories.removed"],
+    "name",
+    [
+        "installation.created",
+        "installation.deleted",
+        "installation_repositories.added",
+        "installation_repositories.removed",
+    ],
 )
 def test_installation_changes_parse(name: str) -> None:
     change = InstallationChange.parse(example(name))

@@ -33,10 +33,16 @@ def test_full_configuration() -> None:
     ("extra", "api", "web"),
     [
         ({}, "https://api.github.com", "https://github.com"),
-        ({"GHE_HOST": "ghe.example.com"}, "https://ghe.example.com/api/v3",
-         "https://ghe.example.com"),
-        ({"GHE_HOST": "ghe.local", "GHE_PROTOCOL": "http"}, "http://ghe.local/api/v3",
-         "http://ghe.local"),
+        (
+            {"GHE_HOST": "ghe.example.com"},
+            "https://ghe.example.com/api/v3",
+            "https://ghe.example.com",
+        ),
+        (
+            {"GHE_HOST": "ghe.local", "GHE_PROTOCOL": "http"},
+            "http://ghe.local/api/v3",
+            "http://ghe.local",
+        ),
         ({"GITHUB_API_URL": "http://127.0.0.1:9/"}, "http://127.0.0.1:9", "http://127.0.0.1:9"),
     ],
 )
@@ -51,8 +57,13 @@ def test_api_urls(extra: dict[str, str], api: str, web: str) -> None:
         ({"APP_ID": "12"}, "Missing PRIVATE_KEY or PRIVATE_KEY_PATH, WEBHOOK_SECRET"),
         ({**env(), "APP_ID": "abc"}, "must be the numeric App ID"),
         ({**env(), "PRIVATE_KEY": "not a key"}, "does not look like a PEM"),
-        ({**env(), "PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nxx\n-----END RSA PRIVATE KEY-----"},
-         "could not be parsed"),
+        (
+            {
+                **env(),
+                "PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nxx\n-----END RSA PRIVATE KEY-----",
+            },
+            "could not be parsed",
+        ),
         ({**env(), "PORT": "eighty"}, "not a whole number"),
         ({**env(), "LOG_FORMAT": "xml"}, "must be 'json' or 'pretty'"),
         ({**env(), "WEBHOOK_PATH": "hooks"}, "must start with '/'"),

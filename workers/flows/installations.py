@@ -28,4 +28,7 @@ async def run_installation_sync(
         store.add_repositories(installation_id, [(int(i), str(n)) for i, n in added])
     if removed:
         store.remove_repositories(removed)
-    return {"installation": installation_id, "repositories": store.active_repositories(installation_id)}
+    return {
+        "installation": installation_id,
+        "repositories": store.active_repositories(installation_id),
+    }

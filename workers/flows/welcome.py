@@ -122,8 +122,14 @@ async def contributing_url(gh: GitHubAPI, owner: str, repo: str, path: str) -> s
 
 
 async def post_welcome(
-    ctx: TaskContext, gh: GitHubAPI, kind: WelcomeKind, owner: str, repo: str, number: int,
-    node_id: str, body: str,
+    ctx: TaskContext,
+    gh: GitHubAPI,
+    kind: WelcomeKind,
+    owner: str,
+    repo: str,
+    number: int,
+    node_id: str,
+    body: str,
 ) -> bool:
     """Post the welcome unless an earlier run already did (marker check); True if posted."""
     if kind == "discussion":
@@ -163,7 +169,7 @@ async def run_welcome(
     """Welcome ``author`` on ``owner/repo#number`` if it is their first of ``kind``."""
     if kind not in KINDS:
         raise ValueError(f"unknown welcome kind {kind!r}")
-    welcome_kind: WelcomeKind = kind  # type: ignore[assignment]
+    welcome_kind: WelcomeKind = kind
     full = f"{owner}/{repo}"
     key = effect_key(full, number, welcome_kind)
     if ctx.store.has_action(key):
@@ -197,13 +203,24 @@ async def run_welcome(
         posted = mode == "live" and await post_welcome(
             ctx, gh, welcome_kind, owner, repo, number, node_id, body
         )
-        detail = {"kind": kind, "author": author, "template_error": template_error,
-                  "posted": posted}
+        detail = {
+            "kind": kind,
+            "author": author,
+            "template_error": template_error,
+            "posted": posted,
+        }
         record(
             ctx,
             ActionRecord(
-                effect_key=key, repo=full, feature="welcome", action="comment", number=number,
-                delivery_id=delivery_id, installation_id=installation_id, detail=detail, mode=mode,
+                effect_key=key,
+                repo=full,
+                feature="welcome",
+                action="comment",
+                number=number,
+                delivery_id=delivery_id,
+                installation_id=installation_id,
+                detail=detail,
+                mode=mode,
             ),
         )
     log.info("welcome %s: %s", kind, "posted" if posted else f"not posted ({mode})")

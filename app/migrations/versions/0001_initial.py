@@ -81,5 +81,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop every table of the first release."""
-    for table in ("people", "config_reports", "feedback", "actions", "repositories", "installations"):
+    for table in (
+        "people",
+        "config_reports",
+        "feedback",
+        "actions",
+        "repositories",
+        "installations",
+    ):
         op.drop_table(table)
