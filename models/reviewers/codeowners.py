@@ -4,7 +4,7 @@ Follows GitHub's rules: one ``pattern owner...`` rule per line, ``#`` comments, 
 matching rule wins, a rule without owners un-owns its paths. Patterns use gitignore syntax:
 a leading ``/`` or an inner ``/`` anchors to the repository root, ``*`` stays within one
 component, ``**`` crosses directories, a trailing ``/`` matches a directory's contents, and a
-pattern that names a directory owns everything below it.
+pattern that names a directory owns everything below it (``dir/*`` only its direct files).
 """
 
 from __future__ import annotations
@@ -59,8 +59,14 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     prefix = "^" if anchored else "^(?:.*/)?"
     if not body:  # "/" alone: the whole repository
         return re.compile(r"^.*$")
-    # A name may be a directory: then everything below it matches too.
-    suffix = "/.*$" if directory_only else "(?:/.*)?$"
+    # A name may be a directory: then everything below it matches too. GitHub documents
+    # ``docs/*`` as matching direct children only, so a trailing ``/*`` stops there.
+    if directory_only:
+        suffix = "/.*$"
+    elif body.endswith("/*") and not body.endswith("**/*"):
+        suffix = "$"
+    else:
+        suffix = "(?:/.*)?$"
     return re.compile(prefix + _translate(body) + suffix)
 
 

@@ -83,13 +83,15 @@ def is_eligible(login: str, author: str, constraints: Constraints) -> bool:
 class Load:
     """Current review load: open requests per login, who is busy, and discount strength.
 
+    ``open_requests`` may be fractional (e.g. recently closed requests decaying to zero).
+
     A score is divided by ``1 + per_request * open_requests`` and multiplied by
     ``busy_factor`` for busy people, so load reorders close calls without hiding experts.
     """
 
-    open_requests: Mapping[str, int] = field(default_factory=dict)
+    open_requests: Mapping[str, float] = field(default_factory=dict)
     busy: frozenset[str] = frozenset()
-    per_request: float = 0.5
+    per_request: float = 1.0
     busy_factor: float = 0.25
 
     def factor(self, login: str) -> float:

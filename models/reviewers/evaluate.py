@@ -5,9 +5,11 @@ last half), both rankers see only changes merged strictly before it; the author 
 from the candidates and from the truth, and changes left without a true reviewer are
 skipped. The index learns from a change only after it has been ranked.
 
-Review load is simulated as well: each change's top suggestion (after the load discount)
-holds an open request from the change's creation until its merge, and the discount for a
-later change counts the requests open when that change was created.
+Review load is simulated as well: Steward requests as many reviewers as the change really
+had (its top suggestions after the load discount); each request stays open from the
+change's creation until its merge, and the discount for a later change counts the requests
+open when that change was created. The busiest person's share of all requests is then
+comparable with the same share in the real history.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from models.reviewers.constraints import Load, apply_load
@@ -27,6 +30,11 @@ from models.reviewers.data import Change
 from models.reviewers.index import ReviewerIndex
 
 K_VALUES: tuple[int, ...] = (1, 3, 5, 10)
+#: Discount policy of the replay. Its input is *relative* workload (1.0 = the average
+#: loaded reviewer), so one policy fits slow and busy repositories alike.
+REPLAY_LOAD = Load(per_request=2.0)
+#: Half-life of a simulated request after its change merged: recent work still counts.
+LOAD_HALF_LIFE_DAYS = 60.0
 
 
 @dataclass
@@ -64,24 +72,37 @@ class LoadTracker:
     """Simulated open review requests from the replay's own suggestions."""
 
     policy: Load
+    half_life_days: float = LOAD_HALF_LIFE_DAYS
     open: list[tuple[float, float, str]] = field(default_factory=list)  # created, merged, login
     assigned: Counter[str] = field(default_factory=Counter)
 
     def load_at(self, moment: float) -> Load:
-        """Requests open at ``moment`` (created before it, merged after it)."""
-        counts = Counter(login for created, merged, login in self.open if created <= moment < merged)
+        """Workload at ``moment`` relative to the average reviewer's, as the discount's input.
+
+        A request counts 1 while its change is open and then decays with the half-life;
+        dividing by the mean over loaded people makes the discount independent of how many
+        changes a repository merges per week.
+        """
+        counts: dict[str, float] = {}
+        rate = np.log(2.0) / (self.half_life_days * 86_400.0)
+        for created, merged, login in self.open:
+            if created <= moment:
+                weight = 1.0 if moment < merged else float(np.exp(-rate * (moment - merged)))
+                counts[login] = counts.get(login, 0.0) + weight
+        mean = sum(counts.values()) / len(counts) if counts else 1.0
         return Load(
-            open_requests=dict(counts),
+            open_requests={login: value / mean for login, value in counts.items()},
             per_request=self.policy.per_request,
             busy_factor=self.policy.busy_factor,
         )
 
-    def assign(self, change: Change, login: str) -> None:
-        """Open a request for ``login`` on ``change`` until it merges."""
-        self.assigned[login] += 1
-        self.open.append((change.created_at, change.merged_at, login))
+    def assign(self, change: Change, logins: Sequence[str]) -> None:
+        """Open requests for ``logins`` on ``change`` until it merges."""
+        for login in logins:
+            self.assigned[login] += 1
+            self.open.append((change.created_at, change.merged_at, login))
         # Requests merged long ago can no longer overlap anything: keep the list short.
-        horizon = change.merged_at - 365 * 86_400.0
+        horizon = change.merged_at - 10 * self.half_life_days * 86_400.0
         self.open = [item for item in self.open if item[1] >= horizon]
 
 
@@ -102,30 +123,29 @@ class ReplayReport:
     revfinder: Metrics = field(default_factory=Metrics)
     steward_with_load: Metrics = field(default_factory=Metrics)
     real_requests: Counter[str] = field(default_factory=Counter)
-    steward_top1: Counter[str] = field(default_factory=Counter)
-    loaded_top1: Counter[str] = field(default_factory=Counter)
+    steward_requests: Counter[str] = field(default_factory=Counter)  # without the discount
+    loaded_requests: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     n_changes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` object: ``steward``, ``revfinder`` and ``load`` sections."""
+        """The ``--json`` object: exactly ``steward``, ``revfinder`` and ``load`` sections."""
         real, real_share = busiest_share(self.real_requests)
-        plain, plain_share = busiest_share(self.steward_top1)
-        loaded, loaded_share = busiest_share(self.loaded_top1)
+        plain, plain_share = busiest_share(self.steward_requests)
+        loaded, loaded_share = busiest_share(self.loaded_requests)
         return {
             "steward": self.steward.as_dict(),
             "revfinder": self.revfinder.as_dict(),
             "load": {
                 "real_busiest": real,
                 "real_busiest_share": real_share,
-                "steward_top1_busiest": plain,
-                "steward_top1_busiest_share": plain_share,
-                "steward_loaded_top1_busiest": loaded,
-                "steward_loaded_top1_busiest_share": loaded_share,
+                "steward_busiest": loaded,
+                "steward_busiest_share": loaded_share,
+                "steward_no_discount_busiest": plain,
+                "steward_no_discount_busiest_share": plain_share,
+                "requests": sum(self.real_requests.values()),
                 "steward_with_load": self.steward_with_load.as_dict(),
             },
-            "changes": self.n_changes,
-            "seconds": round(self.seconds, 2),
         }
 
 
@@ -142,14 +162,22 @@ def replay(
     eval_from: float = 0.5,
     eval_to: float = 1.0,
     load: Load | None = None,
+    load_half_life_days: float = LOAD_HALF_LIFE_DAYS,
+    k_values: Sequence[int] = K_VALUES,
     index: ReviewerIndex | None = None,
     progress: bool = False,
 ) -> ReplayReport:
-    """Replay ``changes``; evaluate positions ``[eval_from, eval_to)`` of the merge order."""
+    """Replay ``changes``; evaluate positions ``[eval_from, eval_to)`` of the merge order.
+
+    ``load`` sets the discount policy; a simulated request counts fully while its change
+    is open and then decays with ``load_half_life_days``.
+    """
     started = time.perf_counter()
     index = index if index is not None else ReviewerIndex()
-    tracker = LoadTracker(load or Load())
-    report = ReplayReport(n_changes=len(changes))
+    tracker = LoadTracker(load or REPLAY_LOAD, load_half_life_days)
+    ks = tuple(sorted(set(k_values)))
+    report = ReplayReport(steward=Metrics(ks), revfinder=Metrics(ks), steward_with_load=Metrics(ks))
+    report.n_changes = len(changes)
     first, last = int(len(changes) * eval_from), int(len(changes) * eval_to)
     bar = tqdm(total=last, file=sys.stderr, disable=not progress, desc="replay", unit="change")
     for group in _groups(changes):
@@ -182,9 +210,8 @@ def _evaluate(
     loaded = apply_load(steward, tracker.load_at(change.created_at))
     report.steward_with_load.record([login for login, _ in loaded], truth)
     report.real_requests.update(truth)
-    if steward:
-        report.steward_top1[steward[0][0]] += 1
-    if loaded:
-        report.loaded_top1[loaded[0][0]] += 1
-        tracker.assign(change, loaded[0][0])
+    report.steward_requests.update(login for login, _ in steward[: len(truth)])
+    requested = [login for login, _ in loaded[: len(truth)]]
+    report.loaded_requests.update(requested)
+    tracker.assign(change, requested)
     return query

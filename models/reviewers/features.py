@@ -78,6 +78,11 @@ class Query:
     owner_share: dict[str, float] = field(default_factory=dict)
 
     @property
+    def size(self) -> int:
+        """Number of past changes this query was computed against."""
+        return int(self.path_similarity.shape[1])
+
+    @property
     def path_mean(self) -> np.ndarray:
         """Mean of the four techniques per past change."""
         mean: np.ndarray = self.path_similarity.mean(axis=0)
@@ -96,9 +101,9 @@ def build_query(history: History, change: Change, rules: list[OwnerRule] | None 
         path_similarity=history.paths.change_similarity(change.files),
         file_hits=file_hits,
         dir_hits=dir_hits,
-        text_similarity=history.text.similarities(change.text) if change.text else np.zeros(
-            len(history)
-        ),
+        text_similarity=history.text.similarities(change.text)
+        if change.text
+        else np.zeros(len(history)),
         owner_share=ownership_share(change.files, rules) if rules else {},
     )
 
@@ -156,9 +161,7 @@ def person_signals(history: History, query: Query, config: SignalConfig) -> np.n
     return np.column_stack([columns[name] for name in SIGNALS])
 
 
-def _days_since_review(
-    history: History, now: float, rc: np.ndarray, rp: np.ndarray
-) -> np.ndarray:
+def _days_since_review(history: History, now: float, rc: np.ndarray, rp: np.ndarray) -> np.ndarray:
     """Days since each person's last review; ten years for people who never reviewed."""
     last = np.full(history.n_people, -np.inf)
     np.maximum.at(last, rp, history.change_time.view[rc])

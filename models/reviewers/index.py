@@ -9,12 +9,12 @@ bot's database without pickles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from models.reviewers.codeowners import OwnerRule, parse_codeowners
+from models.reviewers.codeowners import OwnerRule, owners_of, parse_codeowners
 from models.reviewers.constraints import Constraints, Load, apply_load, why_ineligible
 from models.reviewers.data import Change
 from models.reviewers.features import (
@@ -137,7 +137,8 @@ class ReviewerIndex:
         """
         reviewers = {r for r in change.reviewers if r and r != change.author}
         if self.learn and reviewers and len(self.history):
-            query = query or self.query(change)
+            if query is None or query.size != len(self.history):
+                query = self.query(change)  # stale: other changes were added since
             ids = self.candidates(change.author)
             labels = np.isin(ids, [self.history.person_ids.get(r, -1) for r in reviewers])
             if labels.any():
@@ -185,7 +186,9 @@ class ReviewerIndex:
         best_text = int(np.argmax(text)) if len(text) else -1
         author = query.change.author
         authored_by = self.history.change_author.view == self.history.person_ids.get(author, -2)
-        owned = next((f for f in query.change.files if login.lower() in _owners(self.rules, f)), "")
+        owned = next(
+            (f for f in query.change.files if login.lower() in owners_of(f, self.rules)), ""
+        )
         return Evidence(
             login=login,
             top_path=top,
@@ -215,13 +218,7 @@ class ReviewerIndex:
         return involved
 
 
-def _owners(rules: list[OwnerRule], path: str) -> tuple[str, ...]:
-    from models.reviewers.codeowners import owners_of
-
-    return owners_of(path, rules)
-
-
-def _top_dir(files: Iterable[str], touches: dict[str, object]) -> str:
+def _top_dir(files: Iterable[str], touches: Mapping[str, object]) -> str:
     """The change's directory with the most files this person touched before."""
     dirs = {parent_dir(f) for f in files}
     counts: dict[str, int] = {}

@@ -204,14 +204,17 @@ class PathIndex:
             [np.bincount(pair_change, sums[m, pair_path], self.n_changes) for m in range(4)]
         )
         denom = np.maximum(self._change_size.view, 1) * max(len(unique), 1)
-        return out / denom
+        result: np.ndarray = out / denom
+        return result
 
     def overlap(self, files: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Per stored change: how many of ``files`` it touched, and how many of their directories."""
+        """Per stored change: how many of ``files`` it touched, and how many of their dirs."""
         unique = list(dict.fromkeys(files))
         path_ids = [i for i in (self._path_ids.get(f) for f in unique) if i is not None]
         dir_ids = [
-            i for i in (self._dir_ids.get(d) for d in {parent_dir(f) for f in unique}) if i is not None
+            i
+            for i in (self._dir_ids.get(d) for d in {parent_dir(f) for f in unique})
+            if i is not None
         ]
         file_hits = np.bincount(
             self._pair_change.view[np.isin(self._pair_path.view, path_ids)],
@@ -296,9 +299,9 @@ def _dp_sums(
             (subseq, run, best, final),
         )
     rows = nearest[path_nodes]
-    inverse = 1.0 / np.maximum(
-        path_len[:, None], np.array([len(s) for s in seqs])[None, :]
-    ).astype(np.float32)
+    inverse = 1.0 / np.maximum(path_len[:, None], np.array([len(s) for s in seqs])[None, :]).astype(
+        np.float32
+    )
     substr_sum: np.ndarray = (best[rows] * inverse).sum(axis=1)
     subseq_sum: np.ndarray = (final[rows] * inverse).sum(axis=1)
     return substr_sum, subseq_sum

@@ -38,9 +38,7 @@ def revfinder_scores(history: History, similarity: np.ndarray) -> np.ndarray:
     ``similarity`` is ``PathIndex.change_similarity`` of the new change, shape ``(4, n_changes)``.
     """
     changes, people = history.review_change.view, history.review_person.view
-    return np.stack(
-        [np.bincount(people, row[changes], history.n_people) for row in similarity]
-    )
+    return np.stack([np.bincount(people, row[changes], history.n_people) for row in similarity])
 
 
 def revfinder_ranking(

@@ -25,11 +25,12 @@ _TOKEN = re.compile(r"[a-z][a-z0-9_]+|[0-9]{2,}")
 #: Hash space of the TF-IDF index; collisions are rare at history sizes (tens of thousands).
 HASH_DIM = 1 << 18
 #: Very common words that say nothing about who should review.
-STOPWORDS = frozenset(
+_STOPWORD_TEXT = (
     "the a an and or of to in on for is it this that with be by as at from are was were "
     "not no but if when we can should would will has have had do does use used using into "
-    "so than then there their they which also all any more some such via its only".split()
+    "so than then there their they which also all any more some such via its only"
 )
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def tokenize(text: str) -> list[str]:
