@@ -245,5 +245,6 @@ def schema_markdown() -> str:
     """The configuration reference as a Markdown table."""
     lines = ["| key | type | default | description |", "|---|---|---|---|"]
     for key, tp, default, doc in schema_docs():
-        lines.append(f"| `{key}` | `{tp}` | `{default}` | {doc} |")
+        cells = (f"`{key}`", f"`{tp}`", f"`{default}`", doc)
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)

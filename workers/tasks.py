@@ -17,6 +17,7 @@ from celery import Task, shared_task
 from gidgethub import GitHubBroken
 
 from app.logs import log_context
+from workers.flows.feedback import run_feedback
 from workers.flows.installations import run_installation_sync
 from workers.flows.welcome import run_welcome
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
@@ -67,4 +68,10 @@ def installation(self: Task, **kwargs: Any) -> dict[str, Any]:
     return run_task(self, run_installation_sync, kwargs)
 
 
-__all__ = ["TaskContext", "installation", "welcome"]
+@shared_task(name="steward.feedback", bind=True)  # type: ignore[untyped-decorator]
+def feedback(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Record a human label change that corrects the bot (see :mod:`workers.flows.feedback`)."""
+    return run_task(self, run_feedback, kwargs)
+
+
+__all__ = ["TaskContext", "feedback", "installation", "welcome"]

@@ -172,7 +172,10 @@ async def test_bot_senders_never_trigger(
     ("name", "event", "task"),
     [
         ("ping", "ping", None),
-        ("issues.labeled", "issues", None),
+        ("issues.labeled", "issues", "steward.feedback"),
+        ("issues.unlabeled", "issues", "steward.feedback"),
+        ("pull_request.unlabeled", "pull_request", "steward.feedback"),
+        ("discussion.labeled", "discussion", "steward.feedback"),
         ("issue_comment.created", "issue_comment", None),
         ("pull_request.opened", "pull_request", "steward.welcome"),
         ("pull_request.closed", "pull_request", None),

@@ -291,3 +291,26 @@ def test_installation_events_are_recorded(bot: Bot, fake: FakeGitHub, redis_url:
 
 def test_data_dir_is_used(bot: Bot) -> None:
     assert (Path(bot.data_dir) / "steward.db").exists()
+
+
+def test_human_removing_a_bot_label_is_recorded_as_feedback(
+    bot: Bot, fake: FakeGitHub, redis_url: str
+) -> None:
+    from app.store import ActionRecord
+    from workers.flows.feedback import label_effect_key
+
+    repo = new_repo(fake, "feedback")
+    full = f"{ORG}/{repo}"
+    store(bot).record_action(
+        ActionRecord(label_effect_key(full, 5, "bug"), full, "triage", "label", number=5)
+    )
+    removed = retarget(example("issues.unlabeled"), owner=ORG, repo=repo)
+    removed["issue"]["number"] = 5
+    removed["label"]["name"] = "bug"
+    removed["sender"] = {"login": "maintainer", "type": "User", "id": 3}
+    assert bot.deliver("issues", removed)[0] == 202
+    bot.drain(redis_url)
+    rows = store(bot).feedback_for(full)
+    assert [(r["kind"], r["subject"], r["actor"]) for r in rows] == [
+        ("label_removed", "bug", "maintainer")
+    ]
