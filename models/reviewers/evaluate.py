@@ -69,12 +69,13 @@ class Metrics:
 
 @dataclass
 class LoadTracker:
-    """Simulated open review requests from the replay's own suggestions."""
+    """Simulated review requests from the replay's own suggestions."""
 
     policy: Load
     half_life_days: float = LOAD_HALF_LIFE_DAYS
-    open: list[tuple[float, float, str]] = field(default_factory=list)  # created, merged, login
-    assigned: Counter[str] = field(default_factory=Counter)
+    created: list[float] = field(default_factory=list)
+    merged: list[float] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
 
     def load_at(self, moment: float) -> Load:
         """Workload at ``moment`` relative to the average reviewer's, as the discount's input.
@@ -83,13 +84,15 @@ class LoadTracker:
         dividing by the mean over loaded people makes the discount independent of how many
         changes a repository merges per week.
         """
-        counts: dict[str, float] = {}
+        created, merged = np.array(self.created), np.array(self.merged)
         rate = np.log(2.0) / (self.half_life_days * 86_400.0)
-        for created, merged, login in self.open:
-            if created <= moment:
-                weight = 1.0 if moment < merged else float(np.exp(-rate * (moment - merged)))
-                counts[login] = counts.get(login, 0.0) + weight
-        mean = sum(counts.values()) / len(counts) if counts else 1.0
+        weight = np.where(moment < merged, 1.0, np.exp(-rate * np.maximum(moment - merged, 0.0)))
+        weight = np.where(created <= moment, weight, 0.0)
+        counts: dict[str, float] = {}
+        for login, value in zip(self.logins, weight.tolist(), strict=True):
+            counts[login] = counts.get(login, 0.0) + value
+        loaded = [value for value in counts.values() if value > 0]
+        mean = sum(loaded) / len(loaded) if loaded else 1.0
         return Load(
             open_requests={login: value / mean for login, value in counts.items()},
             per_request=self.policy.per_request,
@@ -99,11 +102,14 @@ class LoadTracker:
     def assign(self, change: Change, logins: Sequence[str]) -> None:
         """Open requests for ``logins`` on ``change`` until it merges."""
         for login in logins:
-            self.assigned[login] += 1
-            self.open.append((change.created_at, change.merged_at, login))
-        # Requests merged long ago can no longer overlap anything: keep the list short.
-        horizon = change.merged_at - 10 * self.half_life_days * 86_400.0
-        self.open = [item for item in self.open if item[1] >= horizon]
+            self.created.append(change.created_at)
+            self.merged.append(change.merged_at)
+            self.logins.append(login)
+        # Requests that have decayed to nothing can be forgotten: keep the lists short.
+        horizon = change.merged_at - 6 * self.half_life_days * 86_400.0
+        start = next((i for i, m in enumerate(self.merged) if m >= horizon), len(self.merged))
+        if start > len(self.merged) // 2:
+            del self.created[:start], self.merged[:start], self.logins[:start]
 
 
 def busiest_share(counts: Counter[str]) -> tuple[str, float]:
@@ -179,6 +185,9 @@ def replay(
     report = ReplayReport(steward=Metrics(ks), revfinder=Metrics(ks), steward_with_load=Metrics(ks))
     report.n_changes = len(changes)
     first, last = int(len(changes) * eval_from), int(len(changes) * eval_to)
+    # Examples older than the ranker's training window would be dropped before the first
+    # evaluated change anyway: skip computing them.
+    learn_from, learning = first - index.ranker.config.max_train_changes, index.learn
     bar = tqdm(total=last, file=sys.stderr, disable=not progress, desc="replay", unit="change")
     for group in _groups(changes):
         queries = {}
@@ -187,11 +196,13 @@ def replay(
                 queries[position] = _evaluate(index, change, report, tracker)
         for position, change in group:
             if position < last:
+                index.learn = learning and position >= learn_from
                 index.add(change, queries.get(position))
         bar.update(sum(1 for position, _ in group if position < last))
         if group[-1][0] >= last - 1:
             break
     bar.close()
+    index.learn = learning
     report.seconds = time.perf_counter() - started
     return report
 
