@@ -31,6 +31,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--eval-to", type=float, default=1.0, help="end of the evaluated share (exclusive)"
     )
+    parser.add_argument(
+        "--as-of",
+        choices=("merged", "created"),
+        default="merged",
+        help="rank each change at its merge time (RevFinder's protocol) or its creation time",
+    )
     parser.add_argument("--limit", type=int, default=None, help="read only the first N lines")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(func=handle_eval)
@@ -53,6 +59,7 @@ def handle_eval(args: argparse.Namespace) -> int:
         changes,
         eval_from=args.eval_from,
         eval_to=args.eval_to,
+        as_of=args.as_of,
         k_values=args.k,
         progress=not args.no_progress,
     )

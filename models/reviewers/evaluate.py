@@ -17,9 +17,8 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from tqdm import tqdm
 
 from models.reviewers.constraints import Load, apply_load
 from models.reviewers.data import Change
+from models.reviewers.features import Query
 from models.reviewers.index import ReviewerIndex
 
 K_VALUES: tuple[int, ...] = (1, 3, 5, 10)
@@ -155,11 +155,24 @@ class ReplayReport:
         }
 
 
-def _groups(changes: Sequence[Change]) -> Iterator[list[tuple[int, Change]]]:
-    """Changes in merge order, grouped by identical merge time (none sees the others)."""
-    ordered = sorted(enumerate(changes), key=lambda item: item[1].merged_at)
-    for _, group in groupby(enumerate(c for _, c in ordered), key=lambda item: item[1].merged_at):
-        yield list(group)
+def _events(
+    changes: Sequence[Change], first: int, last: int, as_of: str
+) -> list[tuple[float, int, int, Change]]:
+    """Replay events ``(time, kind, position, change)`` in order; kind 0 ranks, 1 adds.
+
+    Positions are in merge order. A change is ranked at its merge time (``as_of="merged"``,
+    the protocol of the RevFinder paper) or at its creation time (``"created"``, what the
+    bot sees when a pull request opens); at equal times ranking comes first, so only
+    changes merged strictly before count as past.
+    """
+    ordered = sorted(changes, key=lambda c: c.merged_at)
+    events = [(c.merged_at, 1, p, c) for p, c in enumerate(ordered[:last])]
+    for position in range(first, last):
+        change = ordered[position]
+        moment = change.created_at if as_of == "created" else change.merged_at
+        events.append((moment, 0, position, change))
+    events.sort(key=lambda event: event[:3])
+    return events
 
 
 def replay(
@@ -167,6 +180,7 @@ def replay(
     *,
     eval_from: float = 0.5,
     eval_to: float = 1.0,
+    as_of: str = "merged",
     load: Load | None = None,
     load_half_life_days: float = LOAD_HALF_LIFE_DAYS,
     k_values: Sequence[int] = K_VALUES,
@@ -175,9 +189,12 @@ def replay(
 ) -> ReplayReport:
     """Replay ``changes``; evaluate positions ``[eval_from, eval_to)`` of the merge order.
 
-    ``load`` sets the discount policy; a simulated request counts fully while its change
-    is open and then decays with ``load_half_life_days``.
+    ``as_of`` picks when a change is ranked (``"merged"`` or ``"created"``, see
+    ``_events``). ``load`` sets the discount policy; a simulated request counts fully while
+    its change is open and then decays with ``load_half_life_days``.
     """
+    if as_of not in ("merged", "created"):
+        raise ValueError(f"as_of must be 'merged' or 'created', not {as_of!r}")
     started = time.perf_counter()
     index = index if index is not None else ReviewerIndex()
     tracker = LoadTracker(load or REPLAY_LOAD, load_half_life_days)
@@ -188,20 +205,16 @@ def replay(
     # Examples older than the ranker's training window would be dropped before the first
     # evaluated change anyway: skip computing them.
     learn_from, learning = first - index.ranker.config.max_train_changes, index.learn
-    bar = tqdm(total=last, file=sys.stderr, disable=not progress, desc="replay", unit="change")
-    for group in _groups(changes):
-        queries = {}
-        for position, change in group:
-            if first <= position < last:
+    queries: dict[int, Query | None] = {}
+    with tqdm(total=last, file=sys.stderr, disable=not progress, desc="replay") as bar:
+        for _, kind, position, change in _events(changes, first, last, as_of):
+            if kind == 0:
                 queries[position] = _evaluate(index, change, report, tracker)
-        for position, change in group:
-            if position < last:
-                index.learn = learning and position >= learn_from
-                index.add(change, queries.get(position))
-        bar.update(sum(1 for position, _ in group if position < last))
-        if group[-1][0] >= last - 1:
-            break
-    bar.close()
+                continue
+            index.learn = learning and position >= learn_from
+            # A query is reused only if nothing was added since (ReviewerIndex checks).
+            index.add(change, queries.pop(position, None))
+            bar.update(1)
     index.learn = learning
     report.seconds = time.perf_counter() - started
     return report
@@ -209,7 +222,7 @@ def replay(
 
 def _evaluate(
     index: ReviewerIndex, change: Change, report: ReplayReport, tracker: LoadTracker
-) -> Any:
+) -> Query | None:
     """Rank one change with both rankers and record metrics and load; returns its query."""
     truth = {r for r in change.reviewers if r and r != change.author}
     if not truth or len(index) == 0:

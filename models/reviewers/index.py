@@ -70,11 +70,25 @@ class ReviewerIndex:
             self.set_codeowners(codeowners)
 
     @classmethod
-    def rebuild(cls, changes: Iterable[Change], **options: object) -> ReviewerIndex:
-        """An index holding ``changes`` (any order; added by merge time), as if built live."""
+    def rebuild(
+        cls, changes: Iterable[Change], *, learn_window: int | None = None, **options: object
+    ) -> ReviewerIndex:
+        """An index holding ``changes`` (any order; added by merge time), as if built live.
+
+        With ``learn_window=None`` the result equals the live index exactly. A number makes
+        restarts faster by learning only from the last ``learn_window`` changes (use the
+        ranker's ``max_train_changes``: older examples are dropped at the next fit anyway).
+        """
         index = cls(**options)  # type: ignore[arg-type]
-        for change in sorted(changes, key=lambda c: c.merged_at):
+        ordered = sorted(changes, key=lambda c: c.merged_at)
+        prime = getattr(index.history.text, "prime", None)
+        if callable(prime):  # batch the encoder instead of one call per change
+            prime([c.text for c in ordered])
+        learning, skip = index.learn, len(ordered) - (learn_window or len(ordered))
+        for position, change in enumerate(ordered):
+            index.learn = learning and position >= skip
             index.add(change)
+        index.learn = learning
         return index
 
     def set_codeowners(self, text: str) -> None:

@@ -125,23 +125,30 @@ class EmbeddingTextIndex:
         self._encoder = encoder
         self._rows: list[np.ndarray] = []
         self._matrix: np.ndarray | None = None
+        self._primed: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         """Number of stored texts."""
         return len(self._rows)
 
-    def add(self, text: str) -> None:
-        """Encode and store one past text."""
-        self.add_many([text])
+    def prime(self, texts: Sequence[str]) -> None:
+        """Encode texts that will be added soon in one batched call (rebuilds from storage)."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._primed))
+        if todo:
+            self._primed.update(zip(todo, self._normalized(todo), strict=True))
 
-    def add_many(self, texts: Sequence[str]) -> None:
-        """Encode several past texts in one batch (used when rebuilding from storage)."""
-        if not texts:
-            return
-        vectors = np.asarray(self._encoder.encode(list(texts)), dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        self._rows.extend(vectors / np.maximum(norms, 1e-12))
+    def add(self, text: str) -> None:
+        """Store one past text (encoded now unless primed)."""
+        vector = self._primed.get(text)
+        self._rows.append(vector if vector is not None else self._normalized([text])[0])
         self._matrix = None
+
+    def _normalized(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.asarray(self._encoder.encode(list(texts)), dtype=np.float32)
+        normalized: np.ndarray = vectors / np.maximum(
+            np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12
+        )
+        return normalized
 
     def similarities(self, text: str) -> np.ndarray:
         """Cosine similarity of ``text``'s embedding to every stored embedding."""

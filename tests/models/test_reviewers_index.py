@@ -128,3 +128,33 @@ def test_embedding_text_index_plugs_into_reviewer_index() -> None:
         index.add(item)
     assert len(index.history.text) == len(index)
     assert index.suggest(change(50, "yan", [], ["docs/readme.md"], "docs"), k=1)[0].login == "bob"
+
+
+class CountingEncoder(FakeEncoder):
+    """Counts encode calls, to check that rebuilds batch them."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        self.calls += 1
+        return super().encode(texts, batch_size)
+
+
+def test_rebuild_batches_the_encoder_and_matches_live() -> None:
+    encoder = CountingEncoder()
+    rebuilt = ReviewerIndex.rebuild(
+        small_history(), text_index=EmbeddingTextIndex(encoder), learn=False
+    )
+    assert encoder.calls == 1
+    live = ReviewerIndex(text_index=EmbeddingTextIndex(FakeEncoder()), learn=False)
+    for item in small_history():
+        live.add(item)
+    new = change(50, "yan", [], ["docs/readme.md"], "docs typo")
+    assert rebuilt.suggest(new, k=3) == live.suggest(new, k=3)
+
+
+def test_rebuild_with_learn_window_learns_from_recent_changes_only() -> None:
+    index = ReviewerIndex.rebuild(small_history(), learn_window=5)
+    assert not index.ranker.trained  # 5 examples are below the first fit
+    assert index.learn

@@ -104,3 +104,28 @@ def test_cli_table_and_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: P
         )
         assert args.func(args) == 0
         assert "RevFinder" in capsys.readouterr().out
+
+
+def test_replay_as_of_created_sees_less_past() -> None:
+    day = 86_400.0
+    # Changes come in pairs created the same day and reviewed by a new person; the first
+    # of a pair merges a day before the second. Ranked at merge time, the second change can
+    # learn its reviewer from the first; ranked at creation time it cannot.
+    changes = [
+        Change(
+            str(n),
+            (n // 2) * 10 * day,
+            (n // 2) * 10 * day + (1 + n % 2) * day,
+            "x",
+            (f"r{n // 2}",),
+            files=("a.go",),
+        )
+        for n in range(20)
+    ]
+    merged = replay(changes, as_of="merged").as_dict()["steward"]
+    created = replay(changes, as_of="created").as_dict()["steward"]
+    assert merged["n"] == created["n"] == 10
+    assert merged["top10"] == 0.5
+    assert created["top10"] == 0.0
+    with pytest.raises(ValueError):
+        replay(changes, as_of="later")
