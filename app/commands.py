@@ -62,6 +62,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         queues,
         "--concurrency",
         str(args.concurrency),
+        "--pool",
+        args.pool,
         "--hostname",
         args.hostname,
         "--without-gossip",
@@ -119,7 +121,14 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(func=cmd_serve)
 
     worker = subparsers.add_parser("worker", help="run a Celery worker")
-    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument(
+        "--concurrency", type=int, default=8,
+        help="tasks run at once (threads share one loaded model)",
+    )
+    worker.add_argument(
+        "--pool", default="threads", choices=["threads", "prefork", "solo"],
+        help="threads (default): concurrent tasks micro-batch model inference",
+    )
     worker.add_argument("--queues", default=None, help="comma-separated queues (default: all)")
     worker.add_argument("--hostname", default="steward@%h")
     worker.set_defaults(func=cmd_worker)

@@ -51,7 +51,7 @@ class EmbeddedRedis:
 class WorkerProcess:
     """``steward worker`` as a child process, sharing this process's settings."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 2) -> None:
+    def __init__(self, env: dict[str, str], concurrency: int = 8) -> None:
         self._env = env
         self._concurrency = concurrency
         self._proc: subprocess.Popen[bytes] | None = None

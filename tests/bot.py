@@ -92,7 +92,7 @@ class Bot:
         worker = self._spawn(
             "worker",
             "--concurrency",
-            "1",
+            "4",
             "--hostname",
             f"w{len(self.workers)}@%h",
             log="worker.log",

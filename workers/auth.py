@@ -58,12 +58,27 @@ class InstallationAuth:
         self._redis = redis
         self._session = session
 
-    async def token(self, installation_id: int) -> str:
-        """A valid token for the installation, from the cache when it has one."""
+    async def _cached(self, installation_id: int) -> str | None:
         cached = await self._redis.get(token_cache_key(installation_id))
-        if cached:
-            return str(json.loads(cached)["token"])
-        return await self.refresh(installation_id)
+        return str(json.loads(cached)["token"]) if cached else None
+
+    async def token(self, installation_id: int, *, rejected: str | None = None) -> str:
+        """A valid token for the installation, minted at most once across workers.
+
+        ``rejected`` is a token GitHub refused: it is dropped and replaced, unless another
+        worker has replaced it already.
+        """
+        cached = await self._cached(installation_id)
+        if cached and cached != rejected:
+            return cached
+        # Single flight: workers that find no usable token wait for one of them to mint it.
+        lock = self._redis.lock(f"steward:lock:token:{installation_id}", timeout=30,
+                                blocking_timeout=30)
+        async with lock:
+            cached = await self._cached(installation_id)
+            if cached and cached != rejected:
+                return cached
+            return await self.refresh(installation_id)
 
     async def refresh(self, installation_id: int) -> str:
         """Mint a new token (JWT → access token) and cache it until shortly before expiry."""
@@ -85,14 +100,17 @@ class InstallationAuth:
     async def client(self, installation_id: int, **options: Any) -> GitHubClient:
         """A client acting as the installation, refreshing its token if GitHub refuses it."""
 
+        token = await self.token(installation_id)
+        holder = {"token": token}
+
         async def refresh() -> str:
-            await self._redis.delete(token_cache_key(installation_id))
-            return await self.refresh(installation_id)
+            holder["token"] = await self.token(installation_id, rejected=holder["token"])
+            return holder["token"]
 
         return GitHubClient(
             self._session,
             base_url=self._api_url,
-            oauth_token=await self.token(installation_id),
+            oauth_token=token,
             refresh_token=refresh,
             **options,
         )

@@ -42,7 +42,7 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_timeout=3,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        task_routes={"steward.classify": {"queue": INFERENCE_QUEUE}},
+        task_routes={"steward.triage": {"queue": INFERENCE_QUEUE}},
     )
     app.set_default()
     return app

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,7 @@ def redis_client_url(settings: Settings) -> str:
     return settings.redis_url
 
 
+_build_lock = threading.Lock()
 _settings: Settings | None = None
 _runtime: Runtime | None = None
 
@@ -146,16 +148,17 @@ def configure(settings: Settings) -> None:
 
 
 def get_runtime() -> Runtime:
-    """The process runtime, built on first use (after fork, in each pool child)."""
+    """The process runtime, built once on first use (thread-safe; after fork, again)."""
     global _runtime
-    if _runtime is None:
-        settings = _settings or load_settings()
-        _runtime = Runtime(
-            settings=settings,
-            store=open_store(settings.database_url_or_default),
-            redis=redis.Redis.from_url(redis_client_url(settings)),
-        )
-    return _runtime
+    with _build_lock:
+        if _runtime is None:
+            settings = _settings or load_settings()
+            _runtime = Runtime(
+                settings=settings,
+                store=open_store(settings.database_url_or_default),
+                redis=redis.Redis.from_url(redis_client_url(settings)),
+            )
+        return _runtime
 
 
 def reset() -> None:

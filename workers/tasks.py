@@ -19,6 +19,7 @@ from gidgethub import GitHubBroken
 from app.logs import log_context
 from workers.flows.feedback import run_feedback
 from workers.flows.installations import run_installation_sync
+from workers.flows.triage import run_triage
 from workers.flows.welcome import run_welcome
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
 from workers.runtime import TaskContext, get_runtime
@@ -74,4 +75,10 @@ def feedback(self: Task, **kwargs: Any) -> dict[str, Any]:
     return run_task(self, run_feedback, kwargs)
 
 
-__all__ = ["TaskContext", "feedback", "installation", "welcome"]
+@shared_task(name="steward.triage", bind=True)  # type: ignore[untyped-decorator]
+def triage(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Label a new item (see :mod:`workers.flows.triage`); runs on the inference queue."""
+    return run_task(self, run_triage, kwargs)
+
+
+__all__ = ["TaskContext", "feedback", "installation", "triage", "welcome"]

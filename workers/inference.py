@@ -1,0 +1,103 @@
+"""Model access inside a worker process: loaded once, micro-batched across threads.
+
+Trained models live in ``<model dir>/<owner>__<repo>/``; a repository without one is
+labelled zero-shot from its label names, descriptions and already-labelled issues.
+Both are cached per process (zero-shot for an hour, so new labels are picked up).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.batching import MicroBatcher
+from workers.triage import Prediction, zero_shot_thresholds
+
+ZERO_SHOT_TTL = 3600.0
+_lock = threading.Lock()
+_batchers: dict[str, MicroBatcher[Any, dict[str, float]]] = {}
+_zero_shot: dict[tuple[str, tuple[str, ...]], tuple[float, Any]] = {}
+
+
+@dataclass(frozen=True)
+class ItemText:
+    """What the classifier reads of one item."""
+
+    repo: str
+    title: str
+    body: str
+
+
+def model_folder(model_dir: Path, repo_full_name: str) -> Path:
+    """Where a repository's trained model lives."""
+    return model_dir / repo_full_name.replace("/", "__")
+
+
+def has_model(model_dir: Path, repo_full_name: str) -> bool:
+    """Whether a trained model exists for the repository."""
+    return (model_folder(model_dir, repo_full_name) / "triage.json").is_file()
+
+
+def _batcher(folder: Path) -> MicroBatcher[Any, dict[str, float]]:
+    key = str(folder.resolve())
+    with _lock:
+        if key not in _batchers:
+            from models.triage.model import load_cached
+
+            model = load_cached(folder)
+            _batchers[key] = MicroBatcher(model.predict, max_batch=32, max_wait=0.01)
+        return _batchers[key]
+
+
+def predict_with_model(model_dir: Path, item: ItemText) -> Prediction:
+    """The repository's trained model's probabilities for one item (batched with others)."""
+    from models.triage.data import LabelledItem
+    from models.triage.model import load_cached
+
+    folder = model_folder(model_dir, item.repo)
+    probs = _batcher(folder).submit(LabelledItem(repo=item.repo, title=item.title, body=item.body))
+    meta = load_cached(folder).meta
+    return Prediction(
+        probs=probs, thresholds=dict(meta.thresholds), single_label=not meta.multi_label,
+        source="model",
+    )
+
+
+def predict_zero_shot(
+    item: ItemText,
+    labels: Sequence[tuple[str, str]],
+    examples: Sequence[tuple[str, str, tuple[str, ...]]],
+    base_model: str | None,
+) -> Prediction:
+    """Zero-shot probabilities over the repository's labels ``(name, description)``."""
+    from models.triage.data import LabelInfo, LabelledItem
+
+    key = (item.repo, tuple(sorted(name for name, _ in labels)))
+    now = time.monotonic()
+    with _lock:
+        cached = _zero_shot.get(key)
+    if cached is None or now - cached[0] > ZERO_SHOT_TTL:
+        from models.triage.zeroshot import ZeroShotClassifier
+
+        encoder = None
+        if base_model:
+            from models.defaults import resolve_model_name
+            from models.encoder import get_encoder
+
+            encoder = get_encoder(resolve_model_name(base_model))
+        classifier = ZeroShotClassifier(
+            [LabelInfo(name=n, description=d) for n, d in labels],
+            [LabelledItem(repo=item.repo, title=t, body=b, labels=ls) for t, b, ls in examples],
+            encoder=encoder,
+        ).fit()
+        with _lock:
+            _zero_shot[key] = (now, classifier)
+        cached = (now, classifier)
+    (probs,) = cached[1].predict([LabelledItem(repo=item.repo, title=item.title, body=item.body)])
+    return Prediction(
+        probs=probs, thresholds=zero_shot_thresholds(probs), single_label=True, source="zero-shot"
+    )
