@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands",
     "models.triage.cli",
     "models.reviewers.cli",
+    "workers.collect_cli",
 )
 
 

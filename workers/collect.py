@@ -539,12 +539,13 @@ class Collector:
         save_state(state_path(self.out), self.state)
 
     def finish_page(self, count: int) -> None:
-        """Record that a page was read to its end; a short page is the last one.
+        """Record that a page was read (to its end unless the limit stopped it); a short
+        page read to its end is the last one.
 
         ``state.page`` stays the page of the last item processed: a resumed run reads
         it again (one request), which also catches items that moved up a page since.
         """
-        self.state = replace(self.state, complete=count < PER_PAGE)
+        self.state = replace(self.state, complete=count < PER_PAGE and not self.full)
         save_state(state_path(self.out), self.state)
 
 
@@ -572,7 +573,10 @@ async def collect(
         sp.unlink(missing_ok=True)
         out.unlink(missing_ok=True)
     out_size = out.stat().st_size if out.exists() else None
-    state = resume_from(load_state(sp), query, out_size=out_size)
+    try:
+        state = resume_from(load_state(sp), query, out_size=out_size)
+    except ResumeMismatch as exc:
+        raise ResumeMismatch(f"{out}: {exc}") from None
     say = echo or _stderr
     if state.cursor is not None:
         say(f"resuming {describe(query)} at page {state.page} ({state.written} records in {out})")

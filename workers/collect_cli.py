@@ -279,10 +279,17 @@ async def _installation_for(
 
 
 class MemoryCache:
-    """A stand-in for the Redis token cache: async ``get``/``set``/``delete`` in memory."""
+    """A stand-in for the Redis token cache of one process: async ``get``/``set``/
+    ``delete`` and ``lock`` (what :class:`workers.auth.InstallationAuth` uses), in memory.
+    """
 
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, name: str, **_options: Any) -> asyncio.Lock:
+        """A lock shared by everyone in this process who asks for ``name``."""
+        return self._locks.setdefault(name, asyncio.Lock())
 
     async def get(self, key: str) -> Any:
         """The value stored under ``key`` (expiry is not needed for one short run)."""
