@@ -62,7 +62,9 @@ def predict_with_model(model_dir: Path, item: ItemText) -> Prediction:
     probs = _batcher(folder).submit(LabelledItem(repo=item.repo, title=item.title, body=item.body))
     meta = load_cached(folder).meta
     return Prediction(
-        probs=probs, thresholds=dict(meta.thresholds), single_label=not meta.multi_label,
+        probs=probs,
+        thresholds=dict(meta.thresholds),
+        single_label=not meta.multi_label,
         source="model",
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,11 @@ async def _graphql_labels(
     cursor: str | None = None
     while True:
         data = await gh.graphql(
-            REPO_LABELS, endpoint=graphql_endpoint(ctx.settings.github_api_url),
-            owner=owner, name=repo, cursor=cursor,
+            REPO_LABELS,
+            endpoint=graphql_endpoint(ctx.settings.github_api_url),
+            owner=owner,
+            name=repo,
+            cursor=cursor,
         )
         page = data["repository"]["labels"]
         labels.extend((n["name"], n.get("description") or "", n["id"]) for n in page["nodes"])
@@ -106,11 +110,13 @@ async def fetch(
         )
         node = data["node"]
         return Fetched(
-            title=str(node["title"]), body=str(node.get("body") or ""),
-            labels=[n["name"] for n in node["labels"]["nodes"]], paths=[],
+            title=str(node["title"]),
+            body=str(node.get("body") or ""),
+            labels=[n["name"] for n in node["labels"]["nodes"]],
+            paths=[],
             repo_labels=await _graphql_labels(ctx, gh, owner, repo),
         )
-    ids = {"owner": owner, "repo": repo, "issue_number": number}
+    ids: dict[str, Any] = {"owner": owner, "repo": repo, "issue_number": number}
     issue, repo_labels = await asyncio.gather(
         gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids),
         _rest_labels(gh, owner, repo),
@@ -123,8 +129,10 @@ async def fetch(
         ):
             paths.append(str(f["filename"]))
     return Fetched(
-        title=str(issue.get("title") or ""), body=str(issue.get("body") or ""),
-        labels=[str(label["name"]) for label in issue.get("labels") or []], paths=paths,
+        title=str(issue.get("title") or ""),
+        body=str(issue.get("body") or ""),
+        labels=[str(label["name"]) for label in issue.get("labels") or []],
+        paths=paths,
         repo_labels=repo_labels,
     )
 
@@ -184,15 +192,24 @@ async def predict(
 
 
 async def apply_labels(
-    ctx: TaskContext, gh: GitHubAPI, kind: str, owner: str, repo: str, number: int,
-    node_id: str, names: list[str], fetched: Fetched,
+    ctx: TaskContext,
+    gh: GitHubAPI,
+    kind: str,
+    owner: str,
+    repo: str,
+    number: int,
+    node_id: str,
+    names: list[str],
+    fetched: Fetched,
 ) -> None:
     """Add the labels (adding a label twice is a no-op on GitHub, so retries are safe)."""
     if kind == "discussion":
         ids = [lid for name, _, lid in fetched.repo_labels if name in names]
         await gh.graphql(
-            ADD_LABELS, endpoint=graphql_endpoint(ctx.settings.github_api_url),
-            id=node_id, labels=ids,
+            ADD_LABELS,
+            endpoint=graphql_endpoint(ctx.settings.github_api_url),
+            id=node_id,
+            labels=ids,
         )
         return
     await gh.post(
@@ -203,7 +220,11 @@ async def apply_labels(
 
 
 async def explain(
-    gh: GitHubAPI, owner: str, repo: str, number: int, chosen: list[tuple[str, float]],
+    gh: GitHubAPI,
+    owner: str,
+    repo: str,
+    number: int,
+    chosen: list[tuple[str, float]],
     source: str,
 ) -> None:
     """Post the optional explanation once (hidden marker)."""
@@ -240,8 +261,11 @@ async def run_triage(
     gh = await ctx.client(installation_id)
     loaded = await repo_config(ctx, gh, owner, repo)
     config = loaded.config.triage
-    switch = {"issue": config.issues, "pull_request": config.pull_requests,
-              "discussion": config.discussions}[kind]
+    switch = {
+        "issue": config.issues,
+        "pull_request": config.pull_requests,
+        "discussion": config.discussions,
+    }[kind]
     if not (config.enabled and switch):
         return {"skipped": "triage is off for this kind"}
     fetched = await fetch(ctx, gh, kind, owner, repo, number, node_id)
@@ -250,13 +274,20 @@ async def run_triage(
     prediction = await predict(ctx, gh, full, fetched, config.zero_shot)
     if prediction is None:
         return {"skipped": "no trained model and zero-shot is off"}
-    removed = set() if kind == "discussion" else await labels_removed_by_humans(
-        gh, owner, repo, number
+    removed = (
+        set() if kind == "discussion" else await labels_removed_by_humans(gh, owner, repo, number)
     )
-    removed |= {f["subject"] for f in ctx.store.feedback_for(full)
-                if f["number"] == number and f["kind"] == "label_removed"}
-    chosen = choose_labels(prediction, repo_labels=[n for n, _, _ in fetched.repo_labels],
-                           config=config, removed_by_humans=removed)
+    removed |= {
+        f["subject"]
+        for f in ctx.store.feedback_for(full)
+        if f["number"] == number and f["kind"] == "label_removed"
+    }
+    chosen = choose_labels(
+        prediction,
+        repo_labels=[n for n, _, _ in fetched.repo_labels],
+        config=config,
+        removed_by_humans=removed,
+    )
     mode = loaded.config.mode
     names = [name for name, _ in chosen]
     async with ctx.lock(decision_key(full, number)):
@@ -266,16 +297,32 @@ async def run_triage(
             await apply_labels(ctx, gh, kind, owner, repo, number, node_id, names, fetched)
             if config.explain and kind != "discussion":
                 await explain(gh, owner, repo, number, chosen, prediction.source)
-        base = {"repo": full, "feature": "triage", "number": number, "delivery_id": delivery_id,
-                "installation_id": installation_id, "mode": mode}
+        audit = functools.partial(
+            ActionRecord,
+            repo=full,
+            feature="triage",
+            number=number,
+            delivery_id=delivery_id,
+            installation_id=installation_id,
+            mode=mode,
+        )
         for name, prob in chosen:
-            record(ctx, ActionRecord(effect_key=label_effect_key(full, number, name),
-                                     action="label", detail={"label": name, "prob": prob},
-                                     **base))  # type: ignore[arg-type]
-        record(ctx, ActionRecord(
-            effect_key=decision_key(full, number), action="decision",
-            detail={"kind": kind, "applied": names, "source": prediction.source,
-                    "probs": prediction.probs}, **base))  # type: ignore[arg-type]
-    log.info("triage %s#%d: %s (%s, %s)", full, number, names or "no label", prediction.source,
-             mode)
+            record(
+                ctx,
+                audit(
+                    effect_key=label_effect_key(full, number, name),
+                    action="label",
+                    detail={"label": name, "prob": prob},
+                ),
+            )
+        detail = {
+            "kind": kind,
+            "applied": names,
+            "source": prediction.source,
+            "probs": prediction.probs,
+        }
+        record(ctx, audit(effect_key=decision_key(full, number), action="decision", detail=detail))
+    log.info(
+        "triage %s#%d: %s (%s, %s)", full, number, names or "no label", prediction.source, mode
+    )
     return {"labels": names, "source": prediction.source, "mode": mode}

@@ -1,0 +1,210 @@
+"""End to end: new issues, PRs and discussions get labels from the repository's own set.
+
+The worker loads a real saved triage model (the packaged MiniLM encoder plus a head)
+from its model folder; the head's thresholds make its decision predictable, so these
+tests check the bot's plumbing and rules. Model quality is tested in tests/models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.fake_github.fake import FakeGitHub
+from app.store import open_store
+from tests.bot import Bot, bot_env, running_bot
+from tests.support import ORG, example, retarget, unique, wait_for, with_author
+
+pytestmark = pytest.mark.timeout(300)
+
+LABELS = ["bug", "enhancement", "question"]
+
+
+def save_model(folder: Path, repo: str, thresholds: dict[str, float]) -> None:
+    """A real model folder whose thresholds decide which labels it applies."""
+    import torch
+
+    from models.defaults import packaged_model_path
+    from models.encoder import Encoder
+    from models.triage.model import TriageMeta, TriageModel
+
+    encoder = Encoder.from_pretrained(packaged_model_path(), device="cpu", max_length=64)
+    torch.manual_seed(0)
+    head = torch.nn.Linear(encoder.model.config.hidden_size, len(LABELS))
+    meta = TriageMeta(
+        labels=LABELS,
+        multi_label=True,
+        thresholds=thresholds,
+        base_model="packaged",
+        max_length=64,
+        repo=repo,
+    )
+    TriageModel(encoder, head, meta).save(folder)
+
+
+@pytest.fixture(scope="module")
+def bot(
+    fake_github: tuple[FakeGitHub, str], redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Bot]:
+    _, api_url = fake_github
+    data_dir = tmp_path_factory.mktemp("triage-bot")
+    env = bot_env(api_url=api_url, data_dir=data_dir, redis_url=redis_url)
+    yield from running_bot(Bot(env=env, data_dir=data_dir))
+
+
+@pytest.fixture
+def fake(fake_github: tuple[FakeGitHub, str]) -> Iterator[FakeGitHub]:
+    github, _ = fake_github
+    yield github
+    assert github.violations == [], "the bot made calls GitHub's OpenAPI description rejects"
+
+
+def new_repo(fake: FakeGitHub, bot: Bot, *, config: str = "", model: bool = True) -> str:
+    """A repository with the usual labels and (by default) a model that applies `bug`."""
+    name = unique("triage")
+    files = {".github/steward.yml": config} if config else {}
+    fake.add_repo(ORG, name, labels=[*LABELS, "documentation"], files=files)
+    if model:
+        folder = bot.data_dir / "models" / f"{ORG}__{name}"
+        save_model(folder, f"{ORG}/{name}", {"bug": 0.0, "enhancement": 2.0, "question": 2.0})
+    return name
+
+
+def opened(name: str, key: str, repo: str, number: int, login: str = "reporter") -> dict[str, Any]:
+    payload = retarget(example(name), owner=ORG, repo=repo)
+    payload[key]["number"] = number
+    payload[key]["labels"] = []
+    return with_author(payload, key, login, "NONE")
+
+
+def decisions(bot: Bot, repo: str, number: int) -> list[dict[str, Any]]:
+    store = open_store(f"sqlite:///{(bot.data_dir / 'steward.db').resolve()}")
+    return [a for a in store.actions_for(f"{ORG}/{repo}", number) if a["action"] == "decision"]
+
+
+def test_new_issue_gets_the_models_label_once(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
+    repo = new_repo(fake, bot)
+    issue = fake.add_issue(ORG, repo, title="Crash on save", body="Traceback ...")
+    payload = opened("issues.opened", "issue", repo, issue.number)
+    assert bot.deliver("issues", payload)[0] == 202
+    wait_for(lambda: fake.labels_on(ORG, repo, issue.number), timeout=90)
+    assert bot.deliver("issues", payload)[0] == 202  # a second delivery changes nothing
+    bot.drain(redis_url)
+    assert fake.labels_on(ORG, repo, issue.number) == ["bug"]
+    assert len(fake.calls("POST", rf"/repos/{ORG}/{repo}/issues/\d+/labels")) == 1
+    (decision,) = decisions(bot, repo, issue.number)
+    assert decision["detail"]["applied"] == ["bug"] and decision["detail"]["source"] == "model"
+    assert fake.comment_bodies(ORG, repo, issue.number) == [] or all(
+        "steward:triage" not in c for c in fake.comment_bodies(ORG, repo, issue.number)
+    )
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "triage:\n  enabled: false\n",
+        "triage:\n  issues: false\n",
+        "triage:\n  allow: [question]\n",
+        "triage:\n  deny: [bug]\n",
+        "triage:\n  min_confidence: {bug: 1.5}\n",
+    ],
+)
+def test_config_can_say_no(bot: Bot, fake: FakeGitHub, redis_url: str, config: str) -> None:
+    repo = new_repo(fake, bot, config=config)
+    issue = fake.add_issue(ORG, repo, title="Crash on save")
+    assert bot.deliver("issues", opened("issues.opened", "issue", repo, issue.number))[0] == 202
+    bot.drain(redis_url)
+    assert fake.labels_on(ORG, repo, issue.number) == []
+
+
+def test_aliases_and_labels_that_do_not_exist(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
+    repo = new_repo(fake, bot, config="triage:\n  aliases: {bug: documentation}\n")
+    issue = fake.add_issue(ORG, repo, title="Typo in the docs")
+    assert bot.deliver("issues", opened("issues.opened", "issue", repo, issue.number))[0] == 202
+    wait_for(lambda: fake.labels_on(ORG, repo, issue.number), timeout=90)
+    assert fake.labels_on(ORG, repo, issue.number) == ["documentation"]
+
+
+def test_human_labels_win(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
+    repo = new_repo(fake, bot)
+    labelled = fake.add_issue(ORG, repo, title="Crash", labels=["question"])
+    assert bot.deliver("issues", opened("issues.opened", "issue", repo, labelled.number))[0] == 202
+    removed = fake.add_issue(ORG, repo, title="Crash again")
+    fake.set_labels(fake.repo(ORG, repo), removed, ["bug"], actor="maintainer")
+    fake.set_labels(fake.repo(ORG, repo), removed, [], actor="maintainer")
+    assert bot.deliver("issues", opened("issues.opened", "issue", repo, removed.number))[0] == 202
+    bot.drain(redis_url)
+    assert fake.labels_on(ORG, repo, labelled.number) == ["question"]
+    assert fake.labels_on(ORG, repo, removed.number) == []
+
+
+def test_pull_request_is_labelled_with_its_paths_read(
+    bot: Bot, fake: FakeGitHub, redis_url: str
+) -> None:
+    repo = new_repo(fake, bot)
+    pull = fake.add_pull(ORG, repo, title="Fix crash", files=["src/save.py"], user="dev")
+    payload = opened("pull_request.opened", "pull_request", repo, pull.number, login="dev")
+    assert bot.deliver("pull_request", payload)[0] == 202
+    wait_for(lambda: fake.labels_on(ORG, repo, pull.number), timeout=90)
+    assert fake.labels_on(ORG, repo, pull.number) == ["bug"]
+    assert fake.calls("GET", rf"/repos/{ORG}/{repo}/pulls/{pull.number}/files")
+
+
+def test_discussion_is_labelled_through_graphql(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
+    repo = new_repo(fake, bot)
+    discussion = fake.add_discussion(ORG, repo, title="It crashes", author="asker")
+    payload = opened("discussion.created", "discussion", repo, discussion.number, login="asker")
+    payload["discussion"]["node_id"] = discussion.node_id
+    assert bot.deliver("discussion", payload)[0] == 202
+    wait_for(lambda: fake.discussion(ORG, repo, discussion.number).labels, timeout=90)
+    assert fake.discussion(ORG, repo, discussion.number).labels == ["bug"]
+
+
+def test_shadow_mode_records_what_it_would_do(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
+    repo = new_repo(fake, bot, config="mode: shadow\n")
+    issue = fake.add_issue(ORG, repo, title="Crash")
+    assert bot.deliver("issues", opened("issues.opened", "issue", repo, issue.number))[0] == 202
+    bot.drain(redis_url)
+    assert fake.labels_on(ORG, repo, issue.number) == []
+    (decision,) = decisions(bot, repo, issue.number)
+    assert decision["mode"] == "shadow" and decision["detail"]["applied"] == ["bug"]
+
+
+def test_explain_comment_when_asked(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
+    repo = new_repo(fake, bot, config="triage:\n  explain: true\nwelcome:\n  enabled: false\n")
+    issue = fake.add_issue(ORG, repo, title="Crash")
+    assert bot.deliver("issues", opened("issues.opened", "issue", repo, issue.number))[0] == 202
+    wait_for(lambda: fake.comment_bodies(ORG, repo, issue.number), timeout=90)
+    (comment,) = fake.comment_bodies(ORG, repo, issue.number)
+    assert "`bug`" in comment and "steward:triage" in comment
+
+
+def test_zero_shot_before_a_model_exists(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
+    repo = new_repo(fake, bot, model=False, config="triage:\n  min_confidence: {bug: 0.2}\n")
+    examples = [
+        ("App crashes with a NullPointerException on startup", "bug"),
+        ("Segfault when opening a large file", "bug"),
+        ("Error: cannot read property of undefined when saving", "bug"),
+        ("Please add a dark mode", "enhancement"),
+        ("Feature request: export to CSV", "enhancement"),
+        ("How do I configure the proxy?", "question"),
+        ("What is the difference between the two install methods?", "question"),
+    ]
+    for title, label in examples:
+        fake.add_issue(ORG, repo, title=title, labels=[label], state="closed")
+    issue = fake.add_issue(
+        ORG,
+        repo,
+        title="The app crashes with an exception when I click save",
+        body="Stack trace attached. It worked in the previous version.",
+    )
+    assert bot.deliver("issues", opened("issues.opened", "issue", repo, issue.number))[0] == 202
+    wait_for(lambda: decisions(bot, repo, issue.number), timeout=120)
+    (decision,) = decisions(bot, repo, issue.number)
+    assert decision["detail"]["source"] == "zero-shot"
+    probs = decision["detail"]["probs"]
+    assert max(probs, key=probs.get) == "bug"
+    assert fake.labels_on(ORG, repo, issue.number) == ["bug"]
