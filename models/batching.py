@@ -29,7 +29,10 @@ class MicroBatcher(Generic[T, R]):
     """Collects concurrent ``submit`` calls into batches for ``fn``."""
 
     def __init__(
-        self, fn: Callable[[Sequence[T]], Sequence[R]], *, max_batch: int = 32,
+        self,
+        fn: Callable[[Sequence[T]], Sequence[R]],
+        *,
+        max_batch: int = 32,
         max_wait: float = 0.01,
     ) -> None:
         """``fn`` maps a batch of items to one result per item, in order."""
@@ -66,7 +69,8 @@ class MicroBatcher(Generic[T, R]):
         while True:
             with self._lock:
                 batch, self._pending = (
-                    self._pending[: self._max_batch], self._pending[self._max_batch :]
+                    self._pending[: self._max_batch],
+                    self._pending[self._max_batch :],
                 )
                 if not batch:
                     self._leader_active = False

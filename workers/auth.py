@@ -72,8 +72,9 @@ class InstallationAuth:
         if cached and cached != rejected:
             return cached
         # Single flight: workers that find no usable token wait for one of them to mint it.
-        lock = self._redis.lock(f"steward:lock:token:{installation_id}", timeout=30,
-                                blocking_timeout=30)
+        lock = self._redis.lock(
+            f"steward:lock:token:{installation_id}", timeout=30, blocking_timeout=30
+        )
         async with lock:
             cached = await self._cached(installation_id)
             if cached and cached != rejected:
