@@ -109,6 +109,46 @@ people = Table(
 )
 
 
+review_changes = Table(
+    "review_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo", String(255), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("merged_at", String(32), nullable=True),
+    Column("author", String(255), nullable=False),
+    Column("reviewers", JSON, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("files", JSON, nullable=False),
+    UniqueConstraint("repo", "number", name="uq_review_change"),
+)
+
+backfills = Table(
+    "backfills",
+    metadata,
+    Column("repo", String(255), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("cursor", String(255), nullable=True),
+    Column("done", Boolean, nullable=False, default=False),
+    Column("count", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo", String(255), nullable=False, index=True),
+    Column("path", String(1024), nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("promoted", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def now_utc() -> datetime:
     """The current time, timezone-aware (stored as UTC)."""
     return datetime.now(UTC)
@@ -305,6 +345,119 @@ class Store:
                     config_reports.c.path == path,
                     config_reports.c.blob_sha == blob_sha,
                 )
+            )
+
+    def upsert_change(self, repo: str, change: dict[str, Any]) -> None:
+        """Store (or refresh) one reviewed change of a repository's history.
+
+        ``change`` has the history format's keys: ``id`` (the PR number), ``created_at``,
+        ``merged_at``, ``author``, ``reviewers``, ``title``, ``body``, ``files``.
+        """
+        number = int(change["id"])
+        values = {
+            "created_at": str(change.get("created_at") or ""),
+            "merged_at": change.get("merged_at"),
+            "author": str(change.get("author") or ""),
+            "reviewers": list(change.get("reviewers") or []),
+            "title": str(change.get("title") or ""),
+            "body": str(change.get("body") or ""),
+            "files": list(change.get("files") or []),
+        }
+        with self._tx() as conn:
+            where = (review_changes.c.repo == repo) & (review_changes.c.number == number)
+            if conn.execute(select(review_changes.c.id).where(where)).first():
+                conn.execute(update(review_changes).where(where).values(**values))
+            else:
+                conn.execute(insert(review_changes).values(repo=repo, number=number, **values))
+
+    def changes_for(self, repo: str) -> list[dict[str, Any]]:
+        """A repository's stored history in the history format, oldest merge first."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(review_changes).where(review_changes.c.repo == repo)
+            ).mappings()
+            changes = [
+                {
+                    "id": str(r["number"]),
+                    "created_at": r["created_at"],
+                    "merged_at": r["merged_at"],
+                    "author": r["author"],
+                    "reviewers": r["reviewers"],
+                    "title": r["title"],
+                    "body": r["body"],
+                    "files": r["files"],
+                }
+                for r in rows
+            ]
+        return sorted(changes, key=lambda c: (c["merged_at"] or c["created_at"], int(c["id"])))
+
+    def backfill_state(self, repo: str, kind: str) -> dict[str, Any] | None:
+        """Where a backfill of ``kind`` for the repository got to (None: never started)."""
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    select(backfills).where(backfills.c.repo == repo, backfills.c.kind == kind)
+                )
+                .mappings()
+                .first()
+            )
+            return dict(row) if row else None
+
+    def save_backfill_state(
+        self, repo: str, kind: str, *, cursor: str | None, done: bool, count: int
+    ) -> None:
+        """Record a backfill's progress (so a restart resumes, never starts over)."""
+        values = {"cursor": cursor, "done": done, "count": count, "updated_at": now_utc()}
+        with self._tx() as conn:
+            where = (backfills.c.repo == repo) & (backfills.c.kind == kind)
+            if conn.execute(select(backfills.c.repo).where(where)).first():
+                conn.execute(update(backfills).where(where).values(**values))
+            else:
+                conn.execute(insert(backfills).values(repo=repo, kind=kind, **values))
+
+    def add_model_version(
+        self, repo: str, path: str, metrics: dict[str, Any], fingerprint: str, *, promoted: bool
+    ) -> int:
+        """Register a trained model version; promoting it demotes the previous one."""
+        with self._tx() as conn:
+            if promoted:
+                conn.execute(
+                    update(model_versions)
+                    .where(model_versions.c.repo == repo)
+                    .values(promoted=False)
+                )
+            result = conn.execute(
+                insert(model_versions).values(
+                    repo=repo,
+                    path=path,
+                    metrics=metrics,
+                    fingerprint=fingerprint,
+                    promoted=promoted,
+                    created_at=now_utc(),
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def model_versions_for(self, repo: str) -> list[dict[str, Any]]:
+        """Every registered version of a repository's model, oldest first."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(model_versions)
+                .where(model_versions.c.repo == repo)
+                .order_by(model_versions.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def promote_model_version(self, repo: str, version_id: int) -> None:
+        """Make one version the live one (rollback is promoting an older one)."""
+        with self._tx() as conn:
+            conn.execute(
+                update(model_versions).where(model_versions.c.repo == repo).values(promoted=False)
+            )
+            conn.execute(
+                update(model_versions)
+                .where(model_versions.c.repo == repo, model_versions.c.id == version_id)
+                .values(promoted=True)
             )
 
     def ping(self) -> None:

@@ -45,3 +45,39 @@ def test_feedback(database_url: str) -> None:
     assert [(f["kind"], f["subject"]) for f in store.feedback_for("o/r")] == [
         ("label_removed", "bug")
     ]
+
+
+def test_review_history_and_backfill_progress(database_url: str) -> None:
+    store = open_store(database_url)
+    change = {
+        "id": "7",
+        "created_at": "2026-01-02T00:00:00Z",
+        "merged_at": "2026-01-03T00:00:00Z",
+        "author": "a",
+        "reviewers": ["r"],
+        "title": "t",
+        "body": "",
+        "files": ["x.go"],
+    }
+    store.upsert_change("o/r", change)
+    store.upsert_change("o/r", {**change, "reviewers": ["r", "s"]})
+    store.upsert_change("o/r", {**change, "id": "3", "merged_at": "2026-01-01T00:00:00Z"})
+    assert [(c["id"], c["reviewers"]) for c in store.changes_for("o/r")] == [
+        ("3", ["r"]),
+        ("7", ["r", "s"]),
+    ]
+    assert store.backfill_state("o/r", "pulls") is None
+    store.save_backfill_state("o/r", "pulls", cursor="2", done=False, count=100)
+    store.save_backfill_state("o/r", "pulls", cursor=None, done=True, count=130)
+    state = store.backfill_state("o/r", "pulls")
+    assert state and state["done"] and state["count"] == 130
+
+
+def test_model_versions_promotion_and_rollback(database_url: str) -> None:
+    store = open_store(database_url)
+    first = store.add_model_version("o/r", "/m/1", {"macro_f1": 0.8}, "f1", promoted=True)
+    second = store.add_model_version("o/r", "/m/2", {"macro_f1": 0.85}, "f2", promoted=True)
+    assert [v["promoted"] for v in store.model_versions_for("o/r")] == [False, True]
+    store.promote_model_version("o/r", first)
+    assert [v["id"] for v in store.model_versions_for("o/r") if v["promoted"]] == [first]
+    assert second > first
