@@ -31,6 +31,10 @@ DEFAULT_ISSUE_WELCOME = (
     "the steps to reproduce and the versions you use."
     "{% if contributing_url %} Our [contributing guide]({{ contributing_url }}) "
     "explains how we work.{% endif %}"
+    "{% if good_first_issues %}\n\nLooking for something to work on? These open issues "
+    "are good for newcomers and close to what you wrote:\n"
+    "{% for issue in good_first_issues %}\n- #{{ issue.number }} {{ issue.title }}"
+    "{% endfor %}{% endif %}"
 )
 DEFAULT_PR_WELCOME = (
     "Thanks for your first pull request to {{ repo }}, @{{ author }}! :tada:\n\n"

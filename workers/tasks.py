@@ -18,7 +18,9 @@ from gidgethub import GitHubBroken
 
 from app.logs import log_context
 from workers.flows.feedback import run_feedback
+from workers.flows.history import run_backfill, run_record_pull
 from workers.flows.installations import run_installation_sync
+from workers.flows.reviewers import run_issue_people, run_reviewers
 from workers.flows.triage import run_triage
 from workers.flows.welcome import run_welcome
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
@@ -81,4 +83,38 @@ def triage(self: Task, **kwargs: Any) -> dict[str, Any]:
     return run_task(self, run_triage, kwargs)
 
 
-__all__ = ["TaskContext", "feedback", "installation", "triage", "welcome"]
+@shared_task(name="steward.reviewers", bind=True)  # type: ignore[untyped-decorator]
+def reviewers(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Request or suggest reviewers (see :mod:`workers.flows.reviewers`)."""
+    return run_task(self, run_reviewers, kwargs)
+
+
+@shared_task(name="steward.issue_people", bind=True)  # type: ignore[untyped-decorator]
+def issue_people(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Rank people who could help with a new issue."""
+    return run_task(self, run_issue_people, kwargs)
+
+
+@shared_task(name="steward.record_pull", bind=True)  # type: ignore[untyped-decorator]
+def record_pull(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Add a merged pull request to the review history."""
+    return run_task(self, run_record_pull, kwargs)
+
+
+@shared_task(name="steward.backfill", bind=True)  # type: ignore[untyped-decorator]
+def backfill(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Collect a repository's review history (resumable; see :mod:`workers.flows.history`)."""
+    return run_task(self, run_backfill, kwargs)
+
+
+__all__ = [
+    "TaskContext",
+    "backfill",
+    "feedback",
+    "installation",
+    "issue_people",
+    "record_pull",
+    "reviewers",
+    "triage",
+    "welcome",
+]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gidgethub.routing import Router
 
-from app.events import feedback, installations, triage, welcome
+from app.events import feedback, installations, reviewers, triage, welcome
 from app.events.dispatch import Dispatch, Job
 
 __all__ = ["Dispatch", "Job", "build_router"]
@@ -16,4 +16,6 @@ __all__ = ["Dispatch", "Job", "build_router"]
 
 def build_router() -> Router:
     """Every feature's routes in one router."""
-    return Router(installations.router, welcome.router, triage.router, feedback.router)
+    return Router(
+        installations.router, welcome.router, triage.router, reviewers.router, feedback.router
+    )

@@ -70,7 +70,7 @@ async def test_signed_issue_is_queued_with_ids_only(client: tuple[TestClient, Qu
     resp = await post(http, "issues", issue_opened())
     assert resp.status == 202, await resp.text()
     jobs = {j.task: j for j in queue.jobs}
-    assert sorted(jobs) == ["steward.triage", "steward.welcome"]
+    assert sorted(jobs) == ["steward.issue_people", "steward.triage", "steward.welcome"]
     job = jobs["steward.welcome"]
     assert (
         job.kwargs["owner"] == "o" and job.kwargs["number"] == 1 and job.kwargs["kind"] == "issue"
@@ -139,7 +139,7 @@ async def test_redelivery_is_acknowledged_not_queued(client: tuple[TestClient, Q
     again = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
     assert (first.status, again.status) == (202, 200)
     assert (await again.json())["duplicate"] is True
-    assert len(queue.jobs) == 2
+    assert len(queue.jobs) == 3
 
 
 async def test_broker_down_is_503_and_redelivery_then_queues(
@@ -153,7 +153,7 @@ async def test_broker_down_is_503_and_redelivery_then_queues(
     queue.down = False
     retry = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
     assert (down.status, retry.status) == (503, 202)
-    assert len(queue.jobs) == 2
+    assert len(queue.jobs) == 3
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,12 @@ async def test_bot_senders_never_trigger(
         ("pull_request.unlabeled", "pull_request", "steward.feedback"),
         ("discussion.labeled", "discussion", "steward.feedback"),
         ("issue_comment.created", "issue_comment", None),
-        ("pull_request.opened", "pull_request", ["steward.welcome", "steward.triage"]),
+        (
+            "pull_request.opened",
+            "pull_request",
+            ["steward.welcome", "steward.triage", "steward.reviewers"],
+        ),
+        ("pull_request.ready_for_review", "pull_request", ["steward.reviewers"]),
         ("pull_request.closed", "pull_request", None),
         ("discussion.created", "discussion", ["steward.welcome", "steward.triage"]),
         ("installation.created", "installation", "steward.installation"),

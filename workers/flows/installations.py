@@ -7,6 +7,18 @@ from typing import Any
 from workers.runtime import TaskContext
 
 
+def queue_backfills(installation_id: int, full_names: list[str]) -> None:
+    """Start collecting each new repository's review history (one resumable task each)."""
+    from celery import current_app
+
+    for full in full_names:
+        owner, repo = full.split("/", 1)
+        current_app.send_task(
+            "steward.backfill",
+            kwargs={"installation_id": installation_id, "owner": owner, "repo": repo},
+        )
+
+
 async def run_installation_sync(
     ctx: TaskContext,
     *,
@@ -26,6 +38,7 @@ async def run_installation_sync(
     store.upsert_installation(installation_id, account, account_type)
     if added:
         store.add_repositories(installation_id, [(int(i), str(n)) for i, n in added])
+        queue_backfills(installation_id, [str(n) for _, n in added])
     if removed:
         store.remove_repositories(removed)
     return {

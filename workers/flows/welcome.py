@@ -121,6 +121,37 @@ async def contributing_url(gh: GitHubAPI, owner: str, repo: str, path: str) -> s
     return None
 
 
+async def good_first_issues(
+    gh: GitHubAPI, owner: str, repo: str, number: int, limit: int
+) -> list[dict[str, Any]]:
+    """Open newcomer-labelled issues most similar to what the newcomer wrote."""
+    from models.reviewers import OpenIssue, match_good_first_issues
+    from models.reviewers.issues import is_newcomer_issue
+
+    if limit <= 0:
+        return []
+    ids: dict[str, Any] = {"owner": owner, "repo": repo, "issue_number": number}
+    mine = await gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids)
+    pool = []
+    async for item in gh.getiter(
+        "/repos/{owner}/{repo}/issues{?state,per_page}",
+        {"owner": owner, "repo": repo, "state": "open", "per_page": 100},
+    ):
+        labels = tuple(str(label["name"]) for label in item.get("labels") or [])
+        if item["number"] != number and "pull_request" not in item and is_newcomer_issue(labels):
+            pool.append(
+                OpenIssue(
+                    int(item["number"]),
+                    str(item.get("title") or ""),
+                    str(item.get("body") or ""),
+                    labels,
+                )
+            )
+    text = f"{mine.get('title') or ''}\n{mine.get('body') or ''}"
+    matches = match_good_first_issues(text, pool, k=limit)
+    return [{"number": m.issue.number, "title": m.issue.title} for m in matches]
+
+
 async def post_welcome(
     ctx: TaskContext,
     gh: GitHubAPI,
@@ -193,6 +224,11 @@ async def run_welcome(
         "repo": full,
         "number": number,
         "contributing_url": await contributing_url(gh, owner, repo, config.contributing_path),
+        "good_first_issues": (
+            await good_first_issues(gh, owner, repo, number, config.good_first_issues)
+            if kind == "issue"
+            else []
+        ),
     }
     body, template_error = render_welcome(config, welcome_kind, context)
     mode = loaded.config.mode

@@ -1,0 +1,256 @@
+"""Reviewer suggestions for pull requests and people for new issues."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from gidgethub import BadRequest
+from gidgethub.abc import GitHubAPI
+
+from app.store import ActionRecord
+from models.reviewers import Change, Constraints, Load, rank_people_for_issue
+from workers.flows.common import issue_comment_bodies, record, repo_config
+from workers.flows.history import pull_files, reviewer_index
+from workers.reviewers import (
+    PEOPLE_MARKER,
+    REVIEWERS_MARKER,
+    open_request_counts,
+    people_comment,
+    suggestion_comment,
+    writers,
+)
+from workers.runtime import TaskContext
+
+log = logging.getLogger(__name__)
+
+CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+
+
+async def codeowners(gh: GitHubAPI, owner: str, repo: str) -> str | None:
+    """The repository's CODEOWNERS text, from where GitHub looks for it."""
+    import base64
+
+    for path in CODEOWNERS_PATHS:
+        try:
+            data = await gh.getitem(
+                "/repos/{owner}/{repo}/contents/{+path}",
+                {"owner": owner, "repo": repo, "path": path},
+            )
+        except BadRequest as exc:
+            if exc.status_code == 404:
+                continue
+            raise
+        return base64.b64decode(data.get("content", "")).decode("utf-8", errors="replace")
+    return None
+
+
+async def eligible_people(gh: GitHubAPI, owner: str, repo: str) -> list[str]:
+    """Collaborators with write access (the people a review can be requested from)."""
+    people = [
+        person
+        async for person in gh.getiter(
+            "/repos/{owner}/{repo}/collaborators{?per_page}",
+            {"owner": owner, "repo": repo, "per_page": 100},
+        )
+    ]
+    return writers(people)
+
+
+async def current_load(gh: GitHubAPI, owner: str, repo: str) -> Load:
+    """Open review requests per person across the repository's open pull requests."""
+    pulls = [
+        pull
+        async for pull in gh.getiter(
+            "/repos/{owner}/{repo}/pulls{?state,per_page}",
+            {"owner": owner, "repo": repo, "state": "open", "per_page": 100},
+        )
+    ]
+    return Load(open_requests=open_request_counts(pulls))
+
+
+def effect_key(full: str, number: int, what: str) -> str:
+    """Audit-log key: one reviewer decision per pull request, one people decision per issue."""
+    return f"{what}:{full}#{number}"
+
+
+async def run_reviewers(
+    ctx: TaskContext,
+    *,
+    installation_id: int,
+    owner: str,
+    repo: str,
+    number: int,
+    delivery_id: str | None = None,
+) -> dict[str, Any]:
+    """Request or suggest reviewers for a pull request that is ready for review."""
+    full = f"{owner}/{repo}"
+    key = effect_key(full, number, "reviewers")
+    if ctx.store.has_action(key):
+        return {"skipped": "already done"}
+    gh = await ctx.client(installation_id)
+    loaded = await repo_config(ctx, gh, owner, repo)
+    config = loaded.config.reviewers
+    if config.mode == "off":
+        return {"skipped": "reviewers.mode is off"}
+    pull = await gh.getitem(
+        "/repos/{owner}/{repo}/pulls/{pull_number}",
+        {"owner": owner, "repo": repo, "pull_number": number},
+    )
+    if pull.get("draft") and config.skip_drafts:
+        return {"skipped": "draft"}
+    if pull.get("requested_reviewers") or pull.get("requested_teams"):
+        return {"skipped": "the author already requested reviewers"}
+    author = str(pull["user"]["login"])
+    files, allowed, load, owners = await asyncio.gather(
+        pull_files(gh, owner, repo, number),
+        eligible_people(gh, owner, repo),
+        current_load(gh, owner, repo),
+        codeowners(gh, owner, repo),
+    )
+    index = reviewer_index(ctx.store, full)
+    if owners:
+        index.set_codeowners(owners)
+    change = Change(
+        id=str(number),
+        created_at=time.time(),
+        merged_at=time.time(),
+        author=author,
+        reviewers=(),
+        title=str(pull.get("title") or ""),
+        body=str(pull.get("body") or ""),
+        files=tuple(files),
+    )
+    constraints = Constraints.build(allowed=allowed, never=config.never)
+    suggestions = index.suggest(change, k=config.count, constraints=constraints, load=load)
+    mode = loaded.config.mode
+    async with ctx.lock(key):
+        if ctx.store.has_action(key):
+            return {"skipped": "already done"}
+        if mode == "live" and suggestions:
+            await apply_reviewers(gh, owner, repo, number, config.mode, suggestions)
+        detail = {
+            "mode": config.mode,
+            "reviewers": [s.login for s in suggestions],
+            "reasons": [s.reason for s in suggestions],
+            "history": len(index),
+        }
+        record(
+            ctx,
+            ActionRecord(
+                effect_key=key,
+                repo=full,
+                feature="reviewers",
+                action=config.mode,
+                number=number,
+                delivery_id=delivery_id,
+                installation_id=installation_id,
+                detail=detail,
+                mode=mode,
+            ),
+        )
+    log.info("reviewers for %s#%d: %s", full, number, [s.login for s in suggestions])
+    return {"reviewers": [s.login for s in suggestions], "mode": config.mode}
+
+
+async def apply_reviewers(
+    gh: GitHubAPI, owner: str, repo: str, number: int, mode: str, suggestions: list[Any]
+) -> None:
+    """Request the reviews, or post the one suggestion comment (marker-checked)."""
+    ids: dict[str, Any] = {"owner": owner, "repo": repo, "pull_number": number}
+    if mode == "request":
+        await gh.post(
+            "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
+            ids,
+            data={"reviewers": [s.login for s in suggestions]},
+        )
+        return
+    if any(REVIEWERS_MARKER in b for b in await issue_comment_bodies(gh, owner, repo, number)):
+        return
+    await gh.post(
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        {"owner": owner, "repo": repo, "issue_number": number},
+        data={"body": suggestion_comment(suggestions)},
+    )
+
+
+async def run_issue_people(
+    ctx: TaskContext,
+    *,
+    installation_id: int,
+    owner: str,
+    repo: str,
+    number: int,
+    delivery_id: str | None = None,
+) -> dict[str, Any]:
+    """Rank who could help with a new issue; mention, assign or only record them."""
+    full = f"{owner}/{repo}"
+    key = effect_key(full, number, "people")
+    if ctx.store.has_action(key):
+        return {"skipped": "already done"}
+    if not ctx.store.changes_for(full):
+        return {"skipped": "no review history yet"}
+    gh = await ctx.client(installation_id)
+    loaded = await repo_config(ctx, gh, owner, repo)
+    how = loaded.config.reviewers.issues
+    if how == "off":
+        return {"skipped": "reviewers.issues is off"}
+    issue = await gh.getitem(
+        "/repos/{owner}/{repo}/issues/{issue_number}",
+        {"owner": owner, "repo": repo, "issue_number": number},
+    )
+    author = str(issue["user"]["login"])
+    text = f"{issue.get('title') or ''}\n{issue.get('body') or ''}"
+    allowed = await eligible_people(gh, owner, repo)
+    people = rank_people_for_issue(
+        text,
+        [],
+        reviewer_index(ctx.store, full),
+        k=loaded.config.reviewers.count,
+        author=author,
+        constraints=Constraints.build(allowed=allowed, never=loaded.config.reviewers.never),
+    )
+    mode = loaded.config.mode
+    async with ctx.lock(key):
+        if ctx.store.has_action(key):
+            return {"skipped": "already done"}
+        if mode == "live" and people and how in ("mention", "assign"):
+            await apply_people(gh, owner, repo, number, how, people)
+        record(
+            ctx,
+            ActionRecord(
+                effect_key=key,
+                repo=full,
+                feature="people",
+                action=how,
+                number=number,
+                delivery_id=delivery_id,
+                installation_id=installation_id,
+                mode=mode,
+                detail={"people": [p.login for p in people], "reasons": [p.reason for p in people]},
+            ),
+        )
+    return {"people": [p.login for p in people], "how": how}
+
+
+async def apply_people(
+    gh: GitHubAPI, owner: str, repo: str, number: int, how: str, people: list[Any]
+) -> None:
+    """Assign the people, or mention them in one comment (marker-checked)."""
+    ids: dict[str, Any] = {"owner": owner, "repo": repo, "issue_number": number}
+    if how == "assign":
+        await gh.post(
+            "/repos/{owner}/{repo}/issues/{issue_number}/assignees",
+            ids,
+            data={"assignees": [p.login for p in people]},
+        )
+        return
+    if any(PEOPLE_MARKER in b for b in await issue_comment_bodies(gh, owner, repo, number)):
+        return
+    await gh.post(
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        ids,
+        data={"body": people_comment(people)},
+    )
