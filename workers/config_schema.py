@@ -94,6 +94,11 @@ class TriageConfig:
     max_labels: int = _f(3, "Apply at most this many labels to one item.")
     explain: bool = _f(False, "Post a short comment explaining the labels (off: no noise).")
     zero_shot: bool = _f(True, "Before a model is trained, label from label names and examples.")
+    good_first_issue: Literal["off", "suggest", "label"] = _f(
+        "suggest",
+        "Easy, well-described new issues: `suggest` records the proposal in the audit log, "
+        "`label` also applies the repository's `good first issue` label.",
+    )
 
 
 @dataclass(frozen=True)

@@ -208,3 +208,23 @@ def test_zero_shot_before_a_model_exists(bot: Bot, fake: FakeGitHub, redis_url: 
     probs = decision["detail"]["probs"]
     assert max(probs, key=probs.get) == "bug"
     assert fake.labels_on(ORG, repo, issue.number) == ["bug"]
+
+
+@pytest.mark.parametrize(("setting", "labelled"), [("label", True), ("suggest", False)])
+def test_good_first_issue_detector(
+    bot: Bot, fake: FakeGitHub, redis_url: str, setting: str, labelled: bool
+) -> None:
+    repo = new_repo(fake, bot, config=f"triage:\n  good_first_issue: {setting}\n")
+    fake.add_label(ORG, repo, "good first issue")
+    issue = fake.add_issue(
+        ORG,
+        repo,
+        title="Typo in README",
+        body="The README.md says 'recieve' in the install section; it should say 'receive'.",
+    )
+    assert bot.deliver("issues", opened("issues.opened", "issue", repo, issue.number))[0] == 202
+    wait_for(lambda: decisions(bot, repo, issue.number), timeout=90)
+    bot.drain(redis_url)
+    (decision,) = decisions(bot, repo, issue.number)
+    assert decision["detail"]["good_first_issue"] == "good first issue"
+    assert ("good first issue" in fake.labels_on(ORG, repo, issue.number)) is labelled

@@ -238,6 +238,18 @@ async def explain(
     )
 
 
+def good_first_issue_proposal(kind: str, fetched: Fetched, setting: str) -> str | None:
+    """The repository's newcomer label if this new issue looks easy and well described."""
+    from models.reviewers import looks_like_good_first_issue
+    from models.reviewers.issues import is_newcomer_issue
+
+    if kind != "issue" or setting == "off":
+        return None
+    label = next((n for n, _, _ in fetched.repo_labels if is_newcomer_issue([n])), None)
+    verdict, _ = looks_like_good_first_issue(fetched.title, fetched.body, fetched.labels)
+    return label if verdict else None
+
+
 def decision_key(full: str, number: int) -> str:
     """The audit-log key of the triage decision for one item."""
     return f"triage:{full}#{number}:decision"
@@ -290,6 +302,9 @@ async def run_triage(
     )
     mode = loaded.config.mode
     names = [name for name, _ in chosen]
+    newcomer = good_first_issue_proposal(kind, fetched, config.good_first_issue)
+    if newcomer and config.good_first_issue == "label":
+        names.append(newcomer)
     async with ctx.lock(decision_key(full, number)):
         if ctx.store.has_action(decision_key(full, number)):
             return {"skipped": "already triaged"}
@@ -316,6 +331,7 @@ async def run_triage(
                 ),
             )
         detail = {
+            "good_first_issue": newcomer,
             "kind": kind,
             "applied": names,
             "source": prediction.source,

@@ -1,0 +1,88 @@
+"""Pure contributor-matching helpers: history records, who may review, comment texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models.reviewers import Suggestion
+from workers.reviewers import (
+    change_record,
+    open_request_counts,
+    reviewers_from,
+    suggestion_comment,
+    writers,
+)
+
+
+def review(login: str, state: str = "APPROVED", kind: str = "User") -> dict[str, Any]:
+    return {"user": {"login": login, "type": kind}, "state": state}
+
+
+@pytest.mark.parametrize(
+    ("reviews", "expected"),
+    [
+        ([review("a"), review("b"), review("a", "COMMENTED")], ["a", "b"]),
+        ([review("author")], []),
+        ([review("ci[bot]", kind="Bot")], []),
+        ([review("a", "PENDING")], []),
+        ([review("b", "CHANGES_REQUESTED"), review("a")], ["b", "a"]),
+    ],
+)
+def test_reviewers_from(reviews: list[dict[str, Any]], expected: list[str]) -> None:
+    assert reviewers_from(reviews, "author") == expected
+
+
+@pytest.mark.parametrize(
+    ("permissions", "allowed"),
+    [
+        ({"push": True}, True),
+        ({"maintain": True}, True),
+        ({"admin": True}, True),
+        ({"pull": True, "triage": True}, False),
+        ({}, False),
+    ],
+)
+def test_writers(permissions: dict[str, bool], allowed: bool) -> None:
+    people = [{"login": "p", "type": "User", "permissions": permissions}]
+    assert (writers(people) == ["p"]) is allowed
+
+
+def test_bots_never_write() -> None:
+    assert writers([{"login": "x[bot]", "type": "Bot", "permissions": {"push": True}}]) == []
+
+
+def test_open_request_counts() -> None:
+    pulls = [
+        {"requested_reviewers": [{"login": "a"}, {"login": "b"}]},
+        {"requested_reviewers": [{"login": "a"}]},
+        {},
+    ]
+    assert open_request_counts(pulls) == {"a": 2, "b": 1}
+
+
+def test_change_record_format() -> None:
+    pull = {
+        "number": 5,
+        "created_at": "c",
+        "merged_at": "m",
+        "user": {"login": "u"},
+        "title": "t",
+        "body": None,
+    }
+    assert change_record(pull, ["r"], ["f.go"]) == {
+        "id": "5",
+        "created_at": "c",
+        "merged_at": "m",
+        "author": "u",
+        "reviewers": ["r"],
+        "title": "t",
+        "body": "",
+        "files": ["f.go"],
+    }
+
+
+def test_suggestion_comment() -> None:
+    text = suggestion_comment([Suggestion("alice", 0.9, "reviewed `a.go` 3 times")])
+    assert "- @alice — reviewed `a.go` 3 times" in text and "steward:reviewers" in text
