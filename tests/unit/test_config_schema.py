@@ -80,3 +80,13 @@ def test_every_setting_is_documented() -> None:
     rows = schema_docs()
     assert len(rows) > 20
     assert all(doc for _, _, _, doc in rows)
+
+
+def test_readme_reference_matches_the_schema() -> None:
+    from pathlib import Path
+
+    from workers.config_schema import schema_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- config-docs:start -->\n")[1].split("<!-- config-docs:end -->")[0]
+    assert block.strip() == schema_markdown().strip(), "run `steward config-docs` into README"
