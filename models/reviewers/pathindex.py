@@ -198,12 +198,15 @@ class PathIndex:
         Each entry is the average, over all (query file, past file) pairs, of the measure.
         """
         unique = list(dict.fromkeys(files))
-        sums = self.path_sums(unique)
-        pair_change, pair_path = self._pair_change.view, self._pair_path.view
-        out = np.stack(
-            [np.bincount(pair_change, sums[m, pair_path], self.n_changes) for m in range(4)]
-        )
-        denom = np.maximum(self._change_size.view, 1) * max(len(unique), 1)
+        sums = self.path_sums(unique).astype(np.float32)
+        sizes = self._change_size.view
+        out = np.zeros((len(MEASURES), self.n_changes))
+        nonempty = sizes > 0
+        if nonempty.any():
+            # Pairs are stored change by change, so each change is one contiguous segment.
+            starts = (np.cumsum(sizes) - sizes)[nonempty]
+            out[:, nonempty] = np.add.reduceat(sums[:, self._pair_path.view], starts, axis=1)
+        denom = np.maximum(sizes, 1) * max(len(unique), 1)
         result: np.ndarray = out / denom
         return result
 
