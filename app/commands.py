@@ -69,8 +69,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "--without-gossip",
         "--without-mingle",
     ]
-    if settings.log_level in ("warn", "warning", "error", "fatal", "critical"):
-        argv.append("--quiet")
     app.worker_main(argv)
     return 0
 
@@ -122,11 +120,15 @@ def register(subparsers: Any) -> None:
 
     worker = subparsers.add_parser("worker", help="run a Celery worker")
     worker.add_argument(
-        "--concurrency", type=int, default=8,
+        "--concurrency",
+        type=int,
+        default=8,
         help="tasks run at once (threads share one loaded model)",
     )
     worker.add_argument(
-        "--pool", default="threads", choices=["threads", "prefork", "solo"],
+        "--pool",
+        default="threads",
+        choices=["threads", "prefork", "solo"],
         help="threads (default): concurrent tasks micro-batch model inference",
     )
     worker.add_argument("--queues", default=None, help="comma-separated queues (default: all)")
