@@ -91,7 +91,9 @@ def pull_opened(fake: FakeGitHub, repo: str, author: str, files: list[str], **kw
 def test_backfill_then_request_the_expert_never_the_author(
     bot: Bot, fake: FakeGitHub, redis_url: str
 ) -> None:
-    repo = repo_with_history(fake, bot, redis_url, "reviewers:\n  mode: request\n  count: 1\n")
+    repo = repo_with_history(
+        fake, bot, redis_url, "reviewers:\n  mode: request\n  count: 1\n  teams: [net-team]\n"
+    )
     history = store(bot).changes_for(f"{ORG}/{repo}")
     assert {tuple(c["reviewers"]) for c in history} == {("alice",), ("bob",)}
 
@@ -101,7 +103,8 @@ def test_backfill_then_request_the_expert_never_the_author(
     assert bot.deliver("pull_request", payload)[0] == 202  # again: nothing more
     bot.drain(redis_url)
     assert fake.requested_reviewers(ORG, repo, pull.number) == ["alice"]
-    assert len(fake.calls("POST", rf"/pulls/{pull.number}/requested_reviewers")) == 1
+    (request,) = fake.calls("POST", rf"/pulls/{pull.number}/requested_reviewers")
+    assert request.json == {"reviewers": ["alice"], "team_reviewers": ["net-team"]}
 
     own, payload = pull_opened(fake, repo, "alice", ["net/http2/transport.go"])
     assert bot.deliver("pull_request", payload)[0] == 202

@@ -314,3 +314,14 @@ def test_human_removing_a_bot_label_is_recorded_as_feedback(
     assert [(r["kind"], r["subject"], r["actor"]) for r in rows] == [
         ("label_removed", "bug", "maintainer")
     ]
+
+
+def test_config_reads_are_conditional_requests(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
+    repo = new_repo(fake, "etag", **{".github/steward.yml": "welcome:\n  discussion: false\n"})
+    for login in ("one", "two"):
+        issue = fake.add_issue(ORG, repo, title="t", user=login)
+        assert bot.deliver("issues", issue_payload(repo, issue.number, login))[0] == 202
+        bot.drain(redis_url)
+    reads = fake.calls("GET", rf"/repos/{ORG}/{repo}/contents/\.github/steward\.yml")
+    assert reads[0].status == 200
+    assert any(r.status == 304 and "if-none-match" in r.headers for r in reads[1:])

@@ -130,7 +130,7 @@ async def run_reviewers(
         if ctx.store.has_action(key):
             return {"skipped": "already done"}
         if mode == "live" and suggestions:
-            await apply_reviewers(gh, owner, repo, number, config.mode, suggestions)
+            await apply_reviewers(gh, owner, repo, number, config.mode, suggestions, config.teams)
         detail = {
             "mode": config.mode,
             "reviewers": [s.login for s in suggestions],
@@ -156,15 +156,22 @@ async def run_reviewers(
 
 
 async def apply_reviewers(
-    gh: GitHubAPI, owner: str, repo: str, number: int, mode: str, suggestions: list[Any]
+    gh: GitHubAPI,
+    owner: str,
+    repo: str,
+    number: int,
+    mode: str,
+    suggestions: list[Any],
+    teams: list[str] | None = None,
 ) -> None:
     """Request the reviews, or post the one suggestion comment (marker-checked)."""
     ids: dict[str, Any] = {"owner": owner, "repo": repo, "pull_number": number}
     if mode == "request":
+        data: dict[str, Any] = {"reviewers": [s.login for s in suggestions]}
+        if teams:
+            data["team_reviewers"] = teams
         await gh.post(
-            "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
-            ids,
-            data={"reviewers": [s.login for s in suggestions]},
+            "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers", ids, data=data
         )
         return
     if any(REVIEWERS_MARKER in b for b in await issue_comment_bodies(gh, owner, repo, number)):
