@@ -24,11 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from app.fake_github import FakeGitHub, load_webhook_example
 from app.fake_github.deliveries import delivery_headers, retarget, with_author
+from app.fake_github.fake import new_key_pair
 
 LABEL_DESCRIPTIONS = {
     "bug": "Something isn't working",
@@ -58,21 +56,6 @@ class Delivery:
     payload: dict[str, Any]
     delivery_id: str | None = None
     secret: str | None = None
-
-
-def _key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 def build_world(fake: FakeGitHub, public_pem: str) -> dict[str, int]:
@@ -223,7 +206,7 @@ def _welcomes(fake: FakeGitHub) -> int:
 
 def run_demo(*, verbose: bool = False) -> int:
     """Run the narrated demo; 0 when every expectation held."""
-    private_pem, public_pem = _key_pair()
+    private_pem, public_pem = new_key_pair()
     secret = secrets.token_hex(16)
     fake = FakeGitHub()
     numbers = build_world(fake, public_pem)

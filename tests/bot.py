@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from app.store import Store, open_store
 from tests.support import APP_ID, SECRET, delivery_headers, free_port, key_pair, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +120,10 @@ class Bot:
             _signal_group(proc, signal.SIGKILL)
         self.workers.clear()
         self.server = None
+
+    def store(self) -> Store:
+        """The bot's database (SQLite in its data dir)."""
+        return open_store(f"sqlite:///{(self.data_dir / 'steward.db').resolve()}")
 
     def log(self, name: str) -> str:
         """A process log's last lines (for failure messages)."""

@@ -9,11 +9,9 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from app.fake_github import deliveries, load_webhook_example
 from app.fake_github.deliveries import sign, with_author
+from app.fake_github.fake import new_key_pair
 
 __all__ = ["sign", "with_author"]
 
@@ -26,18 +24,7 @@ SECRET = "it's-a-secret-to-everybody"
 @cache
 def key_pair() -> tuple[str, str]:
     """(private PEM, public PEM) of the test App, made once per run."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return new_key_pair()
 
 
 def example(name: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class ConfigFile:
     path: str
     sha: str
     text: str
+    html_url: str = ""
 
 
 @dataclass
@@ -58,7 +59,10 @@ class LoadedConfig:
 
 
 async def fetch_file(gh: GitHubAPI, owner: str, repo: str, path: str) -> ConfigFile | None:
-    """A file from the default branch, or None if it (or the repository) does not exist."""
+    """A file from the default branch, or None if it (or the repository) does not exist.
+
+    Used for config files, CONTRIBUTING.md and CODEOWNERS alike.
+    """
     try:
         data: dict[str, Any] = await gh.getitem(
             "/repos/{owner}/{repo}/contents/{+path}",
@@ -71,7 +75,9 @@ async def fetch_file(gh: GitHubAPI, owner: str, repo: str, path: str) -> ConfigF
     if not isinstance(data, dict) or data.get("type", "file") != "file":
         return None
     text = base64.b64decode(data.get("content", "")).decode("utf-8", errors="replace")
-    return ConfigFile(owner, repo, path, str(data.get("sha", "")), text)
+    return ConfigFile(
+        owner, repo, path, str(data.get("sha", "")), text, str(data.get("html_url") or "")
+    )
 
 
 async def _read_with_extends(

@@ -60,9 +60,9 @@ def build_demo(fake: FakeGitHub, *, app_id: int, public_key_pem: str | None) -> 
 
 
 def _throwaway_public_key() -> str:
-    from app.fake_github.fake import _new_key_pair
+    from app.fake_github.fake import new_key_pair
 
-    return _new_key_pair()[1]
+    return new_key_pair()[1]
 
 
 async def _run(host: str, port: int, app_id: int, public_key: str | None) -> None:

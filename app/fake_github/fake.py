@@ -510,7 +510,7 @@ class FakeGitHub:
         if code in self.used_manifest_codes:
             raise HTTPError(404, "Not Found")
         self.used_manifest_codes.add(code)
-        private_pem, public_pem = _new_key_pair()
+        private_pem, public_pem = new_key_pair()
         app_id = max([*self.apps, 100]) + 1
         slug = f"steward-{app_id}"
         app = self.register_app(app_id, public_pem, slug)
@@ -734,7 +734,7 @@ def _color(repo: Repo, name: str) -> str | None:
     return found.color if found else None
 
 
-def _new_key_pair() -> tuple[str, str]:
+def new_key_pair() -> tuple[str, str]:
     """A fresh RSA key pair as (private PEM, public PEM)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

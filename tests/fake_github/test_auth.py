@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.fake_github.fake import _new_key_pair
+from app.fake_github.fake import new_key_pair
 from tests.fake_github.helpers import APP_ID, INSTALLATION_ID, Served, make_jwt
 
 TOKEN_PATH = f"/app/installations/{INSTALLATION_ID}/access_tokens"
@@ -17,7 +17,7 @@ TOKEN_PATH = f"/app/installations/{INSTALLATION_ID}/access_tokens"
     [
         ("valid, iss as string", lambda: make_jwt(iss=str(APP_ID)), 201),
         ("valid, iss as int", lambda: make_jwt(iss=APP_ID), 201),
-        ("signed with another key", lambda: make_jwt(private_pem=_new_key_pair()[0]), 401),
+        ("signed with another key", lambda: make_jwt(private_pem=new_key_pair()[0]), 401),
         ("wrong issuer", lambda: make_jwt(iss=APP_ID + 1), 401),
         ("expired", lambda: make_jwt(iat=int(time.time()) - 1200, ttl=600), 401),
         ("lives longer than 10 minutes", lambda: make_jwt(ttl=900), 401),

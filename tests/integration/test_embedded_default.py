@@ -6,8 +6,6 @@ Celery worker beside the web app; stopping it loses no queued event.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from app.fake_github.fake import FakeGitHub
@@ -15,13 +13,6 @@ from tests.bot import Bot, bot_env
 from tests.support import ORG, example, retarget, unique, wait_for, with_author
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def fake(fake_github: tuple[FakeGitHub, str]) -> Iterator[FakeGitHub]:
-    github, _ = fake_github
-    yield github
-    assert github.violations == []
 
 
 def _issue(fake: FakeGitHub, login: str) -> tuple[str, int, dict[str, object]]:

@@ -3,14 +3,12 @@ people for new issues, and good first issues in a newcomer's welcome."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from app.fake_github.fake import FakeGitHub
-from app.store import open_store
-from tests.bot import Bot, bot_env, running_bot
+from tests.bot import Bot
 from tests.support import ORG, example, retarget, unique, wait_for, with_author
 
 pytestmark = pytest.mark.timeout(300)
@@ -18,25 +16,8 @@ pytestmark = pytest.mark.timeout(300)
 WRITERS = {"alice": "write", "bob": "write", "erin": "write", "carol": "read"}
 
 
-@pytest.fixture(scope="module")
-def bot(
-    fake_github: tuple[FakeGitHub, str], redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Bot]:
-    _, api_url = fake_github
-    data_dir = tmp_path_factory.mktemp("reviewers-bot")
-    env = bot_env(api_url=api_url, data_dir=data_dir, redis_url=redis_url)
-    yield from running_bot(Bot(env=env, data_dir=data_dir))
-
-
-@pytest.fixture
-def fake(fake_github: tuple[FakeGitHub, str]) -> Iterator[FakeGitHub]:
-    github, _ = fake_github
-    yield github
-    assert github.violations == [], "the bot made calls GitHub's OpenAPI description rejects"
-
-
 def store(bot: Bot) -> Any:
-    return open_store(f"sqlite:///{(bot.data_dir / 'steward.db').resolve()}")
+    return bot.store()
 
 
 def repo_with_history(fake: FakeGitHub, bot: Bot, redis_url: str, config: str) -> str:

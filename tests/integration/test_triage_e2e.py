@@ -7,15 +7,13 @@ tests check the bot's plumbing and rules. Model quality is tested in tests/model
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.fake_github.fake import FakeGitHub
-from app.store import open_store
-from tests.bot import Bot, bot_env, running_bot
+from tests.bot import Bot
 from tests.support import ORG, example, retarget, unique, wait_for, with_author
 
 pytestmark = pytest.mark.timeout(300)
@@ -45,23 +43,6 @@ def save_model(folder: Path, repo: str, thresholds: dict[str, float]) -> None:
     TriageModel(encoder, head, meta).save(folder)
 
 
-@pytest.fixture(scope="module")
-def bot(
-    fake_github: tuple[FakeGitHub, str], redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Bot]:
-    _, api_url = fake_github
-    data_dir = tmp_path_factory.mktemp("triage-bot")
-    env = bot_env(api_url=api_url, data_dir=data_dir, redis_url=redis_url)
-    yield from running_bot(Bot(env=env, data_dir=data_dir))
-
-
-@pytest.fixture
-def fake(fake_github: tuple[FakeGitHub, str]) -> Iterator[FakeGitHub]:
-    github, _ = fake_github
-    yield github
-    assert github.violations == [], "the bot made calls GitHub's OpenAPI description rejects"
-
-
 def new_repo(fake: FakeGitHub, bot: Bot, *, config: str = "", model: bool = True) -> str:
     """A repository with the usual labels and (by default) a model that applies `bug`."""
     name = unique("triage")
@@ -81,8 +62,9 @@ def opened(name: str, key: str, repo: str, number: int, login: str = "reporter")
 
 
 def decisions(bot: Bot, repo: str, number: int) -> list[dict[str, Any]]:
-    store = open_store(f"sqlite:///{(bot.data_dir / 'steward.db').resolve()}")
-    return [a for a in store.actions_for(f"{ORG}/{repo}", number) if a["action"] == "decision"]
+    return [
+        a for a in bot.store().actions_for(f"{ORG}/{repo}", number) if a["action"] == "decision"
+    ]
 
 
 def test_new_issue_gets_the_models_label_once(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:

@@ -69,6 +69,20 @@ async def issue_comment_bodies(gh: GitHubAPI, owner: str, repo: str, number: int
     return bodies
 
 
+async def post_comment_once(
+    gh: GitHubAPI, owner: str, repo: str, number: int, body: str, marker: str
+) -> bool:
+    """Comment unless a comment carrying ``marker`` exists already; True if posted."""
+    if any(marker in b for b in await issue_comment_bodies(gh, owner, repo, number)):
+        return False
+    await gh.post(
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        {"owner": owner, "repo": repo, "issue_number": number},
+        data={"body": body},
+    )
+    return True
+
+
 def record(ctx: TaskContext, record: ActionRecord) -> None:
     """Append to the audit log (a repeat of the same effect is a no-op)."""
     if not ctx.store.record_action(record):

@@ -7,13 +7,13 @@ import logging
 import time
 from typing import Any
 
-from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
 from app.store import ActionRecord
 from models.reviewers import Change, Constraints, Load, rank_people_for_issue
-from workers.flows.common import issue_comment_bodies, record, repo_config
+from workers.flows.common import post_comment_once, record, repo_config
 from workers.flows.history import pull_files, reviewer_index
+from workers.repo_config import fetch_file
 from workers.reviewers import (
     PEOPLE_MARKER,
     REVIEWERS_MARKER,
@@ -31,19 +31,10 @@ CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
 async def codeowners(gh: GitHubAPI, owner: str, repo: str) -> str | None:
     """The repository's CODEOWNERS text, from where GitHub looks for it."""
-    import base64
-
     for path in CODEOWNERS_PATHS:
-        try:
-            data = await gh.getitem(
-                "/repos/{owner}/{repo}/contents/{+path}",
-                {"owner": owner, "repo": repo, "path": path},
-            )
-        except BadRequest as exc:
-            if exc.status_code == 404:
-                continue
-            raise
-        return base64.b64decode(data.get("content", "")).decode("utf-8", errors="replace")
+        found = await fetch_file(gh, owner, repo, path)
+        if found is not None:
+            return found.text
     return None
 
 
@@ -174,12 +165,8 @@ async def apply_reviewers(
             "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers", ids, data=data
         )
         return
-    if any(REVIEWERS_MARKER in b for b in await issue_comment_bodies(gh, owner, repo, number)):
-        return
-    await gh.post(
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-        {"owner": owner, "repo": repo, "issue_number": number},
-        data={"body": suggestion_comment(suggestions)},
+    await post_comment_once(
+        gh, owner, repo, number, suggestion_comment(suggestions), REVIEWERS_MARKER
     )
 
 
@@ -254,10 +241,4 @@ async def apply_people(
             data={"assignees": [p.login for p in people]},
         )
         return
-    if any(PEOPLE_MARKER in b for b in await issue_comment_bodies(gh, owner, repo, number)):
-        return
-    await gh.post(
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-        ids,
-        data={"body": people_comment(people)},
-    )
+    await post_comment_once(gh, owner, repo, number, people_comment(people), PEOPLE_MARKER)

@@ -12,7 +12,7 @@ from typing import Any
 from gidgethub.abc import GitHubAPI
 
 from app.store import ActionRecord
-from workers.flows.common import issue_comment_bodies, record, repo_config
+from workers.flows.common import post_comment_once, record, repo_config
 from workers.flows.feedback import label_effect_key
 from workers.github import graphql_endpoint
 from workers.inference import (
@@ -228,14 +228,7 @@ async def explain(
     source: str,
 ) -> None:
     """Post the optional explanation once (hidden marker)."""
-    bodies = await issue_comment_bodies(gh, owner, repo, number)
-    if any(MARKER in b for b in bodies):
-        return
-    await gh.post(
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-        {"owner": owner, "repo": repo, "issue_number": number},
-        data={"body": explanation(chosen, source)},
-    )
+    await post_comment_once(gh, owner, repo, number, explanation(chosen, source), MARKER)
 
 
 def good_first_issue_proposal(kind: str, fetched: Fetched, setting: str) -> str | None:

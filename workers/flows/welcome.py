@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
 from app.store import ActionRecord
-from workers.flows.common import issue_comment_bodies, record, repo_config
+from workers.flows.common import post_comment_once, record, repo_config
 from workers.github import graphql_endpoint
+from workers.repo_config import fetch_file
 from workers.runtime import TaskContext
 from workers.welcome import (
     KINDS,
@@ -19,6 +19,7 @@ from workers.welcome import (
     has_marker,
     is_prior,
     kind_enabled,
+    marker,
     render_welcome,
     skip_reason,
 )
@@ -107,17 +108,9 @@ async def discussion_comment_bodies(ctx: TaskContext, gh: GitHubAPI, node_id: st
 async def contributing_url(gh: GitHubAPI, owner: str, repo: str, path: str) -> str | None:
     """The web URL of the contributing guide, if the repository has one."""
     for candidate in (path, f".github/{path}", f"docs/{path}"):
-        try:
-            data = await gh.getitem(
-                "/repos/{owner}/{repo}/contents/{+path}",
-                {"owner": owner, "repo": repo, "path": candidate},
-            )
-        except BadRequest as exc:
-            if exc.status_code == 404:
-                continue
-            raise
-        if isinstance(data, dict) and data.get("html_url"):
-            return str(data["html_url"])
+        found = await fetch_file(gh, owner, repo, candidate)
+        if found is not None:
+            return found.html_url or None
     return None
 
 
@@ -173,14 +166,7 @@ async def post_welcome(
             body=body,
         )
         return True
-    if has_marker(await issue_comment_bodies(gh, owner, repo, number), kind):
-        return False
-    await gh.post(
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-        {"owner": owner, "repo": repo, "issue_number": number},
-        data={"body": body},
-    )
-    return True
+    return await post_comment_once(gh, owner, repo, number, body, marker(kind))
 
 
 async def run_welcome(
