@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models.triage.cli",
     "models.reviewers.cli",
     "workers.collect_cli",
+    "workers.models_cli",
 )
 
 

@@ -69,6 +69,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "--without-gossip",
         "--without-mingle",
     ]
+    if args.beat:
+        # Embedded Celery beat: the periodic retrain; its schedule file lives in the data dir.
+        argv += ["--beat", "--schedule", str(settings.data_dir / "celerybeat-schedule")]
     app.worker_main(argv)
     return 0
 
@@ -133,6 +136,11 @@ def register(subparsers: Any) -> None:
     )
     worker.add_argument("--queues", default=None, help="comma-separated queues (default: all)")
     worker.add_argument("--hostname", default="steward@%h")
+    worker.add_argument(
+        "--beat",
+        action="store_true",
+        help="also run the scheduler (periodic retraining); run it in one worker only",
+    )
     worker.set_defaults(func=cmd_worker)
 
     demo = subparsers.add_parser("demo", help="replay real deliveries against a fake GitHub")

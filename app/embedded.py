@@ -59,6 +59,7 @@ class WorkerProcess:
     def start(self) -> None:
         """Start the worker."""
         cmd = [sys.executable, "-m", "app.cli", "worker", "--concurrency", str(self._concurrency)]
+        cmd.append("--beat")  # one machine, one scheduler: periodic retraining runs here
         self._proc = subprocess.Popen(cmd, env={**os.environ, **self._env})
         log.info("embedded Celery worker started (pid %d)", self._proc.pid)
 

@@ -62,6 +62,8 @@ class Settings:
     http_retries: int = 4
     #: The `.env` file read at start-up and written by the setup flow.
     env_file: Path = Path(".env")
+    #: Hours between scheduled retrains of every repository's triage model (0: never).
+    retrain_hours: int = 24
 
     @property
     def is_configured(self) -> bool:
@@ -233,4 +235,5 @@ def load_settings(
         delivery_ttl=_int(values, "STEWARD_DELIVERY_TTL", 7 * 24 * 3600),
         http_retries=_int(values, "STEWARD_HTTP_RETRIES", 4),
         env_file=dotenv_path,
+        retrain_hours=_int(values, "STEWARD_RETRAIN_HOURS", 24),
     )

@@ -460,6 +460,16 @@ class Store:
                 .values(promoted=True)
             )
 
+    def all_active_repositories(self) -> list[tuple[int, str]]:
+        """``(installation id, full name)`` of every repository not removed, sorted."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(repositories.c.installation_id, repositories.c.full_name).where(
+                    repositories.c.removed_at.is_(None)
+                )
+            )
+            return sorted((int(r[0]), str(r[1])) for r in rows)
+
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
         with self.engine.connect() as conn:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from celery import Celery
 
 from app.settings import Settings
@@ -42,7 +45,25 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_timeout=3,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        task_routes={"steward.triage": {"queue": INFERENCE_QUEUE}},
+        task_routes={
+            "steward.triage": {"queue": INFERENCE_QUEUE},
+            "steward.retrain": {"queue": INFERENCE_QUEUE},
+        },
+        beat_schedule=beat_schedule(settings),
     )
     app.set_default()
     return app
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Periodic tasks for ``steward worker --beat``: retrain every repository's model
+    every ``STEWARD_RETRAIN_HOURS`` (none when it is 0).
+    """
+    if settings.retrain_hours <= 0:
+        return {}
+    return {
+        "retrain-all": {
+            "task": "steward.retrain_all",
+            "schedule": timedelta(hours=settings.retrain_hours),
+        }
+    }

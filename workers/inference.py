@@ -3,6 +3,8 @@
 Trained models live in ``<model dir>/<owner>__<repo>/``; a repository without one is
 labelled zero-shot from its label names, descriptions and already-labelled issues.
 Both are cached per process (zero-shot for an hour, so new labels are picked up).
+The model folder is usually a symlink to the live version (``workers.flows.retrain``);
+it is resolved on every call, so a promotion or rollback takes effect at once.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def has_model(model_dir: Path, repo_full_name: str) -> bool:
 
 
 def _batcher(folder: Path) -> MicroBatcher[Any, dict[str, float]]:
-    key = str(folder.resolve())
+    # ``folder`` is resolved by the caller: a promotion re-points the live symlink to
+    # another (immutable) version folder, so the key and the loaded model change with it.
+    key = str(folder)
     with _lock:
         if key not in _batchers:
             from models.triage.model import load_cached
@@ -58,7 +62,8 @@ def predict_with_model(model_dir: Path, item: ItemText) -> Prediction:
     from models.triage.data import LabelledItem
     from models.triage.model import load_cached
 
-    folder = model_folder(model_dir, item.repo)
+    # Resolved once, so probabilities and thresholds come from the same version.
+    folder = model_folder(model_dir, item.repo).resolve()
     probs = _batcher(folder).submit(LabelledItem(repo=item.repo, title=item.title, body=item.body))
     meta = load_cached(folder).meta
     return Prediction(

@@ -20,6 +20,7 @@ from app.logs import log_context
 from workers.flows.feedback import run_feedback
 from workers.flows.history import run_backfill, run_record_pull
 from workers.flows.installations import run_installation_sync
+from workers.flows.retrain import queue_retrains, run_retrain
 from workers.flows.reviewers import run_issue_people, run_reviewers
 from workers.flows.triage import run_triage
 from workers.flows.welcome import run_welcome
@@ -107,6 +108,22 @@ def backfill(self: Task, **kwargs: Any) -> dict[str, Any]:
     return run_task(self, run_backfill, kwargs)
 
 
+@shared_task(name="steward.retrain", bind=True)  # type: ignore[untyped-decorator]
+def retrain(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Fine-tune a repository's model and promote it if better (see
+    :mod:`workers.flows.retrain`); runs on the inference queue.
+    """
+    return run_task(self, run_retrain, kwargs)
+
+
+@shared_task(name="steward.retrain_all")  # type: ignore[untyped-decorator]
+def retrain_all() -> dict[str, Any]:
+    """Queue ``steward.retrain`` for every active repository (Celery beat runs this)."""
+    queued = queue_retrains(get_runtime().store, lambda job: retrain.apply_async(kwargs=job))
+    log.info("queued %d retrain(s)", queued)
+    return {"queued": queued}
+
+
 __all__ = [
     "TaskContext",
     "backfill",
@@ -114,6 +131,8 @@ __all__ = [
     "installation",
     "issue_people",
     "record_pull",
+    "retrain",
+    "retrain_all",
     "reviewers",
     "triage",
     "welcome",

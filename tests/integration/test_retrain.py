@@ -1,0 +1,503 @@
+"""Scheduled retraining: the pure decisions as tables, version folders and the live
+link on disk, the inference cache following a promotion, the beat schedule, and one
+retrain end to end against the fake GitHub over real HTTP (collect, fine-tune a tiny
+model, evaluate on the newest issues, promote, skip, keep, roll back).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from app.cli import main
+from app.fake_github.fake import FakeGitHub
+from app.settings import Settings, load_settings
+from app.store import Store, open_store
+from models.triage.data import LabelledItem
+from tests.support import APP_ID, INSTALLATION_ID, ORG, SECRET, key_pair, unique
+from workers.flows.retrain import (
+    ModelPaths,
+    adopt_live,
+    live_version,
+    point_live,
+    promote_version,
+    publish,
+    queue_retrains,
+    read_issues,
+    reconcile_live,
+    retrain_jobs,
+    run_retrain,
+)
+from workers.retraining import (
+    RetrainPolicy,
+    Score,
+    align_probs,
+    already_trained,
+    data_fingerprint,
+    next_version,
+    plan_training,
+    promotion,
+    restrict,
+    time_split,
+    version_of,
+)
+
+pytestmark = pytest.mark.timeout(180)
+
+NLBSE = Path("/work/shared/data/issues/nlbse24-train.csv")
+BASE = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def item(day: int, *labels: str, number: int | None = None) -> LabelledItem:
+    """An issue created ``day`` days after BASE."""
+    when = (BASE + timedelta(days=day)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return LabelledItem(
+        repo="o/r", title=f"t{day}", body="", labels=labels, created_at=when, number=number or day
+    )
+
+
+# ------------------------------------------------------------ pure decisions
+
+
+@pytest.mark.parametrize(
+    ("days", "fraction", "train", "holdout"),
+    [
+        pytest.param([3, 1, 2, 5, 4], 0.2, [1, 2, 3, 4], [5], id="newest fifth held out"),
+        pytest.param(list(range(10)), 0.2, list(range(8)), [8, 9], id="exact 80/20"),
+        pytest.param([1, 2], 0.2, [1], [2], id="at least one held out"),
+        pytest.param([1, 2, 3], 0.9, [1], [2, 3], id="at least one trained on"),
+        pytest.param([7], 0.2, [7], [], id="one item: nothing to hold out"),
+        pytest.param([], 0.2, [], [], id="empty"),
+    ],
+)
+def test_time_split(days: list[int], fraction: float, train: list[int], holdout: list[int]) -> None:
+    split = time_split([item(d) for d in days], fraction)
+    assert [it.number for it in split.train] == train
+    assert [it.number for it in split.holdout] == holdout
+
+
+def test_time_split_breaks_ties_by_number() -> None:
+    same_day = [item(1, number=n) for n in (3, 1, 2)]
+    assert [it.number for it in time_split(same_day, 0.34).holdout] == [3]
+
+
+def history(counts: dict[str, int]) -> list[LabelledItem]:
+    """Items with labels interleaved over time (so every label is spread out)."""
+    order = [lab for i in range(max(counts.values())) for lab, n in counts.items() if i < n]
+    return [item(day, lab) for day, lab in enumerate(order)]
+
+
+@pytest.mark.parametrize(
+    ("counts", "policy", "ready", "labels", "why"),
+    [
+        pytest.param(
+            {"bug": 60, "feature": 60}, RetrainPolicy(), True, ["bug", "feature"], "ready"
+        ),
+        pytest.param({"bug": 40, "feature": 40}, RetrainPolicy(), False, [], "80 labelled issues"),
+        pytest.param({"bug": 150}, RetrainPolicy(), False, [], "1 label(s)"),
+        pytest.param(
+            {"bug": 100, "feature": 50, "wontfix": 5},
+            RetrainPolicy(),
+            True,
+            ["bug", "feature"],
+            "ready",
+            id="rare label left out",
+        ),
+        pytest.param(
+            {"bug": 30, "feature": 30},
+            RetrainPolicy(min_items=40, min_per_label=5),
+            True,
+            ["bug", "feature"],
+            "ready",
+            id="thresholds are parameters",
+        ),
+        pytest.param(
+            {"bug": 100, "feature": 100},
+            RetrainPolicy(min_labels=3),
+            False,
+            [],
+            "2 label(s)",
+            id="needs three labels",
+        ),
+    ],
+)
+def test_plan_training(
+    counts: dict[str, int], policy: RetrainPolicy, ready: bool, labels: list[str], why: str
+) -> None:
+    readiness = plan_training(history(counts), policy)
+    assert readiness.ready is ready and why in readiness.reason
+    if ready:
+        assert readiness.plan is not None and readiness.plan.labels == labels
+        split = readiness.plan.split
+        assert split.train[-1].created_at <= split.holdout[0].created_at  # by time, no overlap
+
+
+def test_plan_ignores_unlabelled_items_and_counts_labels_on_the_training_part() -> None:
+    items = history({"bug": 80, "feature": 80}) + [item(500 + i) for i in range(50)]
+    # "new" appears only in the newest issues: it is not learned yet, and dropped.
+    items += [item(1000 + i, "new") for i in range(30)]
+    readiness = plan_training(items, RetrainPolicy())
+    assert readiness.plan is not None and readiness.plan.labels == ["bug", "feature"]
+    assert all("new" not in it.labels for it in readiness.plan.split.holdout)
+
+
+def test_restrict_drops_labels_and_items_left_without_one() -> None:
+    kept = restrict([item(1, "bug", "p1"), item(2, "p1")], ["bug"])
+    assert [(it.number, it.labels) for it in kept] == [(1, ("bug",))]
+
+
+POLICY = RetrainPolicy(margin=0.01, precision_tolerance=0.02)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "current", "promote", "why"),
+    [
+        pytest.param(Score(0.50, 1.0), None, True, "no live model", id="first model"),
+        pytest.param(Score(0.70, 0.9, 5), Score(0.60, 0.9, 5), True, "beats", id="better"),
+        pytest.param(Score(0.605, 0.9, 5), Score(0.60, 0.9, 5), False, "does not beat", id="tiny"),
+        pytest.param(Score(0.60, 0.9, 5), Score(0.60, 0.9, 5), False, "does not beat", id="equal"),
+        pytest.param(Score(0.50, 0.9, 5), Score(0.60, 0.9, 5), False, "does not beat", id="worse"),
+        pytest.param(
+            Score(0.90, 0.85, 5), Score(0.60, 0.90, 5), False, "precision", id="less precise"
+        ),
+        pytest.param(
+            Score(0.90, 0.89, 5), Score(0.60, 0.90, 5), True, "beats", id="within tolerance"
+        ),
+        pytest.param(
+            Score(0.90, 1.0, 0), Score(0.60, 0.99, 9), True, "beats", id="applies nothing"
+        ),
+    ],
+)
+def test_promotion_rule(candidate: Score, current: Score | None, promote: bool, why: str) -> None:
+    decision = promotion(candidate, current, POLICY)
+    assert decision.promote is promote and why in decision.reason
+
+
+def test_align_probs_scores_an_older_vocabulary_on_the_same_columns() -> None:
+    probs = np.array([[0.7, 0.3], [0.2, 0.8]])
+    aligned = align_probs(["bug", "old"], probs, ["feature", "bug"])
+    np.testing.assert_allclose(aligned, [[0.0, 0.7], [0.0, 0.2]], rtol=1e-6)
+
+
+def test_fingerprint_and_versions() -> None:
+    items = [item(1, "bug"), item(2, "feature")]
+    fp = data_fingerprint(items, ["bug", "feature"])
+    assert fp.startswith("sha256:") and fp == data_fingerprint(list(items), ["bug", "feature"])
+    assert fp != data_fingerprint(items[:1], ["bug", "feature"])
+    assert fp != data_fingerprint(items, ["bug"])
+    rows = [
+        {"path": "/m/.versions/o__r/1", "fingerprint": "a"},
+        {"path": "/x/2", "fingerprint": fp},
+    ]
+    assert already_trained(fp, rows) == 2 and already_trained("c", rows) is None
+    assert version_of({"path": "/m/live"}) is None
+    assert next_version(["1", "3", ".tmp-x", "2"]) == 4 and next_version([]) == 1
+
+
+def test_retrain_jobs_and_queueing(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'steward.db'}")
+    store.add_repositories(7, [(1, "o/a"), (2, "o/b")])
+    store.add_repositories(8, [(3, "p/c")])
+    store.remove_repositories([2])
+    sent: list[Any] = []
+    assert queue_retrains(store, sent.append) == 2
+    assert sent == retrain_jobs([(7, "o/a"), (8, "p/c")])
+    assert sent[0] == {"installation_id": 7, "owner": "o", "repo": "a"}
+
+
+@pytest.mark.parametrize(("hours", "scheduled"), [("", 24), ("6", 6), ("0", None)])
+def test_beat_schedule_and_routes(hours: str, scheduled: int | None) -> None:
+    from workers.celery_app import INFERENCE_QUEUE, create_celery
+
+    settings = load_settings(
+        {"STEWARD_RETRAIN_HOURS": hours, "REDIS_URL": "redis://127.0.0.1:1/0"},
+        env_file=Path("/nonexistent.env"),
+    )
+    from celery import _state
+
+    previous = _state.default_app
+    try:
+        app = create_celery(settings)
+    finally:
+        _state.set_default_app(previous)
+    schedule = app.conf.beat_schedule
+    if scheduled is None:
+        assert schedule == {}
+    else:
+        (entry,) = schedule.values()
+        assert entry["task"] == "steward.retrain_all"
+        assert entry["schedule"] == timedelta(hours=scheduled)
+    assert app.conf.task_routes["steward.retrain"] == {"queue": INFERENCE_QUEUE}
+
+
+def test_worker_accepts_beat() -> None:
+    from app.cli import build_parser
+
+    assert build_parser().parse_args(["worker", "--beat"]).beat is True
+    assert build_parser().parse_args(["worker"]).beat is False
+
+
+# ------------------------------------------------------- versions on disk
+
+
+def fake_version(folder: Path, tag: str) -> Path:
+    """A folder that looks like a saved model (only triage.json matters here)."""
+    folder.mkdir(parents=True)
+    (folder / "triage.json").write_text(json.dumps({"tag": tag, "fingerprint": f"fp-{tag}"}))
+    return folder
+
+
+def test_versions_live_link_adoption_and_rollback(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'steward.db'}")
+    paths = ModelPaths(tmp_path / "models", "o/r")
+    # A model trained by hand with `steward train --out` sits at the live path.
+    fake_version(paths.live, "manual")
+    adopt_live(store, paths, print)
+    assert paths.live.is_symlink() and live_version(paths) == 1
+    assert json.loads((paths.live / "triage.json").read_text())["tag"] == "manual"
+    (row,) = store.model_versions_for("o/r")
+    assert row["promoted"] and row["metrics"]["adopted"] and row["fingerprint"] == "fp-manual"
+
+    number = publish(fake_version(tmp_path / "staging", "new"), paths)
+    assert number == 2 and not (tmp_path / "staging").exists()
+    store.add_model_version("o/r", str(paths.version(2)), {"version": 2}, "fp-new", promoted=True)
+    reconcile_live(store, paths, print)  # the database says 2: the link follows
+    assert live_version(paths) == 2
+
+    promote_version(store, paths, 1)  # rollback
+    assert live_version(paths) == 1
+    assert [r["promoted"] for r in store.model_versions_for("o/r")] == [True, False]
+    assert not list(paths.live.parent.glob(".*.link"))  # no temporary links left
+    with pytest.raises(LookupError):
+        promote_version(store, paths, 9)
+
+
+def test_point_live_is_a_relative_link(tmp_path: Path) -> None:
+    paths = ModelPaths(tmp_path / "models", "o/r")
+    fake_version(paths.version(1), "a")
+    point_live(paths, 1)
+    assert str(paths.live.readlink()) == ".versions/o__r/1"
+
+
+def test_inference_follows_a_promotion(tmp_path: Path) -> None:
+    """A running worker's next prediction uses the newly promoted version."""
+    import torch
+
+    from models.defaults import packaged_model_path
+    from models.encoder import Encoder
+    from models.triage.model import TriageMeta, TriageModel
+    from workers.inference import ItemText, predict_with_model
+
+    encoder = Encoder.from_pretrained(packaged_model_path(), device="cpu", max_length=32)
+    paths = ModelPaths(tmp_path / "models", "o/r")
+    for number, bias in ((1, (5.0, 0.0)), (2, (0.0, 5.0))):
+        head = torch.nn.Linear(encoder.dim, 2)
+        torch.nn.init.zeros_(head.weight)
+        head.bias.data = torch.tensor(bias)
+        meta = TriageMeta(["bug", "feature"], False, {"bug": 0.5, "feature": 0.5}, "packaged", 32)
+        TriageModel(encoder, head, meta).save(paths.version(number))
+    text = ItemText(repo="o/r", title="It crashes", body="")
+    point_live(paths, 1)
+    first = predict_with_model(paths.model_dir, text)
+    point_live(paths, 2)
+    second = predict_with_model(paths.model_dir, text)
+    assert first.probs["bug"] > 0.9 and second.probs["feature"] > 0.9
+
+
+# --------------------------------------------------------------- end to end
+
+
+def nlbse_issues(repo: str, per_label: int) -> list[dict[str, str]]:
+    """``per_label`` real issues of each label of one NLBSE repository, interleaved."""
+    csv.field_size_limit(sys.maxsize)
+    with NLBSE.open(encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["repo"] == repo]
+    pools = {
+        lab: [r for r in rows if r["label"] == lab][:per_label]
+        for lab in ("bug", "feature", "question")
+    }
+    return [row for group in zip(*pools.values(), strict=True) for row in group]
+
+
+@pytest.fixture
+def fake(fake_github: tuple[FakeGitHub, str]) -> Iterator[FakeGitHub]:
+    github, _ = fake_github
+    yield github
+    assert github.violations == [], "calls GitHub's OpenAPI description rejects"
+
+
+@pytest.fixture
+def settings(fake_github: tuple[FakeGitHub, str], redis_url: str, tmp_path: Path) -> Settings:
+    _, api_url = fake_github
+    return load_settings(
+        {
+            "APP_ID": str(APP_ID),
+            "PRIVATE_KEY": key_pair()[0],
+            "WEBHOOK_SECRET": SECRET,
+            "GITHUB_API_URL": api_url,
+            "STEWARD_DATA_DIR": str(tmp_path / "data"),
+            "REDIS_URL": redis_url,
+        },
+        env_file=tmp_path / "no.env",
+    )
+
+
+def tiny_config() -> Any:
+    from models.defaults import packaged_model_path
+    from models.triage.train import TrainConfig
+
+    return TrainConfig(
+        base_model=packaged_model_path(),
+        epochs=1,
+        max_length=48,
+        batch_size=16,
+        calibration_folds=0,
+        progress=False,
+        device="cpu",
+    )
+
+
+async def retrain(settings: Settings, store: Store, name: str, **options: Any) -> dict[str, Any]:
+    from workers.runtime import Runtime
+
+    runtime = Runtime(settings, store, redis.Redis.from_url(str(settings.redis_url)))
+    async with runtime.task_context() as ctx:
+        return await run_retrain(
+            ctx,
+            installation_id=INSTALLATION_ID,
+            owner=ORG,
+            repo=name,
+            policy=RetrainPolicy(min_items=40, min_per_label=5),
+            config=tiny_config(),
+            say=print,
+            **options,
+        )
+
+
+async def test_retrain_promotes_skips_keeps_and_rolls_back(
+    fake: FakeGitHub, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    name = unique("retrain")
+    full = f"{ORG}/{name}"
+    fake.add_repo(ORG, name, labels=["bug", "feature", "question"])
+    for i, row in enumerate(nlbse_issues("facebook/react", 20)):
+        fake.add_issue(
+            ORG,
+            name,
+            title=row["title"],
+            body=row["body"][:2000],
+            labels=[row["label"]],
+            state="closed" if i % 3 else "open",
+            created_at=BASE + timedelta(hours=7 * i),
+        )
+    fake.add_pull(ORG, name, title="Fix it", files=["a.py"], user="dev")  # not an issue
+    store = open_store(settings.database_url_or_default)
+    paths = ModelPaths(settings.data_dir / "models", full)
+
+    first = await retrain(settings, store, name)
+    assert first["promoted"] is True and first["version"] == 1 and first["collected"] == 61
+    assert live_version(paths) == 1
+    from models.triage.model import TriageModel
+    from workers.inference import has_model
+
+    assert has_model(settings.data_dir / "models", full)
+    assert TriageModel.load(paths.live).labels == ["bug", "feature", "question"]
+    assert len(read_issues(settings.data_dir / "datasets" / f"{ORG}__{name}.jsonl")) == 60
+
+    listed = len(fake.calls("GET", rf"/repos/{ORG}/{name}/issues$"))
+    second = await retrain(settings, store, name)  # nothing new: no training at all
+    assert second["skipped"].startswith("no new labelled data") and second["collected"] == 0
+    assert len(fake.calls("GET", rf"/repos/{ORG}/{name}/issues$")) == listed + 1  # one page
+
+    third = await retrain(settings, store, name, force=True)  # same data: not better
+    assert third["version"] == 2 and third["promoted"] is False
+    assert third["live_macro_f1"] is not None and live_version(paths) == 1
+    versions = store.model_versions_for(full)
+    assert [(version_of(v), v["promoted"]) for v in versions] == [(1, True), (2, False)]
+    assert versions[1]["metrics"]["live_on_holdout"]["n"] == versions[1]["metrics"]["holdout"]["n"]
+
+    monkeypatch.setenv("STEWARD_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("STEWARD_ENV_FILE", str(settings.data_dir / "no.env"))
+    for env in ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "DATABASE_URL", "STEWARD_MODEL_DIR"):
+        monkeypatch.delenv(env, raising=False)
+    assert main(["models", "promote", "--repo", full, "--version", "2"]) == 0
+    assert live_version(paths) == 2
+    assert main(["models", "promote", "--repo", full, "--version", "1"]) == 0  # rollback
+    assert live_version(paths) == 1 and TriageModel.load(paths.live).labels
+    capsys.readouterr()
+    assert main(["models", "list", "--repo", full, "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert [(v["version"], v["live"], v["promoted"]) for v in listing["versions"]] == [
+        (1, True, True),
+        (2, False, False),
+    ]
+    assert main(["models", "promote", "--repo", full, "--version", "7"]) == 1
+
+
+def test_scheduled_retrain_all_runs_in_a_real_worker(
+    fake: FakeGitHub, fake_github: tuple[FakeGitHub, str], redis_url: str, tmp_path: Path
+) -> None:
+    """``steward.retrain_all`` (what beat sends) queues ``steward.retrain`` per active
+    repository on the inference queue; a real worker collects and, with too little
+    history, trains nothing.
+    """
+    from celery import _state
+
+    from tests.bot import Bot, bot_env
+    from tests.support import wait_for
+    from workers.celery_app import create_celery
+
+    name = unique("scheduled")
+    fake.add_repo(ORG, name, labels=["bug"])
+    for i in range(3):
+        fake.add_issue(ORG, name, title=f"Crash {i}", labels=["bug"])
+    data_dir = tmp_path / "bot"
+    data_dir.mkdir()
+    bot = Bot(
+        env=bot_env(api_url=fake_github[1], data_dir=data_dir, redis_url=redis_url),
+        data_dir=data_dir,
+    )
+    store = open_store(f"sqlite:///{(data_dir / 'steward.db').resolve()}")
+    store.add_repositories(INSTALLATION_ID, [(fake.repo(ORG, name).id, f"{ORG}/{name}")])
+    previous = _state.default_app
+    try:
+        app = create_celery(load_settings({"REDIS_URL": redis_url}, env_file=tmp_path / "no.env"))
+    finally:
+        _state.set_default_app(previous)
+    bot.start_worker()
+    try:
+        app.send_task("steward.retrain_all")
+        dataset = data_dir / "datasets" / f"{ORG}__{name}.jsonl"
+        wait_for(lambda: "not enough history" in bot.log("worker.log"), timeout=60)
+        assert len(read_issues(dataset)) == 3
+        assert store.model_versions_for(f"{ORG}/{name}") == []
+    finally:
+        bot.stop()
+
+
+async def test_one_retrain_per_repository_at_a_time(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    from workers.flows.retrain import retrain_lock
+
+    client = Redis.from_url(redis_url)
+    repo = unique("locked")
+    try:
+        async with (
+            retrain_lock(client, repo, ttl=3) as first,
+            retrain_lock(client, repo, ttl=3) as second,
+        ):
+            assert first is True and second is False
+        async with retrain_lock(client, repo, ttl=3) as again:  # released on exit
+            assert again is True
+    finally:
+        await client.aclose()
