@@ -51,15 +51,17 @@ class EmbeddedRedis:
 class WorkerProcess:
     """``steward worker`` as a child process, sharing this process's settings."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 8) -> None:
+    def __init__(self, env: dict[str, str], concurrency: int = 8, *, beat: bool = True) -> None:
         self._env = env
         self._concurrency = concurrency
+        self._beat = beat
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start the worker."""
         cmd = [sys.executable, "-m", "app.cli", "worker", "--concurrency", str(self._concurrency)]
-        cmd.append("--beat")  # one machine, one scheduler: periodic retraining runs here
+        if self._beat:  # one machine, one scheduler: periodic retraining runs here
+            cmd.append("--beat")
         self._proc = subprocess.Popen(cmd, env={**os.environ, **self._env})
         log.info("embedded Celery worker started (pid %d)", self._proc.pid)
 

@@ -118,7 +118,8 @@ class Stack:
             }
             if settings.database_url:
                 env["DATABASE_URL"] = settings.database_url
-            self.worker = WorkerProcess(env)
+            # Beat only on the embedded default: with a shared Redis, schedule it once elsewhere.
+            self.worker = WorkerProcess(env, beat=embedded)
             self.worker.start()
         self.settings = settings
         return settings
