@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models.reviewers.cli",
     "workers.collect_cli",
     "workers.models_cli",
+    "workers.live_eval",
 )
 
 

@@ -154,6 +154,19 @@ def test_shadow_mode_records_what_it_would_do(bot: Bot, fake: FakeGitHub, redis_
     (decision,) = decisions(bot, repo, issue.number)
     assert decision["mode"] == "shadow" and decision["detail"]["applied"] == ["bug"]
 
+    # A maintainer labels it by hand: shadow precision can now be judged.
+    labeled = retarget(example("issues.labeled"), owner=ORG, repo=repo)
+    labeled["issue"]["number"] = issue.number
+    labeled["label"]["name"] = "bug"
+    labeled["sender"] = {"login": "maintainer", "type": "User", "id": 3}
+    assert bot.deliver("issues", labeled)[0] == 202
+    bot.drain(redis_url)
+    from workers.live_eval import live_precision
+
+    store = bot.store()
+    result = live_precision(decisions(bot, repo, issue.number), store.feedback_for(f"{ORG}/{repo}"))
+    assert result["shadow_precision"] == 1.0 and result["shadow_judged"] == 1
+
 
 def test_explain_comment_when_asked(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
     repo = new_repo(fake, bot, config="triage:\n  explain: true\nwelcome:\n  enabled: false\n")
