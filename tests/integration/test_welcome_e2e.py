@@ -283,7 +283,14 @@ def test_human_removing_a_bot_label_is_recorded_as_feedback(
     repo = new_repo(fake, "feedback")
     full = f"{ORG}/{repo}"
     store(bot).record_action(
-        ActionRecord(label_effect_key(full, 5, "bug"), full, "triage", "label", number=5)
+        ActionRecord(
+            label_effect_key(full, 5, "bug"),
+            full,
+            "triage",
+            "label",
+            number=5,
+            detail={"label": "bug"},
+        )
     )
     removed = retarget(example("issues.unlabeled"), owner=ORG, repo=repo)
     removed["issue"]["number"] = 5

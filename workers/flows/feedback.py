@@ -40,10 +40,12 @@ async def run_feedback(
     """Record the correction, if the change is one."""
     full = f"{owner}/{repo}"
     actions = [a for a in ctx.store.actions_for(full, number) if a["feature"] == "triage"]
+    # In shadow mode the bot recorded labels it never applied: they are not its doing.
+    applied_live = {
+        a["detail"].get("label") for a in actions if a["action"] == "label" and a["mode"] == "live"
+    }
     kind = feedback_kind(
-        added=added,
-        bot_applied_this=ctx.store.has_action(label_effect_key(full, number, label)),
-        bot_acted_on_item=bool(actions),
+        added=added, bot_applied_this=label in applied_live, bot_acted_on_item=bool(actions)
     )
     if kind:
         ctx.store.record_feedback(repo=full, number=number, kind=kind, subject=label, actor=actor)
