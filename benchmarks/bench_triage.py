@@ -22,8 +22,9 @@ from typing import Any
 
 DATA = Path("/work/shared/data/issues/nlbse24-train.csv")
 
+# VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child would report the parent's peak.
 RSS_PROBE = """
-import resource, sys
+import re, sys
 from models.triage.data import LabelledItem
 item = LabelledItem(repo="o/r", title="Crash on start", body="Stack trace ...")
 if sys.argv[1]:
@@ -33,7 +34,7 @@ else:
     from models.defaults import base_model
     from models.encoder import get_encoder
     get_encoder(base_model({})).encode(["Crash on start"] * 8)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(re.search(r"VmHWM:\\s*(\\d+)", open("/proc/self/status").read()).group(1))
 """
 
 
