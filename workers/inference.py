@@ -22,6 +22,7 @@ from workers.triage import Prediction, zero_shot_thresholds
 ZERO_SHOT_TTL = 3600.0
 _lock = threading.Lock()
 _batchers: dict[str, MicroBatcher[Any, dict[str, float]]] = {}
+_live: dict[str, str] = {}  # repository → the version folder its batcher serves
 _zero_shot: dict[tuple[str, tuple[str, ...]], tuple[float, Any]] = {}
 
 
@@ -57,6 +58,19 @@ def _batcher(folder: Path) -> MicroBatcher[Any, dict[str, float]]:
         return _batchers[key]
 
 
+def _forget_replaced(repo: str, folder: Path) -> None:
+    """Drop the previous version's model when a repository's live model moved."""
+    from models.triage.model import evict
+
+    with _lock:
+        previous = _live.get(repo)
+        _live[repo] = str(folder)
+        if previous is None or previous == str(folder):
+            return
+        _batchers.pop(previous, None)
+    evict(previous)
+
+
 def predict_with_model(model_dir: Path, item: ItemText) -> Prediction:
     """The repository's trained model's probabilities for one item (batched with others)."""
     from models.triage.data import LabelledItem
@@ -64,6 +78,7 @@ def predict_with_model(model_dir: Path, item: ItemText) -> Prediction:
 
     # Resolved once, so probabilities and thresholds come from the same version.
     folder = model_folder(model_dir, item.repo).resolve()
+    _forget_replaced(item.repo, folder)
     probs = _batcher(folder).submit(LabelledItem(repo=item.repo, title=item.title, body=item.body))
     meta = load_cached(folder).meta
     return Prediction(

@@ -185,6 +185,22 @@ def shared_encoder(path: Path, meta: TriageMeta, device: str | None) -> Encoder:
         return _ENCODERS[key]
 
 
+def evict(directory: str | Path) -> None:
+    """Forget a cached model folder, and its encoder once no cached model shares it.
+
+    Workers call this when a repository's live model moves to another version, so memory
+    does not grow with every promotion.
+    """
+    resolved = str(Path(directory).resolve())
+    with _LOCK:
+        for key in [k for k in _MODELS if k[0] == resolved]:
+            model = _MODELS.pop(key)
+            in_use = any(m.encoder is model.encoder for m in _MODELS.values())
+            if not in_use:
+                for enc_key in [k for k, e in _ENCODERS.items() if e is model.encoder]:
+                    del _ENCODERS[enc_key]
+
+
 def load_cached(directory: str | Path, *, device: str | None = None) -> TriageModel:
     """``TriageModel.load`` once per folder per process (what workers call)."""
     key = (str(Path(directory).resolve()), device)

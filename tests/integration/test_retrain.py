@@ -311,6 +311,12 @@ def test_inference_follows_a_promotion(tmp_path: Path) -> None:
     point_live(paths, 2)
     second = predict_with_model(paths.model_dir, text)
     assert first.probs["bug"] > 0.9 and second.probs["feature"] > 0.9
+    # The replaced version is no longer held in memory.
+    from models.triage import model as model_module
+
+    cached = {key[0] for key in model_module._MODELS}
+    assert str(paths.version(1).resolve()) not in cached
+    assert str(paths.version(2).resolve()) in cached
 
 
 # --------------------------------------------------------------- end to end
