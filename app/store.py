@@ -470,6 +470,19 @@ class Store:
             )
             return sorted((int(r[0]), str(r[1])) for r in rows)
 
+    def set_opt_out(self, login: str, opted_out: bool) -> None:
+        """Record that a person does (not) want review or issue suggestions."""
+        key = login.lower().lstrip("@")
+        with self._tx() as conn:
+            conn.execute(delete(people).where(people.c.login == key))
+            conn.execute(insert(people).values(login=key, opted_out=opted_out))
+
+    def opted_out(self) -> set[str]:
+        """Logins (lower case) that asked never to be suggested."""
+        with self._tx() as conn:
+            rows = conn.execute(select(people.c.login).where(people.c.opted_out.is_(True)))
+            return {r[0] for r in rows}
+
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
         with self.engine.connect() as conn:

@@ -124,7 +124,7 @@ RESPONSE_BUDGET_BYTES = 1_500_000
 #: GraphQL subset: object/interface/union type -> fields kept. Enums, scalars and input
 #: objects reached from kept fields' arguments are copied whole.
 GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
-    "Query": ("node", "nodes", "repository", "search", "viewer"),
+    "Query": ("node", "nodes", "repository", "search", "user", "viewer"),
     "Mutation": (
         "addDiscussionComment",
         "addLabelsToLabelable",
@@ -133,7 +133,8 @@ GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
     "Node": ("id",),
     "Labelable": ("labels",),
     "Actor": ("login", "url"),
-    "User": ("id", "login", "url", "name"),
+    "User": ("id", "login", "url", "name", "status"),
+    "UserStatus": ("indicatesLimitedAvailability", "message"),
     "Bot": ("id", "login", "url"),
     "Repository": (
         "id",

@@ -98,6 +98,7 @@ class Resolvers:
             "nodes": lambda ids: [self.find_node(i) for i in ids],
             "repository": lambda owner, name, **_: self.repository(owner, name),
             "search": self.search,
+            "user": lambda login: self.user(login) if self.fake.find_user(login) else None,
             "viewer": lambda: self.user(self.fake.bot_login(self.installation)),
             "addDiscussionComment": self.add_discussion_comment,
             "addLabelsToLabelable": lambda input: self.change_labels(input, add=True),
@@ -164,6 +165,11 @@ class Resolvers:
             "login": account.login,
             "name": account.name,
             "url": f"{self.fake.urls.web}/{account.login}",
+            "status": (
+                {"indicatesLimitedAvailability": True, "message": "On vacation"}
+                if account.busy
+                else None
+            ),
         }
 
     def label(self, repo: Repo, item: Label) -> GraphObject:

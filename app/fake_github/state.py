@@ -45,6 +45,8 @@ class User:
     node_id: str
     type: Literal["User", "Bot", "Organization"] = "User"
     name: str | None = None
+    #: GitHub's "busy" status (``status.indicatesLimitedAvailability``).
+    busy: bool = False
 
 
 @dataclass

@@ -193,3 +193,43 @@ def test_newcomer_welcome_lists_matching_good_first_issues(
     (welcome,) = fake.comment_bodies(ORG, repo, mine.number)
     assert "Fix typo in the HTTP/2 docs" in welcome
     assert "dark mode" not in welcome and "scheduler" not in welcome
+
+
+def test_busy_and_opted_out_people_give_way(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
+    repo = repo_with_history(fake, bot, redis_url, "reviewers:\n  mode: request\n  count: 1\n")
+    for i in range(5):  # bob knows http2 too, a little less than alice
+        pr = fake.add_pull(
+            ORG,
+            repo,
+            title=f"http2: more {i}",
+            user="erin",
+            merged=True,
+            files=["net/http2/transport.go"],
+        )
+        fake.add_review(ORG, repo, pr.number, user="bob")
+        closed = retarget(example("pull_request.closed"), owner=ORG, repo=repo)
+        closed["pull_request"].update(number=pr.number, merged=True)
+        closed["sender"] = {"login": "erin", "type": "User", "id": 1}
+        assert bot.deliver("pull_request", closed)[0] == 202
+    wait_for(lambda: len(store(bot).changes_for(f"{ORG}/{repo}")) == 15, timeout=90)
+
+    control, payload = pull_opened(fake, repo, "dave", ["net/http2/frame.go"])
+    assert bot.deliver("pull_request", payload)[0] == 202
+    wait_for(lambda: fake.requested_reviewers(ORG, repo, control.number), timeout=90)
+    assert fake.requested_reviewers(ORG, repo, control.number) == ["alice"]
+
+    fake.user("alice").busy = True
+    busy_pull, payload = pull_opened(fake, repo, "dave", ["net/http2/frame.go"])
+    assert bot.deliver("pull_request", payload)[0] == 202
+    wait_for(lambda: fake.requested_reviewers(ORG, repo, busy_pull.number), timeout=90)
+    fake.user("alice").busy = False
+    assert fake.requested_reviewers(ORG, repo, busy_pull.number) == ["bob"]
+
+    store(bot).set_opt_out("alice", True)
+    try:
+        pull, payload = pull_opened(fake, repo, "dave", ["net/http2/frame.go"])
+        assert bot.deliver("pull_request", payload)[0] == 202
+        wait_for(lambda: fake.requested_reviewers(ORG, repo, pull.number), timeout=90)
+        assert fake.requested_reviewers(ORG, repo, pull.number) == ["bob"]
+    finally:
+        store(bot).set_opt_out("alice", False)

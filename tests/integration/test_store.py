@@ -81,3 +81,11 @@ def test_model_versions_promotion_and_rollback(database_url: str) -> None:
     store.promote_model_version("o/r", first)
     assert [v["id"] for v in store.model_versions_for("o/r") if v["promoted"]] == [first]
     assert second > first
+
+
+def test_opt_out(database_url: str) -> None:
+    store = open_store(database_url)
+    store.set_opt_out("@Alice", True)
+    store.set_opt_out("bob", True)
+    store.set_opt_out("bob", False)
+    assert store.opted_out() == {"alice"}

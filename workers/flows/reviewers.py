@@ -13,6 +13,7 @@ from app.store import ActionRecord
 from models.reviewers import Change, Constraints, Load, rank_people_for_issue
 from workers.flows.common import post_comment_once, record, repo_config
 from workers.flows.history import pull_files, reviewer_index
+from workers.github import graphql_endpoint
 from workers.repo_config import fetch_file
 from workers.reviewers import (
     PEOPLE_MARKER,
@@ -60,6 +61,32 @@ async def current_load(gh: GitHubAPI, owner: str, repo: str) -> Load:
         )
     ]
     return Load(open_requests=open_request_counts(pulls))
+
+
+def busy_query(count: int) -> str:
+    """One GraphQL query for the status of ``count`` people (aliases u0, u1, …)."""
+    params = ", ".join(f"$l{i}: String!" for i in range(count))
+    fields = " ".join(
+        f"u{i}: user(login: $l{i}) {{ status {{ indicatesLimitedAvailability }} }}"
+        for i in range(count)
+    )
+    return f"query Busy({params}) {{ {fields} }}"
+
+
+async def busy_people(ctx: TaskContext, gh: GitHubAPI, logins: list[str]) -> frozenset[str]:
+    """Who among ``logins`` set GitHub's busy status (limited availability)."""
+    if not logins:
+        return frozenset()
+    data = await gh.graphql(
+        busy_query(len(logins)),
+        endpoint=graphql_endpoint(ctx.settings.github_api_url),
+        **{f"l{i}": login for i, login in enumerate(logins)},
+    )
+    return frozenset(
+        login.lower()
+        for i, login in enumerate(logins)
+        if ((data.get(f"u{i}") or {}).get("status") or {}).get("indicatesLimitedAvailability")
+    )
 
 
 def effect_key(full: str, number: int, what: str) -> str:
@@ -114,7 +141,13 @@ async def run_reviewers(
         body=str(pull.get("body") or ""),
         files=tuple(files),
     )
-    constraints = Constraints.build(allowed=allowed, never=config.never)
+    constraints = Constraints.build(
+        allowed=allowed, never=config.never, opted_out=ctx.store.opted_out()
+    )
+    # Availability is looked up only for the leading candidates, then the ranking is redone.
+    leaders = index.suggest(change, k=config.count * 3, constraints=constraints, load=load)
+    busy = await busy_people(ctx, gh, [s.login for s in leaders])
+    load = Load(open_requests=load.open_requests, busy=busy)
     suggestions = index.suggest(change, k=config.count, constraints=constraints, load=load)
     mode = loaded.config.mode
     async with ctx.lock(key):
