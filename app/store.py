@@ -122,6 +122,7 @@ review_changes = Table(
     Column("title", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("files", JSON, nullable=False),
+    Column("fixes", JSON, nullable=True),
     UniqueConstraint("repo", "number", name="uq_review_change"),
 )
 
@@ -351,7 +352,8 @@ class Store:
         """Store (or refresh) one reviewed change of a repository's history.
 
         ``change`` has the history format's keys: ``id`` (the PR number), ``created_at``,
-        ``merged_at``, ``author``, ``reviewers``, ``title``, ``body``, ``files``.
+        ``merged_at``, ``author``, ``reviewers``, ``title``, ``body``, ``files``, and
+        optionally ``fixes`` (the issues it closed, ``[{"number", "title"}]``).
         """
         number = int(change["id"])
         values = {
@@ -362,6 +364,7 @@ class Store:
             "title": str(change.get("title") or ""),
             "body": str(change.get("body") or ""),
             "files": list(change.get("files") or []),
+            "fixes": list(change.get("fixes") or []),
         }
         with self._tx() as conn:
             where = (review_changes.c.repo == repo) & (review_changes.c.number == number)
@@ -386,6 +389,7 @@ class Store:
                     "title": r["title"],
                     "body": r["body"],
                     "files": r["files"],
+                    "fixes": r["fixes"] or [],
                 }
                 for r in rows
             ]

@@ -6,6 +6,7 @@ into its inputs and its outputs into what the bot says.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -35,8 +36,41 @@ def reviewers_from(reviews: Iterable[Mapping[str, Any]], author: str) -> list[st
     return list(seen)
 
 
+_CLOSING = re.compile(
+    r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+(?:([\w.-]+/[\w.-]+))?#(\d+)",
+    re.IGNORECASE,
+)
+
+
+def closing_references(text: str, repo_full_name: str) -> list[int]:
+    """Issue numbers a pull request closes with GitHub's keywords (``Fixes #12``).
+
+    References to another repository (``other/repo#3``) are left out.
+    """
+    numbers: dict[int, None] = {}
+    for match in _CLOSING.finditer(text or ""):
+        target = match.group(1)
+        if target is None or target.lower() == repo_full_name.lower():
+            numbers.setdefault(int(match.group(2)), None)
+    return list(numbers)
+
+
+def indexed_text(change: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored change as the index reads it: fixed issues' titles join its body.
+
+    So people who fixed issues about a topic are found for new issues about it.
+    """
+    fixed = " ".join(str(f.get("title") or "") for f in change.get("fixes") or [])
+    if not fixed:
+        return dict(change)
+    return {**change, "body": f"{change.get('body') or ''}\n{fixed}".strip()}
+
+
 def change_record(
-    pull: Mapping[str, Any], reviewers: Sequence[str], files: Sequence[str]
+    pull: Mapping[str, Any],
+    reviewers: Sequence[str],
+    files: Sequence[str],
+    fixes: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """One merged pull request in the review-history format."""
     return {
@@ -48,6 +82,7 @@ def change_record(
         "title": str(pull.get("title") or ""),
         "body": str(pull.get("body") or ""),
         "files": list(files),
+        "fixes": [dict(f) for f in fixes],
     }
 
 

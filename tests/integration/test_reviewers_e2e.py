@@ -130,7 +130,16 @@ def test_author_requested_reviewers_and_drafts_are_left_alone(
 
 def test_merged_pull_request_joins_the_history(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
     repo = repo_with_history(fake, bot, redis_url, "reviewers:\n  mode: 'off'\n")
-    pull = fake.add_pull(ORG, repo, title="quic", user="erin", merged=True, files=["quic/a.go"])
+    bug = fake.add_issue(ORG, repo, title="QUIC handshake times out", user="dave")
+    pull = fake.add_pull(
+        ORG,
+        repo,
+        title="quic",
+        user="erin",
+        merged=True,
+        files=["quic/a.go"],
+        body=f"Fixes #{bug.number}. Also see #999.",
+    )
     fake.add_review(ORG, repo, pull.number, user="bob")
     closed = retarget(example("pull_request.closed"), owner=ORG, repo=repo)
     closed["pull_request"].update(number=pull.number, merged=True)
@@ -139,6 +148,7 @@ def test_merged_pull_request_joins_the_history(bot: Bot, fake: FakeGitHub, redis
     wait_for(lambda: len(store(bot).changes_for(f"{ORG}/{repo}")) == 11, timeout=90)
     newest = [c for c in store(bot).changes_for(f"{ORG}/{repo}") if c["id"] == str(pull.number)]
     assert newest[0]["reviewers"] == ["bob"] and newest[0]["files"] == ["quic/a.go"]
+    assert newest[0]["fixes"] == [{"number": bug.number, "title": "QUIC handshake times out"}]
 
 
 def test_people_for_a_new_issue_are_mentioned(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:

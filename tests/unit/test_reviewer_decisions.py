@@ -80,9 +80,35 @@ def test_change_record_format() -> None:
         "title": "t",
         "body": "",
         "files": ["f.go"],
+        "fixes": [],
     }
 
 
 def test_suggestion_comment() -> None:
     text = suggestion_comment([Suggestion("alice", 0.9, "reviewed `a.go` 3 times")])
     assert "- @alice — reviewed `a.go` 3 times" in text and "steward:reviewers" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Fixes #12", [12]),
+        ("This closes #3 and resolves #4; fixed: #3", [3, 4]),
+        ("fix octo/repo#7", [7]),
+        ("fixes other/repo#7", []),
+        ("See #5, related to #6", []),
+        ("Prefix #1", []),
+    ],
+)
+def test_closing_references(text: str, expected: list[int]) -> None:
+    from workers.reviewers import closing_references
+
+    assert closing_references(text, "octo/repo") == expected
+
+
+def test_indexed_text_adds_fixed_issue_titles() -> None:
+    from workers.reviewers import indexed_text
+
+    change = {"id": "1", "body": "b", "fixes": [{"number": 3, "title": "http2 hangs"}]}
+    assert indexed_text(change)["body"] == "b\nhttp2 hangs"
+    assert indexed_text({"id": "1", "body": "b"})["body"] == "b"

@@ -11,11 +11,12 @@ import logging
 import threading
 from typing import Any
 
+from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
 from app.store import Store
 from models.reviewers import Change, ReviewerIndex
-from workers.reviewers import change_record, reviewers_from
+from workers.reviewers import change_record, closing_references, indexed_text, reviewers_from
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,31 @@ async def record_pull(
     author = str((pull.get("user") or {}).get("login") or "")
     reviews = await pull_reviews(gh, owner, repo, number)
     files = await pull_files(gh, owner, repo, number)
-    store.upsert_change(
-        f"{owner}/{repo}", change_record(pull, reviewers_from(reviews, author), files)
-    )
+    fixes = await fixed_issues(gh, owner, repo, pull)
+    record = change_record(pull, reviewers_from(reviews, author), files, fixes)
+    store.upsert_change(f"{owner}/{repo}", record)
     return True
+
+
+async def fixed_issues(
+    gh: GitHubAPI, owner: str, repo: str, pull: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The issues a merged pull request closed (``Fixes #12``), with their titles."""
+    text = f"{pull.get('title') or ''}\n{pull.get('body') or ''}"
+    fixes = []
+    for number in closing_references(text, f"{owner}/{repo}")[:10]:
+        try:
+            issue = await gh.getitem(
+                "/repos/{owner}/{repo}/issues/{issue_number}",
+                {"owner": owner, "repo": repo, "issue_number": number},
+            )
+        except BadRequest as exc:
+            if exc.status_code in (404, 410):
+                continue
+            raise
+        if "pull_request" not in issue:
+            fixes.append({"number": number, "title": str(issue.get("title") or "")})
+    return fixes
 
 
 async def run_record_pull(
@@ -134,6 +156,8 @@ def reviewer_index(store: Store, full: str) -> ReviewerIndex:
         cached = _indexes.get(full)
         if cached and cached[0] == len(changes):
             return cached[1]
-        index = ReviewerIndex.rebuild([Change.from_dict(c) for c in changes], learn_window=2000)
+        index = ReviewerIndex.rebuild(
+            [Change.from_dict(indexed_text(c)) for c in changes], learn_window=2000
+        )
         _indexes[full] = (len(changes), index)
         return index
