@@ -58,6 +58,13 @@ def add_train(subparsers: Any) -> None:
         help="cross-fitting folds for thresholds; 0: no calibration, nothing applied (default 2)",
     )
     p.add_argument(
+        "--lexical-weight",
+        type=float,
+        default=0.5,
+        help="weight of the TF-IDF channel blended with the encoder (0: encoder only; "
+        "default 0.5)",
+    )
+    p.add_argument(
         "--cv",
         type=int,
         metavar="K",
@@ -108,6 +115,7 @@ def train_config(args: argparse.Namespace) -> Any:
         lr=args.lr,
         seed=args.seed,
         calibration_folds=args.calibration_folds,
+        lexical_weight=args.lexical_weight,
         device=args.device,
     )
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from models.triage.calibration import labels_to_apply
 from models.triage.data import LabelledItem
+from models.triage.lexical import LexicalModel, blend
 from models.triage.text import TextOptions, prepare_text
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class TriageMeta:
     metrics: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] = field(default_factory=dict)
     encoder_digest: str = ""
+    #: Weight of the TF-IDF channel (``lexical.*`` files) in the blended probabilities.
+    lexical_weight: float = 0.0
     format: str = FORMAT_VERSION
     version: str = "0.1.0"
 
@@ -88,6 +91,12 @@ class TriageModel:
         self.head = head.to(encoder.device)
         self.meta = meta
         self.text_options = TextOptions.from_dict(meta.text)
+        self.lexical: LexicalModel | None = None
+
+    def attach_lexical(self, lexical: LexicalModel | None, weight: float) -> None:
+        """Blend a TF-IDF channel into this model's probabilities (None: encoder only)."""
+        self.lexical = lexical
+        self.meta.lexical_weight = weight if lexical is not None else 0.0
 
     @property
     def labels(self) -> list[str]:
@@ -108,10 +117,14 @@ class TriageModel:
 
         if not items:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        emb = self.encoder.encode(self.texts(items), batch_size=batch_size)
+        texts = self.texts(items)
+        emb = self.encoder.encode(texts, batch_size=batch_size)
         with torch.inference_mode():
             logits = self.head(torch.from_numpy(emb).to(self.encoder.device))
-            return self.logits_to_probs(logits).float().cpu().numpy()
+            probs = self.logits_to_probs(logits).float().cpu().numpy()
+        if self.lexical is not None and self.meta.lexical_weight > 0:
+            probs = blend(probs, self.lexical.predict_proba(texts), self.meta.lexical_weight)
+        return probs
 
     def predict(
         self, items: Sequence[LabelledItem], batch_size: int = 32
@@ -143,6 +156,8 @@ class TriageModel:
         save_file(head, str(out / HEAD_FILE), metadata={"format": FORMAT_VERSION})
         if not self.meta.encoder_digest:
             self.meta.encoder_digest = state_digest(self.encoder.model)
+        if self.lexical is not None:
+            self.lexical.save(out)
         text = json.dumps(asdict(self.meta), indent=2, sort_keys=True, default=to_builtin)
         (out / META_FILE).write_text(text + "\n")
         return out
@@ -164,7 +179,9 @@ class TriageModel:
         head = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
         head.load_state_dict(state)
         head.eval()
-        return cls(encoder, head, meta)
+        model = cls(encoder, head, meta)
+        model.lexical = LexicalModel.load(path)
+        return model
 
 
 _ENCODERS: dict[tuple[str, str | None], Encoder] = {}

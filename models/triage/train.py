@@ -22,6 +22,7 @@ import numpy as np
 from models.triage.calibration import NEVER, calibrate_thresholds
 from models.triage.data import LabelledItem, by_repo, is_multi_label, label_set
 from models.triage.evaluate import evaluate_repo
+from models.triage.lexical import LexicalModel, blend
 from models.triage.model import TriageMeta, TriageModel
 from models.triage.text import TextOptions, prepare_text
 
@@ -46,6 +47,8 @@ class TrainConfig:
     seed: int = 0
     freeze_embeddings: bool = True
     calibration_folds: int = 2
+    #: Weight of the TF-IDF channel in the blended probabilities (0: encoder only).
+    lexical_weight: float = 0.5
     target_precision: float = 0.95
     device: str | None = None
     text: TextOptions = field(default_factory=TextOptions)
@@ -293,6 +296,14 @@ def stratified_folds(
         yield train, test
 
 
+def fit_lexical(items: Sequence[LabelledItem], task: Task, cfg: TrainConfig) -> LexicalModel | None:
+    """The repository's TF-IDF channel, or None when the blend is switched off."""
+    if cfg.lexical_weight <= 0:
+        return None
+    texts = [prepare_text(it.title, it.body, cfg.text) for it in items]
+    return LexicalModel.fit(texts, task.targets(items), multi_label=task.multi_label)
+
+
 def out_of_fold(
     groups: Mapping[str, Sequence[LabelledItem]],
     tasks: Mapping[str, Task],
@@ -308,7 +319,12 @@ def out_of_fold(
         hits = total = 0
         for repo, rows in test.items():
             fold_items = [groups[repo][i] for i in rows]
-            oof[repo][rows] = probs = tuned.predict_proba(repo, fold_items)
+            probs = tuned.predict_proba(repo, fold_items)
+            lexical = fit_lexical(train[repo], tasks[repo], cfg)
+            if lexical is not None:
+                texts = [prepare_text(it.title, it.body, cfg.text) for it in fold_items]
+                probs = blend(probs, lexical.predict_proba(texts), cfg.lexical_weight)
+            oof[repo][rows] = probs
             truth = tasks[repo].targets(fold_items)
             hits += int(truth[np.arange(len(rows)), probs.argmax(axis=1)].sum())
             total += len(rows)
@@ -412,12 +428,14 @@ def train_models(
         log("no calibration folds: thresholds stay above 1, so no label is applied automatically")
     log(f"final fine-tuning on {len(items)} items")
     tuned = fine_tune(groups, tasks, cfg)
-    return {
-        repo: tuned.to_model(
+    models = {}
+    for repo in groups:
+        model = tuned.to_model(
             repo,
             thresholds[repo],
             fingerprint=fingerprint,
             metrics={"cross_fitted": metrics.get(repo, {}), "calibration_folds": k},
         )
-        for repo in groups
-    }
+        model.attach_lexical(fit_lexical(groups[repo], tasks[repo], cfg), cfg.lexical_weight)
+        models[repo] = model
+    return models
