@@ -75,7 +75,7 @@ def _page(title: str, body: str) -> web.Response:
     doc = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>body{{font-family:system-ui;"
-        "max-width:42rem;margin:3rem auto;line-height:1.5}}input,button{{font-size:1rem}}"
+        "max-width:42rem;margin:3rem auto;line-height:1.5}input,button{font-size:1rem}"
         f"</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
     )
     return web.Response(text=doc, content_type="text/html")

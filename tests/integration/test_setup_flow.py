@@ -37,6 +37,7 @@ async def test_manifest_flow_writes_env(
     page = await client.get("/")
     text = await page.text()
     assert page.status == 200 and "/settings/apps/new?state=" in text
+    assert "line-height:1.5}input,button{font-size:1rem}" in text  # valid CSS
     manifest = json.loads(html.unescape(re.search(r'name="manifest" value="([^"]+)"', text)[1]))
     assert manifest["hook_attributes"]["url"].endswith("/api/github/webhooks")
     assert manifest["redirect_url"].endswith("/setup/callback")
