@@ -46,6 +46,19 @@ def delivery_headers(
     return deliveries.delivery_headers(event, body, secret=secret, delivery=delivery)
 
 
+def opened(
+    name: str, repo: str, number: int, login: str, association: str = "NONE"
+) -> dict[str, Any]:
+    """A real ``<event>.<action>`` payload for item ``number`` of ``ORG/repo`` by ``login``."""
+    key = {"issues": "issue", "pull_request": "pull_request", "discussion": "discussion"}[
+        name.split(".")[0]
+    ]
+    payload = retarget(example(name), owner=ORG, repo=repo)
+    payload[key]["number"] = number
+    payload[key]["labels"] = []
+    return with_author(payload, key, login, association)
+
+
 def unique(prefix: str) -> str:
     """A repository name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -9,7 +9,7 @@ import pytest
 
 from app.fake_github.fake import FakeGitHub
 from tests.bot import Bot
-from tests.support import ORG, example, retarget, unique, wait_for, with_author
+from tests.support import ORG, example, opened, retarget, unique, wait_for, with_author
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -165,10 +165,7 @@ def test_people_for_a_new_issue_are_mentioned(bot: Bot, fake: FakeGitHub, redis_
         body="net/http2/transport.go never returns",
         user="dave",
     )
-    payload = retarget(example("issues.opened"), owner=ORG, repo=repo)
-    payload["issue"]["number"] = issue.number
-    with_author(payload, "issue", "dave", "NONE")
-    assert bot.deliver("issues", payload)[0] == 202
+    assert bot.deliver("issues", opened("issues.opened", repo, issue.number, "dave"))[0] == 202
     wait_for(lambda: fake.comment_bodies(ORG, repo, issue.number), timeout=90)
     (comment,) = fake.comment_bodies(ORG, repo, issue.number)
     assert "@alice" in comment and "steward:people" in comment
@@ -195,10 +192,7 @@ def test_newcomer_welcome_lists_matching_good_first_issues(
         body="The transport page is hard to follow.",
         user="newbie",
     )
-    payload = retarget(example("issues.opened"), owner=ORG, repo=repo)
-    payload["issue"]["number"] = mine.number
-    with_author(payload, "issue", "newbie", "NONE")
-    assert bot.deliver("issues", payload)[0] == 202
+    assert bot.deliver("issues", opened("issues.opened", repo, mine.number, "newbie"))[0] == 202
     wait_for(lambda: fake.comment_bodies(ORG, repo, mine.number), timeout=90)
     (welcome,) = fake.comment_bodies(ORG, repo, mine.number)
     assert "Fix typo in the HTTP/2 docs" in welcome

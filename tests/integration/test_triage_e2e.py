@@ -14,7 +14,8 @@ import pytest
 
 from app.fake_github.fake import FakeGitHub
 from tests.bot import Bot
-from tests.support import ORG, example, retarget, unique, wait_for, with_author
+from tests.support import ORG, example, retarget, unique, wait_for
+from tests.support import opened as support_opened
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -55,10 +56,7 @@ def new_repo(fake: FakeGitHub, bot: Bot, *, config: str = "", model: bool = True
 
 
 def opened(name: str, key: str, repo: str, number: int, login: str = "reporter") -> dict[str, Any]:
-    payload = retarget(example(name), owner=ORG, repo=repo)
-    payload[key]["number"] = number
-    payload[key]["labels"] = []
-    return with_author(payload, key, login, "NONE")
+    return support_opened(name, repo, number, login)
 
 
 def decisions(bot: Bot, repo: str, number: int) -> list[dict[str, Any]]:

@@ -14,7 +14,16 @@ import pytest
 
 from app.fake_github.fake import FakeGitHub
 from tests.bot import Bot
-from tests.support import INSTALLATION_ID, ORG, example, retarget, unique, wait_for, with_author
+from tests.support import (
+    INSTALLATION_ID,
+    ORG,
+    example,
+    opened,
+    retarget,
+    unique,
+    wait_for,
+    with_author,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -24,9 +33,7 @@ def store(bot: Bot) -> Any:
 
 
 def issue_payload(repo: str, number: int, login: str, association: str = "NONE") -> dict[str, Any]:
-    payload = retarget(example("issues.opened"), owner=ORG, repo=repo)
-    payload["issue"]["number"] = number
-    return with_author(payload, "issue", login, association)
+    return opened("issues.opened", repo, number, login, association)
 
 
 def new_repo(fake: FakeGitHub, prefix: str, **files: str) -> str:
@@ -231,15 +238,17 @@ def test_expired_token_is_refreshed(bot: Bot, fake: FakeGitHub, redis_url: str) 
     assert len(fake.calls("POST", "/access_tokens")) == minted + 1
 
 
-def test_bad_signatures_cause_no_github_call(bot: Bot, fake: FakeGitHub) -> None:
+def test_bad_signatures_cause_no_github_call(bot: Bot, fake: FakeGitHub, redis_url: str) -> None:
     repo = new_repo(fake, "unsigned")
     issue = fake.add_issue(ORG, repo, title="t", user="mallory")
     payload = issue_payload(repo, issue.number, "mallory")
+    bot.drain(redis_url)  # earlier tests' tasks must not be counted
     before = len(fake.requests)
     assert bot.deliver("issues", payload, secret="wrong")[0] == 401
     assert bot.deliver("issues", payload, headers={"X-Hub-Signature-256": ""})[0] == 401
     assert bot.deliver("issues", b"{broken")[0] == 400
     time.sleep(1.5)
+    bot.drain(redis_url)
     assert len(fake.requests) == before
 
 
