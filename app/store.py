@@ -395,6 +395,14 @@ class Store:
             ]
         return sorted(changes, key=lambda c: (c["merged_at"] or c["created_at"], int(c["id"])))
 
+    def change_count(self, repo: str) -> int:
+        """How many reviewed changes of a repository are stored (cheap: no rows loaded)."""
+        from sqlalchemy import func
+
+        with self._tx() as conn:
+            query = select(func.count()).select_from(review_changes)
+            return int(conn.execute(query.where(review_changes.c.repo == repo)).scalar_one())
+
     def backfill_state(self, repo: str, kind: str) -> dict[str, Any] | None:
         """Where a backfill of ``kind`` for the repository got to (None: never started)."""
         with self._tx() as conn:

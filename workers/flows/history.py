@@ -151,11 +151,12 @@ async def run_backfill(
 
 def reviewer_index(store: Store, full: str) -> ReviewerIndex:
     """The repository's index, rebuilt from the database only when it has new changes."""
-    changes = store.changes_for(full)
+    count = store.change_count(full)
     with _lock:
         cached = _indexes.get(full)
-        if cached and cached[0] == len(changes):
+        if cached and cached[0] == count:
             return cached[1]
+        changes = store.changes_for(full)
         index = ReviewerIndex.rebuild(
             [Change.from_dict(indexed_text(c)) for c in changes], learn_window=2000
         )

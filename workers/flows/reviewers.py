@@ -217,7 +217,7 @@ async def run_issue_people(
     key = effect_key(full, number, "people")
     if ctx.store.has_action(key):
         return {"skipped": "already done"}
-    if not ctx.store.changes_for(full):
+    if not ctx.store.change_count(full):
         return {"skipped": "no review history yet"}
     gh = await ctx.client(installation_id)
     loaded = await repo_config(ctx, gh, owner, repo)
