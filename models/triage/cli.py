@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from models.encoder import PRECISIONS
+
 #: Repo name given to items when one model is trained on several repositories pooled.
 POOLED_REPO = "*"
 
@@ -61,8 +63,7 @@ def add_train(subparsers: Any) -> None:
         "--lexical-weight",
         type=float,
         default=0.5,
-        help="weight of the TF-IDF channel blended with the encoder (0: encoder only; "
-        "default 0.5)",
+        help="weight of the TF-IDF channel blended with the encoder (0: encoder only; default 0.5)",
     )
     p.add_argument(
         "--cv",
@@ -74,6 +75,13 @@ def add_train(subparsers: Any) -> None:
         "--json", action="store_true", help="with --cv: print the result as one JSON object"
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="autocast dtype: auto = bf16 on GPUs and on CPUs with native bf16 "
+        "(AVX512-BF16/AMX), fp32 elsewhere (default auto)",
+    )
     p.set_defaults(func=run_train)
 
 
@@ -117,6 +125,7 @@ def train_config(args: argparse.Namespace) -> Any:
         calibration_folds=args.calibration_folds,
         lexical_weight=args.lexical_weight,
         device=args.device,
+        precision=args.precision,
     )
 
 

@@ -51,6 +51,8 @@ class TrainConfig:
     lexical_weight: float = 0.5
     target_precision: float = 0.95
     device: str | None = None
+    #: Autocast: ``auto`` (bf16 on GPUs and on CPUs with native bf16), ``bf16`` or ``fp32``.
+    precision: str = "auto"
     text: TextOptions = field(default_factory=TextOptions)
     progress: bool = True
 
@@ -223,7 +225,9 @@ def fine_tune(
     from models.encoder import Encoder
 
     seed_everything(cfg.seed)
-    encoder = Encoder.from_pretrained(cfg.base_model, device=cfg.device, max_length=cfg.max_length)
+    encoder = Encoder.from_pretrained(
+        cfg.base_model, device=cfg.device, max_length=cfg.max_length, precision=cfg.precision
+    )
     heads = {
         r: torch.nn.Linear(encoder.dim, len(tasks[r].labels)).to(encoder.device) for r in groups
     }

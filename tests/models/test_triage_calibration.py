@@ -9,6 +9,7 @@ from models.triage.calibration import (
     NEVER,
     applied_stats,
     calibrate_thresholds,
+    candidates,
     choose_threshold,
     labels_to_apply,
     precision_coverage_curve,
@@ -83,3 +84,22 @@ def test_multi_label_calibration_is_per_label() -> None:
     assert th["a"] == pytest.approx(0.8) and th["b"] == pytest.approx(0.9)
     stats = applied_stats(probs, truth, ["a", "b"], th, single_label=False)
     assert stats.precision == 1.0 and stats.coverage == pytest.approx(0.75)
+
+
+def test_single_label_calibration_shares_one_top_label_threshold() -> None:
+    # Each label alone has too few confident items to prove 95 % precision; pooled
+    # over labels, the top-label probability does.
+    rows = [([0.9, 0.05, 0.05], 0), ([0.05, 0.9, 0.05], 1), ([0.05, 0.05, 0.9], 2)] * 15
+    rows += [([0.5, 0.3, 0.2], 1)] * 10
+    probs = np.array([p for p, _ in rows])
+    truth = np.eye(3)[[t for _, t in rows]]
+    labels = ["bug", "feature", "question"]
+    th = calibrate_thresholds(probs, truth, labels, single_label=True, target=0.95)
+    assert th == dict.fromkeys(labels, pytest.approx(0.9))
+    per_label = {
+        lab: choose_threshold(*candidates(probs, truth, j, single_label=True), target=0.95)
+        for j, lab in enumerate(labels)
+    }
+    assert all(t == NEVER for t in per_label.values())
+    stats = applied_stats(probs, truth, labels, th, single_label=True)
+    assert stats.precision == 1.0 and stats.coverage == pytest.approx(45 / 55)
