@@ -64,6 +64,8 @@ class Settings:
     env_file: Path = Path(".env")
     #: Hours between scheduled retrains of every repository's triage model (0: never).
     retrain_hours: int = 24
+    #: Autocast for model inference: ``auto`` (bf16 where the hardware has it), ``bf16``, ``fp32``.
+    precision: str = "auto"
 
     @property
     def is_configured(self) -> bool:
@@ -164,6 +166,15 @@ def _log_settings(env: Mapping[str, str]) -> tuple[str, str]:
     return level, fmt
 
 
+def _precision(env: Mapping[str, str]) -> str:
+    from models.encoder import PRECISIONS
+
+    value = (env.get("STEWARD_PRECISION") or "auto").strip().lower()
+    if value not in PRECISIONS:
+        raise SettingsError(f"STEWARD_PRECISION={value!r} must be one of {', '.join(PRECISIONS)}.")
+    return value
+
+
 def _webhook_path(env: Mapping[str, str]) -> str:
     path = env.get("WEBHOOK_PATH") or DEFAULT_WEBHOOK_PATH
     if not path.startswith("/"):
@@ -236,4 +247,5 @@ def load_settings(
         http_retries=_int(values, "STEWARD_HTTP_RETRIES", 4),
         env_file=dotenv_path,
         retrain_hours=_int(values, "STEWARD_RETRAIN_HOURS", 24),
+        precision=_precision(values),
     )

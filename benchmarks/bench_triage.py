@@ -117,13 +117,21 @@ def time_batches(encoder: Any, ids: list[list[int]], batch_size: int) -> tuple[f
 
 
 def bench_device(
-    device: str, texts: list[str], model_dir: str | None, sizes: Sequence[int]
+    device: str,
+    texts: list[str],
+    model_dir: str | None,
+    sizes: Sequence[int],
+    precision: str = "auto",
 ) -> list[dict[str, Any]]:
-    """Rows of the result table for one device."""
+    """Rows of the result table for one device at one autocast precision."""
     from models.defaults import base_model
-    from models.encoder import Encoder
+    from models.encoder import Encoder, autocast_dtype
 
-    encoder = Encoder.from_pretrained(model_dir or base_model({}), device=device, max_length=256)
+    encoder = Encoder.from_pretrained(
+        model_dir or base_model({}), device=device, max_length=256, precision=precision
+    )
+    dtype = autocast_dtype(encoder.device, precision)
+    dtype_name = str(dtype).removeprefix("torch.") if dtype is not None else "float32"
     ids = encoder.tokenize(texts)
     time_batches(encoder, ids[:16], 8)  # warm-up: kernels, allocator, thread pool
     rows = []
@@ -135,6 +143,7 @@ def bench_device(
         rows.append(
             {
                 "device": device,
+                "dtype": dtype_name,
                 "batch": size,
                 "items": len(subset),
                 "items_per_s": len(subset) / total,
@@ -163,32 +172,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     items = load_items(args.data)[:: max(1, len(load_items(args.data)) // args.items)][: args.items]
     texts = [prepare_text(it.title, it.body) for it in items]
-    rows = bench_device("cpu", texts, args.model, (1, 32, 128))
-    peaks = {"cpu": matmul_peak("cpu", "float32")}
+    from models.encoder import cpu_has_native_bf16
+
+    rows = bench_device("cpu", texts, args.model, (1, 32, 128), precision="fp32")
+    peaks = {"cpu/float32": matmul_peak("cpu", "float32")}
+    if cpu_has_native_bf16():
+        # What workers use by default on this CPU (see models.encoder.autocast_dtype).
+        rows += bench_device("cpu", texts, args.model, (1, 32, 128), precision="bf16")
+        peaks["cpu/bfloat16"] = matmul_peak("cpu", "bfloat16")
     theory, how = cpu_theoretical_peak()
     if torch.cuda.is_available():
         rows += bench_device("cuda", texts, args.model, (1, 32, 128, 512))
         dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-        peaks["cuda"] = matmul_peak("cuda", dtype)
+        peaks[f"cuda/{dtype}"] = matmul_peak("cuda", dtype)
     rss = peak_rss_mib(args.model)
 
     print(
-        f"{'device':6} {'batch':>5} {'items':>5} {'tok/item':>8} {'items/s':>8} "
+        f"{'device':6} {'dtype':8} {'batch':>5} {'items':>5} {'tok/item':>8} {'items/s':>8} "
         f"{'ms/item':>8} {'p50 batch ms':>12} {'GFLOP/s':>8} {'% matmul peak':>13}"
     )
     for r in rows:
-        share = 100 * r["gflops_per_s"] * 1e9 / peaks[r["device"]]
+        share = 100 * r["gflops_per_s"] * 1e9 / peaks[f"{r['device']}/{r['dtype']}"]
         print(
-            f"{r['device']:6} {r['batch']:5d} {r['items']:5d} {r['mean_tokens']:8.0f} "
+            f"{r['device']:6} {r['dtype']:8} {r['batch']:5d} {r['items']:5d} "
+            f"{r['mean_tokens']:8.0f} "
             f"{r['items_per_s']:8.1f} {r['ms_per_item']:8.1f} {r['latency_ms_p50']:12.1f} "
             f"{r['gflops_per_s']:8.1f} {share:12.0f}%"
         )
     print(
-        f"CPU fp32 matmul peak (achieved): {peaks['cpu'] / 1e9:.0f} GFLOP/s; "
+        f"CPU fp32 matmul peak (achieved): {peaks['cpu/float32'] / 1e9:.0f} GFLOP/s; "
         f"theoretical {theory / 1e9:.0f} GFLOP/s ({how})"
     )
-    if "cuda" in peaks:
-        print(f"CUDA matmul peak (achieved, autocast dtype): {peaks['cuda'] / 1e12:.1f} TFLOP/s")
+    if "cpu/bfloat16" in peaks:
+        print(f"CPU bf16 matmul peak (achieved): {peaks['cpu/bfloat16'] / 1e9:.0f} GFLOP/s")
+    for key, peak in peaks.items():
+        if key.startswith("cuda/"):
+            print(f"CUDA matmul peak (achieved, {key[5:]}): {peak / 1e12:.1f} TFLOP/s")
     print(f"peak RSS, fresh process with the model loaded: {rss:.0f} MiB")
     if args.json:
         print(

@@ -209,14 +209,16 @@ class Encoder:
         return self.encode_ids(self.tokenize(texts), batch_size)
 
 
-_CACHE: dict[tuple[str, str | None], Encoder] = {}
+_CACHE: dict[tuple[str, str | None, str], Encoder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def get_encoder(name_or_path: str, *, device: str | None = None) -> Encoder:
+def get_encoder(
+    name_or_path: str, *, device: str | None = None, precision: str = "auto"
+) -> Encoder:
     """The process-wide encoder for ``name_or_path``, loaded on first use."""
-    key = (name_or_path, device)
+    key = (name_or_path, device, precision)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = Encoder.from_pretrained(name_or_path, device=device)
+            _CACHE[key] = Encoder.from_pretrained(name_or_path, device=device, precision=precision)
         return _CACHE[key]

@@ -45,7 +45,7 @@ def has_model(model_dir: Path, repo_full_name: str) -> bool:
     return (model_folder(model_dir, repo_full_name) / "triage.json").is_file()
 
 
-def _batcher(folder: Path) -> MicroBatcher[Any, dict[str, float]]:
+def _batcher(folder: Path, precision: str) -> MicroBatcher[Any, dict[str, float]]:
     # ``folder`` is resolved by the caller: a promotion re-points the live symlink to
     # another (immutable) version folder, so the key and the loaded model change with it.
     key = str(folder)
@@ -53,7 +53,7 @@ def _batcher(folder: Path) -> MicroBatcher[Any, dict[str, float]]:
         if key not in _batchers:
             from models.triage.model import load_cached
 
-            model = load_cached(folder)
+            model = load_cached(folder, precision=precision)
             _batchers[key] = MicroBatcher(model.predict, max_batch=32, max_wait=0.01)
         return _batchers[key]
 
@@ -71,16 +71,20 @@ def _forget_replaced(repo: str, folder: Path) -> None:
     evict(previous)
 
 
-def predict_with_model(model_dir: Path, item: ItemText) -> Prediction:
-    """The repository's trained model's probabilities for one item (batched with others)."""
+def predict_with_model(model_dir: Path, item: ItemText, precision: str = "auto") -> Prediction:
+    """The repository's trained model's probabilities for one item (batched with others).
+
+    ``precision`` is the deployment's ``STEWARD_PRECISION`` (encoder autocast).
+    """
     from models.triage.data import LabelledItem
     from models.triage.model import load_cached
 
     # Resolved once, so probabilities and thresholds come from the same version.
     folder = model_folder(model_dir, item.repo).resolve()
     _forget_replaced(item.repo, folder)
-    probs = _batcher(folder).submit(LabelledItem(repo=item.repo, title=item.title, body=item.body))
-    meta = load_cached(folder).meta
+    item_in = LabelledItem(repo=item.repo, title=item.title, body=item.body)
+    probs = _batcher(folder, precision).submit(item_in)
+    meta = load_cached(folder, precision=precision).meta
     return Prediction(
         probs=probs,
         thresholds=dict(meta.thresholds),
@@ -94,6 +98,7 @@ def predict_zero_shot(
     labels: Sequence[tuple[str, str]],
     examples: Sequence[tuple[str, str, tuple[str, ...]]],
     base_model: str | None,
+    precision: str = "auto",
 ) -> Prediction:
     """Zero-shot probabilities over the repository's labels ``(name, description)``."""
     from models.triage.data import LabelInfo, LabelledItem
@@ -106,11 +111,12 @@ def predict_zero_shot(
         from models.triage.zeroshot import ZeroShotClassifier
 
         encoder = None
-        if base_model:
-            from models.defaults import resolve_model_name
+        if base_model or precision != "auto":
+            from models.defaults import packaged_model_path, resolve_model_name
             from models.encoder import get_encoder
 
-            encoder = get_encoder(resolve_model_name(base_model))
+            name = resolve_model_name(base_model) if base_model else packaged_model_path()
+            encoder = get_encoder(name, precision=precision)
         classifier = ZeroShotClassifier(
             [LabelInfo(name=n, description=d) for n, d in labels],
             [LabelledItem(repo=item.repo, title=t, body=b, labels=ls) for t, b, ls in examples],

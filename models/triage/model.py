@@ -163,8 +163,13 @@ class TriageModel:
         return out
 
     @classmethod
-    def load(cls, directory: str | Path, *, device: str | None = None) -> TriageModel:
-        """Read a model folder written by ``save``; the encoder is shared by digest."""
+    def load(
+        cls, directory: str | Path, *, device: str | None = None, precision: str = "auto"
+    ) -> TriageModel:
+        """Read a model folder written by ``save``; the encoder is shared by digest.
+
+        ``precision`` is the encoder's autocast setting (see ``models.encoder``).
+        """
         import torch
         from safetensors.torch import load_file
 
@@ -174,7 +179,7 @@ class TriageModel:
                 f"{path} is not a triage model (no {META_FILE}); train one with `steward train`"
             )
         meta = TriageMeta.from_dict(json.loads((path / META_FILE).read_text()))
-        encoder = shared_encoder(path, meta, device)
+        encoder = shared_encoder(path, meta, device, precision)
         state = load_file(str(path / HEAD_FILE))
         head = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
         head.load_state_dict(state)
@@ -184,20 +189,22 @@ class TriageModel:
         return model
 
 
-_ENCODERS: dict[tuple[str, str | None], Encoder] = {}
-_MODELS: dict[tuple[str, str | None], TriageModel] = {}
+_ENCODERS: dict[tuple[str, str | None, str], Encoder] = {}
+_MODELS: dict[tuple[str, str | None, str], TriageModel] = {}
 _LOCK = threading.RLock()
 
 
-def shared_encoder(path: Path, meta: TriageMeta, device: str | None) -> Encoder:
+def shared_encoder(
+    path: Path, meta: TriageMeta, device: str | None, precision: str = "auto"
+) -> Encoder:
     """Encoder of a model folder, reused across folders holding the same weights."""
     from models.encoder import Encoder
 
-    key = (meta.encoder_digest or str(path.resolve()), device)
+    key = (meta.encoder_digest or str(path.resolve()), device, precision)
     with _LOCK:
         if key not in _ENCODERS:
             _ENCODERS[key] = Encoder.from_pretrained(
-                str(path), device=device, max_length=meta.max_length
+                str(path), device=device, max_length=meta.max_length, precision=precision
             )
         return _ENCODERS[key]
 
@@ -218,10 +225,12 @@ def evict(directory: str | Path) -> None:
                     del _ENCODERS[enc_key]
 
 
-def load_cached(directory: str | Path, *, device: str | None = None) -> TriageModel:
+def load_cached(
+    directory: str | Path, *, device: str | None = None, precision: str = "auto"
+) -> TriageModel:
     """``TriageModel.load`` once per folder per process (what workers call)."""
-    key = (str(Path(directory).resolve()), device)
+    key = (str(Path(directory).resolve()), device, precision)
     with _LOCK:
         if key not in _MODELS:
-            _MODELS[key] = TriageModel.load(directory, device=device)
+            _MODELS[key] = TriageModel.load(directory, device=device, precision=precision)
         return _MODELS[key]

@@ -67,6 +67,7 @@ def test_api_urls(extra: dict[str, str], api: str, web: str) -> None:
         ({**env(), "PORT": "eighty"}, "not a whole number"),
         ({**env(), "LOG_FORMAT": "xml"}, "must be 'json' or 'pretty'"),
         ({**env(), "WEBHOOK_PATH": "hooks"}, "must start with '/'"),
+        ({**env(), "STEWARD_PRECISION": "fp8"}, "must be one of auto, bf16, fp32"),
         ({"APP_ID": "1", "PRIVATE_KEY_PATH": "/nope.pem", "WEBHOOK_SECRET": "s"}, "cannot be read"),
     ],
 )
@@ -94,3 +95,9 @@ def test_private_key_path(tmp_path: Path) -> None:
 def test_secrets_not_in_repr() -> None:
     settings = load_settings(env(), env_file=NO_ENV)
     assert "BEGIN" not in repr(settings) and "'s'" not in repr(settings)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, "auto"), ("FP32", "fp32"), ("bf16", "bf16")])
+def test_precision_setting(raw: str | None, expected: str) -> None:
+    extra = {} if raw is None else {"STEWARD_PRECISION": raw}
+    assert load_settings({**env(), **extra}, env_file=NO_ENV).precision == expected

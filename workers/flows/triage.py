@@ -180,14 +180,16 @@ async def predict(
     title, body = item_text(fetched.title, fetched.body, fetched.paths)
     text = ItemText(repo=full, title=title, body=body)
     if has_model(model_dir(ctx), full):
-        return await asyncio.to_thread(predict_with_model, model_dir(ctx), text)
+        return await asyncio.to_thread(
+            predict_with_model, model_dir(ctx), text, ctx.settings.precision
+        )
     if not zero_shot or not fetched.repo_labels:
         return None
     owner, repo = full.split("/", 1)
     examples = await labelled_examples(gh, owner, repo)
     labels = [(name, desc) for name, desc, _ in fetched.repo_labels]
     return await asyncio.to_thread(
-        predict_zero_shot, text, labels, examples, ctx.settings.base_model
+        predict_zero_shot, text, labels, examples, ctx.settings.base_model, ctx.settings.precision
     )
 
 
