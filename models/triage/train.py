@@ -385,6 +385,7 @@ def oof_metrics(
             covered += round(stats.coverage * len(rows))
         report["applied_precision"] = correct / applied if applied else 1.0
         report["coverage"] = covered / max(len(items), 1)
+        report["applied"] = applied
         result[repo] = report
     return result
 
