@@ -99,8 +99,11 @@ def main() -> int:
         REPO,
         labels=["bug", "feature", "question"],
         files={
+            # Every issue gets its top label whatever the calibrated threshold says, so
+            # each one measures the full path, labels included.
             ".github/steward.yml": "welcome:\n  enabled: false\n"
             "reviewers:\n  mode: 'off'\n  issues: 'off'\n"
+            "triage:\n  min_confidence: {bug: 0.0, feature: 0.0, question: 0.0}\n"
         },
     )
     fake.add_installation(1, OWNER)
