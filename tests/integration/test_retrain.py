@@ -27,6 +27,7 @@ from tests.support import APP_ID, INSTALLATION_ID, ORG, SECRET, key_pair, unique
 from workers.flows.retrain import (
     ModelPaths,
     adopt_live,
+    default_train_config,
     live_version,
     point_live,
     promote_version,
@@ -212,6 +213,12 @@ def test_retrain_jobs_and_queueing(tmp_path: Path) -> None:
     assert queue_retrains(store, sent.append) == 2
     assert sent == retrain_jobs([(7, "o/a"), (8, "p/c")])
     assert sent[0] == {"installation_id": 7, "owner": "o", "repo": "a"}
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_scheduled_retraining_uses_the_deployment_precision(precision: str) -> None:
+    settings = load_settings({"STEWARD_PRECISION": precision}, env_file=Path("/nonexistent.env"))
+    assert default_train_config(settings).precision == precision
 
 
 @pytest.mark.parametrize(("hours", "scheduled"), [("", 24), ("6", 6), ("0", None)])

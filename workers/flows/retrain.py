@@ -117,7 +117,11 @@ def default_train_config(settings: Settings) -> TrainConfig:
 
     base = resolve_model_name(settings.base_model) if settings.base_model else None
     return TrainConfig(
-        base_model=base or packaged_model_path(), epochs=3, max_length=256, progress=False
+        base_model=base or packaged_model_path(),
+        epochs=3,
+        max_length=256,
+        progress=False,
+        precision=settings.precision,
     )
 
 
@@ -251,13 +255,13 @@ def holdout_metrics(
     return evaluate_repo(labels, truth, probs, thresholds, multi_label=model.meta.multi_label)
 
 
-def live_model(paths: ModelPaths) -> TriageModel | None:
-    """The model the bot uses now (loaded once per process per version)."""
+def live_model(paths: ModelPaths, precision: str = "auto") -> TriageModel | None:
+    """The model the bot uses now (loaded once per process per version and precision)."""
     from models.triage.model import load_cached
 
     if not (paths.live / META_FILE).is_file():
         return None
-    return load_cached(paths.live.resolve())
+    return load_cached(paths.live.resolve(), precision=precision)
 
 
 @dataclass(frozen=True)
@@ -286,7 +290,7 @@ def train_and_judge(
     say(f"fine-tuning on {len(train)} issues; holdout {len(holdout)} from {plan.split.cutoff}")
     candidate = train_models(train, config, fingerprint, log=say)[paths.repo]
     scores = holdout_metrics(candidate, holdout, plan.labels)
-    current = live_model(paths)
+    current = live_model(paths, config.precision)
     current_scores = holdout_metrics(current, holdout, plan.labels) if current else None
     decision = promotion(
         Score.from_metrics(scores),
