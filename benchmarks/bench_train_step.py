@@ -1,9 +1,9 @@
 """Fine-tuning step benchmark: seconds per training step at each autocast precision.
 
 Usage: ``python benchmarks/bench_train_step.py [--data CSV] [--steps N] [--batch-size B]``.
-Times the same real issues through the same step ``steward train`` takes (forward,
-mean pooling, a head, cross-entropy, backward, AdamW with frozen word embeddings), in
-fp32 and, where the device has it, bf16, so the two are measured under the same load.
+Times the same real issues through the step ``steward train`` takes (its optimizer and
+loss: forward, mean pooling, a head, cross-entropy, backward, AdamW with frozen word
+embeddings), in fp32 and, where the device has it, bf16, under the same load.
 """
 
 from __future__ import annotations
@@ -23,24 +23,28 @@ def time_steps(precision: str, texts: list[str], steps: int, batch_size: int) ->
 
     from models.defaults import base_model
     from models.encoder import Encoder
+    from models.triage.train import Task, TrainConfig, batch_loss, optimizer_for
 
+    cfg = TrainConfig(base_model=base_model({}), precision=precision, progress=False)
     torch.manual_seed(0)
-    encoder = Encoder.from_pretrained(base_model({}), max_length=256, precision=precision)
-    for name, param in encoder.model.named_parameters():
-        param.requires_grad_(not name.startswith("embeddings."))
-    head = torch.nn.Linear(encoder.dim, 3).to(encoder.device)
-    params = [p for p in encoder.model.parameters() if p.requires_grad] + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=1e-5)
+    encoder = Encoder.from_pretrained(
+        cfg.base_model, max_length=cfg.max_length, precision=precision
+    )
+    task = Task("o/r", ["bug", "feature", "question"], multi_label=False)
+    heads = {task.repo: torch.nn.Linear(encoder.dim, len(task.labels)).to(encoder.device)}
+    optimizer = optimizer_for(encoder, list(heads.values()), cfg)
     ids = encoder.tokenize(texts)
     batches = list(encoder.batches(ids, batch_size, order=list(range(len(ids)))))
     encoder.model.train()
     seconds = []
     for n in range(steps + 1):
         batch = batches[n % len(batches)]
+        targets = torch.zeros((len(batch.index), len(task.labels)), device=encoder.device)
+        targets[:, 0] = 1.0
         start = time.perf_counter()
-        logits = head(encoder.embed(batch))
-        target = torch.zeros(len(batch.index), dtype=torch.long, device=encoder.device)
-        loss = torch.nn.functional.cross_entropy(logits, target)
+        loss = batch_loss(
+            encoder.embed(batch), [task.repo] * len(batch.index), targets, heads, {task.repo: task}
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
