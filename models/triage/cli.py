@@ -74,6 +74,12 @@ def add_train(subparsers: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="with --cv: print the result as one JSON object"
     )
+    add_device_options(p)
+    p.set_defaults(func=run_train)
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--precision``, shared by every command that runs the encoder."""
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument(
         "--precision",
@@ -82,7 +88,6 @@ def add_train(subparsers: Any) -> None:
         help="autocast dtype: auto = bf16 on GPUs and on CPUs with native bf16 "
         "(AVX512-BF16/AMX), fp32 elsewhere (default auto)",
     )
-    p.set_defaults(func=run_train)
 
 
 def add_evaluate(subparsers: Any) -> None:
@@ -95,6 +100,7 @@ def add_evaluate(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--report", help="report folder (default: MODEL/report)")
     p.add_argument("--batch-size", type=int, default=32, help="inference batch size (default 32)")
+    add_device_options(p)
     p.set_defaults(func=run_evaluate)
 
 
@@ -105,6 +111,7 @@ def add_classify(subparsers: Any) -> None:
     p.add_argument("--model", help="model folder (default: STEWARD_MODEL_DIR/<owner>__<repo>)")
     p.add_argument("title")
     p.add_argument("body", nargs="?", default="")
+    add_device_options(p)
     p.set_defaults(func=run_classify)
 
 
@@ -200,7 +207,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     repos, curves = {}, {}
     for repo, path in dirs.items():
         started = time.monotonic()
-        model = load_cached(path)
+        model = load_cached(path, device=args.device, precision=args.precision)
         probs = model.predict_proba(groups[repo], batch_size=args.batch_size)
         truth = Task(repo, model.labels, model.meta.multi_label).targets(groups[repo])
         repos[repo] = evaluate_repo(
@@ -231,7 +238,7 @@ def run_classify(args: argparse.Namespace) -> int:
 
     path = Path(args.model) if args.model else model_dir(os.environ) / repo_dirname(args.repo)
     try:
-        model = load_cached(path)
+        model = load_cached(path, device=args.device, precision=args.precision)
     except FileNotFoundError as exc:
         log(f"error: {exc}")
         return 1

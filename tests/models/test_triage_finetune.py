@@ -111,6 +111,10 @@ def test_cli_evaluate_json_and_classify(
                 REPOS[0],
                 "--model",
                 str(tmp_path / "models" / repo_dirname(REPOS[0])),
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
                 "Node crashes on startup",
                 "segfault in validation.cpp",
             ]
@@ -119,3 +123,11 @@ def test_cli_evaluate_json_and_classify(
     )
     out = capsys.readouterr().out
     assert "applied: (none)" in out  # uncalibrated models apply nothing
+    from models.triage.model import TriageModel
+
+    fp32 = TriageModel.load(
+        tmp_path / "models" / repo_dirname(REPOS[0]), device="cpu", precision="fp32"
+    )
+    issue = LabelledItem(REPOS[0], "Node crashes on startup", "segfault in validation.cpp")
+    for label, p in fp32.predict([issue])[0].items():
+        assert f"{label:20s} {p:.3f}" in out
