@@ -12,6 +12,7 @@ import html
 import json
 import logging
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +27,23 @@ log = logging.getLogger(__name__)
 CALLBACK_PATH = "/setup/callback"
 SETUP = web.AppKey("setup", dict)
 APP_YML = Path(__file__).resolve().parent.parent / "app.yml"
+#: Where ``pip install`` puts the manifest (pyproject's data-files), for installs outside the repo.
+INSTALLED_APP_YML = Path(sys.prefix) / "share" / "steward" / "app.yml"
 
 
 def load_manifest_template(path: Path | None = None) -> dict[str, Any]:
     """The manifest fields of ``app.yml`` (the file shipped with Steward by default)."""
-    candidates = [path] if path else [Path("app.yml"), APP_YML]
+    candidates = [path] if path else [Path("app.yml"), APP_YML, INSTALLED_APP_YML]
     for candidate in candidates:
         if candidate and candidate.is_file():
             data = yaml.safe_load(candidate.read_text()) or {}
             if not isinstance(data, dict):
                 raise ValueError(f"{candidate} must be a YAML mapping")
             return data
-    raise FileNotFoundError("app.yml not found; run `steward serve` from Steward's folder")
+    raise FileNotFoundError(
+        "app.yml not found in the current folder, next to Steward's source or in "
+        f"{INSTALLED_APP_YML.parent}; run `steward serve` from Steward's folder"
+    )
 
 
 def build_manifest(template: dict[str, Any], *, base_url: str, webhook_url: str) -> dict[str, Any]:
