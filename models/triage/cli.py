@@ -138,30 +138,46 @@ def train_config(args: argparse.Namespace) -> Any:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train (or cross-validate) and save models."""
-    from models.triage.data import load_dataset, repo_dirname
+    from models.triage.data import DatasetError, load_dataset, repo_dirname
     from models.triage.train import cross_validate, train_models
 
-    dataset = load_dataset(args.data)
-    cfg = train_config(args)
-    started = time.monotonic()
-    if args.cv:
-        result = cross_validate(dataset.items, cfg, args.cv, log=log)
-        result["seconds"] = round(time.monotonic() - started, 1)
-        print_cv(result, as_json=args.json)
-        return 0
-    if not args.out:
+    if not args.cv and not args.out:
         log("error: --out is required (or use --cv K)")
         return 2
-    items = dataset.items
-    if not args.per_repo:
-        items = [dataclasses.replace(it, repo=POOLED_REPO) for it in items]
-    models = train_models(items, cfg, dataset.fingerprint, log=log)
+    cfg = train_config(args)
+    started = time.monotonic()
+    try:
+        dataset = load_dataset(args.data)
+        items = labelled_items(dataset.items)
+        if args.cv:
+            result = cross_validate(items, cfg, args.cv, log=log)
+            result["seconds"] = round(time.monotonic() - started, 1)
+            print_cv(result, as_json=args.json)
+            return 0
+        if not args.per_repo:
+            items = [dataclasses.replace(it, repo=POOLED_REPO) for it in items]
+        models = train_models(items, cfg, dataset.fingerprint, log=log)
+    except DatasetError as exc:
+        log(f"error: {exc}")
+        return 2
     for repo, model in models.items():
         target = Path(args.out) / repo_dirname(repo) if args.per_repo else Path(args.out)
         model.save(target)
         log(f"saved {repo} → {target}")
     log(f"trained {len(models)} model(s) in {time.monotonic() - started:.0f}s")
     return 0
+
+
+def labelled_items(items: Sequence[Any]) -> list[Any]:
+    """The labelled items of a file, saying on stderr how many unlabelled ones are skipped."""
+    from models.triage.data import DatasetError, labelled_only
+
+    kept = labelled_only(items)
+    if len(kept) < len(items):
+        log(f"skipping {len(items) - len(kept)} unlabelled issue(s) of {len(items)}")
+    if not kept:
+        raise DatasetError("no labelled issues: every row's label is empty")
+    return kept
 
 
 def print_cv(result: dict[str, Any], *, as_json: bool) -> None:
@@ -194,12 +210,16 @@ def model_dirs(root: Path, repos: Sequence[str]) -> dict[str, Path]:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Score models on a labelled file, write the report, print a summary."""
-    from models.triage.data import by_repo, load_dataset
+    from models.triage.data import DatasetError, by_repo, load_dataset
     from models.triage.evaluate import evaluate_repo, summarise, write_report
     from models.triage.model import load_cached, to_builtin
     from models.triage.train import Task
 
-    groups = by_repo(load_dataset(args.data).items)
+    try:
+        groups = by_repo(labelled_items(load_dataset(args.data).items))
+    except DatasetError as exc:
+        log(f"error: {exc}")
+        return 2
     dirs = model_dirs(Path(args.model), list(groups))
     if not dirs:
         log(f"error: no triage model found in {args.model}")

@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 
+class DatasetError(ValueError):
+    """A training or evaluation file Steward cannot use; the message says why and what to do."""
+
+
 @dataclass(frozen=True)
 class LabelledItem:
     """One issue as it was opened, with the labels maintainers gave it."""
@@ -59,7 +63,7 @@ def parse_csv(text: str) -> list[LabelledItem]:
     reader = csv.DictReader(text.splitlines(keepends=True))
     missing = {"repo", "title", "body"} - set(reader.fieldnames or [])
     if missing:
-        raise ValueError(
+        raise DatasetError(
             f"CSV is missing columns {sorted(missing)}; expected repo,created_at,label,title,body"
         )
     return [
@@ -76,6 +80,8 @@ def parse_csv(text: str) -> list[LabelledItem]:
 
 def item_from_json(obj: dict[str, Any]) -> LabelledItem:
     """One JSONL record; labels may be strings or GitHub label objects with a ``name``."""
+    if not isinstance(obj, dict):
+        raise TypeError(f"expected a JSON object, got {type(obj).__name__}")
     labels = [lab["name"] if isinstance(lab, dict) else str(lab) for lab in obj.get("labels") or []]
     number = obj.get("number")
     return LabelledItem(
@@ -97,23 +103,40 @@ def parse_jsonl(text: str) -> list[LabelledItem]:
         try:
             items.append(item_from_json(json.loads(line)))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"line {lineno}: not a labelled issue ({exc})") from exc
+            raise DatasetError(f"line {lineno}: not a labelled issue ({exc})") from exc
     return items
 
 
 def load_dataset(path: str | Path) -> Dataset:
     """Read a ``.csv`` or ``.jsonl`` file of labelled issues."""
     path = Path(path)
-    raw = path.read_bytes()
-    text = raw.decode("utf-8")
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     is_jsonl = path.suffix.lower() in {".jsonl", ".ndjson"} or text.lstrip().startswith("{")
-    items = parse_jsonl(text) if is_jsonl else parse_csv(text)
+    try:
+        items = parse_jsonl(text) if is_jsonl else parse_csv(text)
+    except DatasetError as exc:
+        raise DatasetError(f"{path}: {exc}") from exc
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: not a valid CSV file ({exc})") from exc
+    if not items:
+        raise DatasetError(f"{path} holds no issues")
     return Dataset(items, fingerprint(raw), str(path), sorted({it.repo for it in items}))
 
 
 def load_items(path: str | Path) -> list[LabelledItem]:
     """Just the items of ``path`` (see ``load_dataset``)."""
     return load_dataset(path).items
+
+
+def labelled_only(items: Iterable[LabelledItem]) -> list[LabelledItem]:
+    """Items with at least one label: an unlabelled issue says nothing about any label."""
+    return [it for it in items if it.labels]
 
 
 def by_repo(items: Iterable[LabelledItem]) -> dict[str, list[LabelledItem]]:

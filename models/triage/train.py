@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.triage.calibration import NEVER, calibrate_thresholds
-from models.triage.data import LabelledItem, by_repo, is_multi_label, label_set
+from models.triage.data import (
+    DatasetError,
+    LabelledItem,
+    by_repo,
+    is_multi_label,
+    label_set,
+)
 from models.triage.evaluate import evaluate_repo
 from models.triage.lexical import LexicalModel, blend
 from models.triage.model import TriageMeta, TriageModel
@@ -87,6 +93,31 @@ def make_tasks(groups: Mapping[str, Sequence[LabelledItem]]) -> dict[str, Task]:
     return {
         repo: Task(repo, label_set(items), is_multi_label(items)) for repo, items in groups.items()
     }
+
+
+def trainability_problems(groups: Mapping[str, Sequence[LabelledItem]], folds: int) -> list[str]:
+    """Why these repositories cannot be trained with ``folds``-fold cross-fitting (pure)."""
+    problems = []
+    for repo, items in groups.items():
+        labels = label_set(items)
+        if len(labels) < 2:
+            found = ", ".join(labels) or "none"
+            problems.append(
+                f"{repo}: labels found: {found}; a classifier needs at least two labels"
+            )
+        if folds >= 2 and len(items) < folds:
+            problems.append(
+                f"{repo}: {len(items)} labelled issue(s) cannot be split into {folds} folds "
+                "(add data or use fewer folds)"
+            )
+    return problems
+
+
+def check_trainable(groups: Mapping[str, Sequence[LabelledItem]], folds: int) -> None:
+    """Raise ``DatasetError`` listing every problem ``trainability_problems`` finds."""
+    problems = trainability_problems(groups, folds)
+    if problems:
+        raise DatasetError("cannot train on this data:\n  " + "\n  ".join(problems))
 
 
 def seed_everything(seed: int) -> None:
@@ -395,6 +426,7 @@ def cross_validate(
 ) -> dict[str, Any]:
     """K-fold estimate of the NLBSE score (mean over repos of macro F1) and of calibration."""
     groups = by_repo(items)
+    check_trainable(groups, k)
     tasks = make_tasks(groups)
     oof = out_of_fold(groups, tasks, cfg, k, log)
     repos = oof_metrics(groups, tasks, oof, cfg, k)
@@ -414,6 +446,7 @@ def train_models(
 ) -> dict[str, TriageModel]:
     """Calibrate thresholds by cross-fitting, then fine-tune on everything: one model per repo."""
     groups = by_repo(items)
+    check_trainable(groups, cfg.calibration_folds)
     tasks = make_tasks(groups)
     thresholds = {repo: dict.fromkeys(t.labels, NEVER) for repo, t in tasks.items()}
     metrics: dict[str, dict[str, Any]] = {}

@@ -9,6 +9,7 @@ import pytest
 
 from models.defaults import PACKAGED_MODEL_ALIASES, base_model, model_dir, packaged_model_path
 from models.triage.data import (
+    DatasetError,
     LabelledItem,
     by_repo,
     is_multi_label,
@@ -66,6 +67,26 @@ def test_bad_jsonl_line_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"repo": "o/r", "title": "x"}\n{"title": "no repo"}\n')
     with pytest.raises(ValueError, match="line 2"):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.csv", None, "cannot read .*missing.csv"),
+        ("latin1.csv", b"repo,title,body\nx/y,caf\xe9,b\n", "is not UTF-8 text"),
+        ("columns.csv", b"repo,title\nx/y,hi\n", r"missing columns \['body'\]"),
+        ("empty.csv", b"repo,created_at,label,title,body\n", "holds no issues"),
+        ("bad.jsonl", b'{"repo": "o/r"}\n[1]\n', "bad.jsonl: line 2"),
+    ],
+)
+def test_unusable_files_raise_a_dataset_error_naming_the_file(
+    tmp_path: Path, name: str, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DatasetError, match=message):
         load_dataset(path)
 
 
