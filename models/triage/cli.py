@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from models.encoder import PRECISIONS
+from models.triage.train import TrainConfig
 
 #: Repo name given to items when one model is trained on several repositories pooled.
 POOLED_REPO = "*"
@@ -64,6 +65,13 @@ def add_train(subparsers: Any) -> None:
         type=float,
         default=0.5,
         help="weight of the TF-IDF channel blended with the encoder (0: encoder only; default 0.5)",
+    )
+    p.add_argument(
+        "--contrastive-weight",
+        type=float,
+        default=TrainConfig.contrastive_weight,
+        help="weight of the supervised contrastive term added to cross-entropy "
+        f"(0: off; default {TrainConfig.contrastive_weight})",
     )
     p.add_argument(
         "--cv",
@@ -131,6 +139,7 @@ def train_config(args: argparse.Namespace) -> Any:
         seed=args.seed,
         calibration_folds=args.calibration_folds,
         lexical_weight=args.lexical_weight,
+        contrastive_weight=args.contrastive_weight,
         device=args.device,
         precision=args.precision,
     )

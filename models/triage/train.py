@@ -53,6 +53,10 @@ class TrainConfig:
     seed: int = 0
     freeze_embeddings: bool = True
     calibration_folds: int = 2
+    #: Weight of a supervised contrastive term (SupCon) that pulls issues with the same
+    #: labels together in the encoder's space (0: cross-entropy alone).
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.2
     #: Weight of the TF-IDF channel in the blended probabilities (0: encoder only).
     lexical_weight: float = 0.5
     target_precision: float = 0.95
@@ -246,6 +250,32 @@ def batch_loss(
     return total / len(repos)
 
 
+def contrastive_loss(emb: torch.Tensor, keys: Sequence[Any], temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al., 2020) over one batch.
+
+    Rows with equal ``keys`` (their label sets) are positives for each other, all other
+    rows negatives. Rows without a positive in the batch do not count; a batch with
+    none at all gives 0.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    z = F.normalize(emb.float(), dim=-1)
+    n = len(keys)
+    codes = {key: j for j, key in enumerate(dict.fromkeys(keys))}
+    key_ids = torch.tensor([codes[key] for key in keys], device=z.device)
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    positive = (key_ids[:, None] == key_ids[None, :]) & ~eye
+    counts = positive.sum(dim=1)
+    anchors = counts > 0
+    if not bool(anchors.any()):
+        return z.new_zeros(())
+    sim = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    mean_positive = log_prob.masked_fill(~positive, 0.0).sum(dim=1)[anchors] / counts[anchors]
+    return -mean_positive.mean()
+
+
 def fine_tune(
     groups: Mapping[str, Sequence[LabelledItem]], tasks: Mapping[str, Task], cfg: TrainConfig
 ) -> FineTuned:
@@ -270,6 +300,7 @@ def fine_tune(
         rows = [i for i, (r, _) in enumerate(pairs) if r == repo]
         targets[rows, : len(tasks[repo].labels)] = tasks[repo].targets(items)
     target_t = torch.from_numpy(targets).to(encoder.device)
+    label_keys = [tuple(sorted(item.labels)) for _, item in pairs]
 
     optimizer = optimizer_for(encoder, list(heads.values()), cfg)
     rng = random.Random(cfg.seed)
@@ -290,9 +321,13 @@ def fine_tune(
         )
         for rows in bar:
             batch = next(encoder.batches(ids, len(rows), order=rows))
-            loss = batch_loss(
-                encoder.embed(batch), [pairs[i][0] for i in rows], target_t[rows], heads, tasks
-            )
+            emb = encoder.embed(batch)
+            loss = batch_loss(emb, [pairs[i][0] for i in rows], target_t[rows], heads, tasks)
+            if cfg.contrastive_weight > 0:
+                keys = [label_keys[i] for i in rows]
+                loss = loss + cfg.contrastive_weight * contrastive_loss(
+                    emb, keys, cfg.contrastive_temperature
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(
