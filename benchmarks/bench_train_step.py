@@ -2,8 +2,9 @@
 
 Usage: ``python benchmarks/bench_train_step.py [--data CSV] [--steps N] [--batch-size B]``.
 Times the same real issues through the step ``steward train`` takes (its optimizer and
-loss: forward, mean pooling, a head, cross-entropy, backward, AdamW with frozen word
-embeddings), in fp32 and, where the device has it, bf16, under the same load.
+loss: forward, mean pooling, a head, cross-entropy plus the contrastive term, backward,
+AdamW with frozen word embeddings), in fp32 and, where the device has it, bf16, under the
+same load.
 """
 
 from __future__ import annotations
@@ -17,20 +18,22 @@ from pathlib import Path
 DATA = Path("/work/shared/data/issues/nlbse24-train.csv")
 
 
-def time_steps(precision: str, texts: list[str], steps: int, batch_size: int) -> list[float]:
+def time_steps(
+    precision: str, texts: list[str], labels: list[str], steps: int, batch_size: int
+) -> list[float]:
     """Seconds of each of ``steps`` training steps (after one warm-up step)."""
     import torch
 
     from models.defaults import base_model
     from models.encoder import Encoder
-    from models.triage.train import Task, TrainConfig, batch_loss, optimizer_for
+    from models.triage.train import Task, TrainConfig, optimizer_for, training_loss
 
     cfg = TrainConfig(base_model=base_model({}), precision=precision, progress=False)
     torch.manual_seed(0)
     encoder = Encoder.from_pretrained(
         cfg.base_model, max_length=cfg.max_length, precision=precision
     )
-    task = Task("o/r", ["bug", "feature", "question"], multi_label=False)
+    task = Task("o/r", sorted(set(labels)), multi_label=False)
     heads = {task.repo: torch.nn.Linear(encoder.dim, len(task.labels)).to(encoder.device)}
     optimizer = optimizer_for(encoder, list(heads.values()), cfg)
     ids = encoder.tokenize(texts)
@@ -40,10 +43,17 @@ def time_steps(precision: str, texts: list[str], steps: int, batch_size: int) ->
     for n in range(steps + 1):
         batch = batches[n % len(batches)]
         targets = torch.zeros((len(batch.index), len(task.labels)), device=encoder.device)
-        targets[:, 0] = 1.0
+        for row, i in enumerate(batch.index):
+            targets[row, task.labels.index(labels[i])] = 1.0
         start = time.perf_counter()
-        loss = batch_loss(
-            encoder.embed(batch), [task.repo] * len(batch.index), targets, heads, {task.repo: task}
+        loss = training_loss(
+            encoder.embed(batch),
+            [task.repo] * len(batch.index),
+            targets,
+            [labels[i] for i in batch.index],
+            heads,
+            {task.repo: task},
+            cfg,
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
@@ -69,12 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     items = load_items(args.data)
     step = max(1, len(items) // (args.steps * args.batch_size + args.batch_size))
-    texts = [prepare_text(it.title, it.body) for it in items[::step]]
+    sample = [it for it in items[::step] if it.labels]
+    texts = [prepare_text(it.title, it.body) for it in sample]
+    labels = [it.labels[0] for it in sample]
     device = pick_device()
     precisions = ["fp32"] + (["bf16"] if autocast_dtype(device, "auto") is not None else [])
     results = {}
     for precision in precisions:
-        seconds = time_steps(precision, texts, args.steps, args.batch_size)
+        seconds = time_steps(precision, texts, labels, args.steps, args.batch_size)
         results[precision] = statistics.mean(seconds)
         print(
             f"{device} {precision}: {results[precision]:.2f} s/step "

@@ -42,9 +42,9 @@ def rss_mb(pid: int) -> float:
     import psutil
 
     proc = psutil.Process(pid)
-    total = proc.memory_info().rss
+    total = int(proc.memory_info().rss)
     for child in proc.children(recursive=True):
-        total += child.memory_info().rss
+        total += int(child.memory_info().rss)
     return total / 2**20
 
 
