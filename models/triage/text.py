@@ -3,6 +3,12 @@
 Issue templates leave HTML comments (instructions nobody reads) and people paste
 logs and stack traces. We drop the comments and keep only the start and end of long
 code blocks and of very long bodies, so the encoder's token budget goes to prose.
+
+Issue forms add markup a reader's eye skips: sections left at GitHub's ``_No response_``
+placeholder, ``<details>`` wrappers, image links, long URLs and commit hashes. Each of
+these costs tokens (a 256-token budget holds less than half of a typical TensorFlow
+issue), so ``clean_markup`` shortens them; the answers people gave stay, as
+``Field: answer`` when they are one short line.
 """
 
 from __future__ import annotations
@@ -15,6 +21,18 @@ _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _FENCE = re.compile(r"(^|\n)(```|~~~)[^\n]*\n(.*?)(\n\2[^\n]*|$)", re.DOTALL)
 _BLANK_RUNS = re.compile(r"\n[ \t]*(\n[ \t]*){2,}")
 _SPACE_RUNS = re.compile(r"[ \t]{2,}")
+# An issue-form section nobody filled in: a heading followed only by the placeholder.
+_EMPTY_FIELD = re.compile(r"(^|\n)#{1,6}[^\n]*\n+[ \t]*_No response_[ \t]*(?=\n|$)")
+_DETAILS = re.compile(r"</?(?:details|summary)\b[^>]*>|Click to expand!?", re.IGNORECASE)
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|<img\b[^>]*>", re.IGNORECASE)
+_URL = re.compile(r"https?://[^\s)\]>\"']+")
+_IMAGE_URL = re.compile(r"/assets/|user-images\.|\.(?:png|jpe?g|gif|webp)$", re.IGNORECASE)
+_HASH = re.compile(r"\b[0-9a-f]{12,}\b")
+_INLINE_TAGS = re.compile(r"</?(?:b|i|em|strong|p|br|sup|sub|code|kbd)\s*/?>", re.IGNORECASE)
+# "### Field\n\nshort answer" (issue forms) becomes "Field: short answer".
+_SHORT_FIELD = re.compile(
+    r"(^|\n)#{1,6}[ \t]*([^\n]{1,60}?)[ \t]*\n+([^\n#][^\n]{0,60})(?=\n[ \t]*\n|\n#|$)"
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +42,7 @@ class TextOptions:
     strip_html_comments: bool = True
     max_code_lines: int = 8
     max_chars: int = 4000
+    clean_markup: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -31,9 +50,36 @@ class TextOptions:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TextOptions:
-        """Inverse of ``to_dict``; unknown keys are ignored."""
+        """Inverse of ``to_dict``; unknown keys are ignored.
+
+        A key missing from a saved model means it was trained before that option
+        existed, so it gets the behaviour of that time (``LEGACY``), not today's default.
+        """
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        return cls(**{**LEGACY, **known})
+
+
+#: Values of options added after the first release, as models saved before them ran.
+LEGACY: dict[str, Any] = {"clean_markup": False}
+
+
+def shorten_url(url: str) -> str:
+    """``[image]`` for screenshots, else host and the first two path parts (60 chars at most)."""
+    if _IMAGE_URL.search(url):
+        return "[image]"
+    rest = re.sub(r"^https?://(?:www\.)?", "", url)
+    return "/".join(rest.split("/")[:3])[:60]
+
+
+def clean_markup(body: str) -> str:
+    """Drop what issue forms and pasted links add without meaning; keep people's answers."""
+    body = _EMPTY_FIELD.sub("", body)
+    body = _DETAILS.sub("", body)
+    body = _IMAGE.sub("[image]", body)
+    body = _URL.sub(lambda m: shorten_url(m.group(0)), body)
+    body = _HASH.sub("<hash>", body)
+    body = _INLINE_TAGS.sub("", body)
+    return _SHORT_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}: {m.group(3)}", body)
 
 
 def collapse_code(body: str, max_lines: int) -> str:
@@ -67,6 +113,8 @@ def prepare_text(title: str, body: str, options: TextOptions | None = None) -> s
     body = (body or "").replace("\r\n", "\n")
     if opts.strip_html_comments:
         body = _HTML_COMMENT.sub("", body)
+    if opts.clean_markup:
+        body = clean_markup(body)
     body = collapse_code(body, opts.max_code_lines)
     body = _SPACE_RUNS.sub(" ", _BLANK_RUNS.sub("\n\n", body)).strip()
     text = f"{(title or '').strip()}\n\n{body}" if body else (title or "").strip()

@@ -17,7 +17,13 @@ from models.triage.data import (
     repo_dirname,
     repo_from_dirname,
 )
-from models.triage.text import TextOptions, clip_chars, collapse_code, prepare_text
+from models.triage.text import (
+    TextOptions,
+    clean_markup,
+    clip_chars,
+    collapse_code,
+    prepare_text,
+)
 
 CSV = (
     "repo,created_at,label,title,body\n"
@@ -109,6 +115,45 @@ def test_real_training_file_loads() -> None:
 )
 def test_prepare_text(title: str, body: str, expected: str) -> None:
     assert prepare_text(title, body) == expected
+
+
+LONG_ANSWER = "It crashes on start, and the log it writes says nothing useful at all."
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # Issue-form sections left at GitHub's placeholder disappear; answered ones stay.
+        (
+            "### OS\n\n_No response_\n\n### Python\n\n_No response_\n\n### What?\n\n" + LONG_ANSWER,
+            "\n\n\n### What?\n\n" + LONG_ANSWER,
+        ),
+        # One-line answers become "Field: answer" (TensorFlow's and React's issue forms).
+        ("### Issue type\n\nBug\n\n### Source\n\nbinary", "Issue type: Bug\n\nSource: binary"),
+        ("Type: <b>Feature Request</b>", "Type: Feature Request"),
+        ("<details><summary>Click to expand!</summary>\nbody</details>", "\nbody"),
+        ("see ![shot](https://user-images.githubusercontent.com/1/a.png)", "see [image]"),
+        ('<img width="593" alt="x" src="https://github.com/o/r/assets/1/2">', "[image]"),
+        ("https://github.com/o/r/assets/65149763/161434194-868b", "[image]"),
+        (
+            "[docs](https://github.com/opencv/opencv/wiki/How_to_contribute#making)",
+            "[docs](github.com/opencv/opencv)",
+        ),
+        ("commit e2dfeb0146da046ad34655b17941e54e4b3d7769 broke it", "commit <hash> broke it"),
+        ("short abc123 and version 4.28.0", "short abc123 and version 4.28.0"),
+    ],
+)
+def test_clean_markup(body: str, expected: str) -> None:
+    assert clean_markup(body) == expected
+
+
+def test_models_saved_before_clean_markup_keep_their_text() -> None:
+    """A ``triage.json`` without the option was trained on uncleaned text."""
+    saved = {"strip_html_comments": True, "max_code_lines": 8, "max_chars": 4000}
+    assert TextOptions.from_dict(saved).clean_markup is False
+    assert TextOptions.from_dict(TextOptions().to_dict()) == TextOptions()
+    legacy = TextOptions.from_dict(saved)
+    assert "_No response_" in prepare_text("t", "### OS\n\n_No response_", legacy)
 
 
 def test_long_code_blocks_keep_head_and_tail() -> None:
