@@ -14,6 +14,7 @@ issue), so ``clean_markup`` shortens them; the answers people gave stay, as
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ _HASH = re.compile(r"\b[0-9a-f]{12,}\b")
 _INLINE_TAGS = re.compile(r"</?(?:b|i|em|strong|p|br|sup|sub|code|kbd)\s*/?>", re.IGNORECASE)
 # "### Field\n\nshort answer" (issue forms) becomes "Field: short answer".
 _SHORT_FIELD = re.compile(
-    r"(^|\n)#{1,6}[ \t]*([^\n]{1,60}?)[ \t]*\n+([^\n#][^\n]{0,60})(?=\n[ \t]*\n|\n#|$)"
+    r"(^|\n)#{1,6}[ \t]+([^\n]{1,60}?)[ \t]*\n+([^\n#`~][^\n]{0,60})(?=\n[ \t]*\n|\n#|$)"
 )
 
 
@@ -79,7 +80,24 @@ def clean_markup(body: str) -> str:
     body = _URL.sub(lambda m: shorten_url(m.group(0)), body)
     body = _HASH.sub("<hash>", body)
     body = _INLINE_TAGS.sub("", body)
-    return _SHORT_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}: {m.group(3)}", body)
+    return outside_code(body, join_short_fields)
+
+
+def join_short_fields(text: str) -> str:
+    """``### Field`` followed by a one-line answer becomes ``Field: answer``."""
+    return _SHORT_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}: {m.group(3)}", text)
+
+
+def outside_code(body: str, rewrite: Callable[[str], str]) -> str:
+    """Apply ``rewrite`` to the prose of ``body`` only: fenced code blocks stay as they are.
+
+    (A ``# comment`` line in pasted code is not a heading.)
+    """
+    parts, last = [], 0
+    for fence in _FENCE.finditer(body):
+        parts += [rewrite(body[last : fence.start()]), fence.group(0)]
+        last = fence.end()
+    return "".join([*parts, rewrite(body[last:])])
 
 
 def collapse_code(body: str, max_lines: int) -> str:

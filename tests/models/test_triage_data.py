@@ -141,6 +141,10 @@ LONG_ANSWER = "It crashes on start, and the log it writes says nothing useful at
         ),
         ("commit e2dfeb0146da046ad34655b17941e54e4b3d7769 broke it", "commit <hash> broke it"),
         ("short abc123 and version 4.28.0", "short abc123 and version 4.28.0"),
+        # Code is not prose: a comment line in a fence, or an #include, is not a heading.
+        ("```\n# set up\nx = 1\n\n```", "```\n# set up\nx = 1\n\n```"),
+        ("#include <a>\nint x;\n\n", "#include <a>\nint x;\n\n"),
+        ("### Source\n\nbinary\n```\n# c\ny\n\n```", "Source: binary\n```\n# c\ny\n\n```"),
     ],
 )
 def test_clean_markup(body: str, expected: str) -> None:
