@@ -27,6 +27,7 @@ _EMPTY_FIELD = re.compile(r"(^|\n)#{1,6}[^\n]*\n+[ \t]*_No response_[ \t]*(?=\n|
 _DETAILS = re.compile(r"</?(?:details|summary)\b[^>]*>|Click to expand!?", re.IGNORECASE)
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|<img\b[^>]*>", re.IGNORECASE)
 _URL = re.compile(r"https?://[^\s)\]>\"']+")
+_SCHEME = re.compile(r"^https?://(?:www\.)?")
 _IMAGE_URL = re.compile(r"/assets/|user-images\.|\.(?:png|jpe?g|gif|webp)$", re.IGNORECASE)
 _HASH = re.compile(r"\b[0-9a-f]{12,}\b")
 _INLINE_TAGS = re.compile(r"</?(?:b|i|em|strong|p|br|sup|sub|code|kbd)\s*/?>", re.IGNORECASE)
@@ -68,7 +69,7 @@ def shorten_url(url: str) -> str:
     """``[image]`` for screenshots, else host and the first two path parts (60 chars at most)."""
     if _IMAGE_URL.search(url):
         return "[image]"
-    rest = re.sub(r"^https?://(?:www\.)?", "", url)
+    rest = _SCHEME.sub("", url)
     return "/".join(rest.split("/")[:3])[:60]
 
 

@@ -154,9 +154,9 @@ def test_clean_markup(body: str, expected: str) -> None:
 def test_models_saved_before_clean_markup_keep_their_text() -> None:
     """A ``triage.json`` without the option was trained on uncleaned text."""
     saved = {"strip_html_comments": True, "max_code_lines": 8, "max_chars": 4000}
-    assert TextOptions.from_dict(saved).clean_markup is False
-    assert TextOptions.from_dict(TextOptions().to_dict()) == TextOptions()
     legacy = TextOptions.from_dict(saved)
+    assert legacy.clean_markup is False
+    assert TextOptions.from_dict(TextOptions().to_dict()) == TextOptions()
     assert "_No response_" in prepare_text("t", "### OS\n\n_No response_", legacy)
 
 
