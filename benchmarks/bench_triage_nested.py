@@ -76,7 +76,7 @@ def log_linear_extrapolation(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Fine-tune every inner and final model and score the variants on each outer fold."""
     from models.defaults import base_model
-    from models.triage.calibration import applied_stats, calibrate_thresholds
+    from models.triage.calibration import NEVER, applied_stats, calibrate_thresholds
     from models.triage.data import by_repo, labelled_only, load_items
     from models.triage.evaluate import evaluate_repo
     from models.triage.lexical import blend
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             repo_f1 = []
             for probs, fold in scored.probs[r]:
                 truth, th = truths[r][fold], thresholds[r][fold]
-                never = dict.fromkeys(task.labels, 2.0)
+                never = dict.fromkeys(task.labels, NEVER)
                 report = evaluate_repo(task.labels, truth, probs, never, multi_label=False)
                 repo_f1.append(report["macro_f1"])
                 stats = applied_stats(probs, truth, task.labels, th, single_label=True)
