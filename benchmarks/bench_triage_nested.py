@@ -44,7 +44,7 @@ GOAL = 0.85
 class Scored:
     """Held-out predictions of one variant: per repo, (probabilities, outer fold) pairs."""
 
-    per_item: float
+    train_per_repo: float
     probs: dict[str, list[tuple[np.ndarray, int]]] = field(default_factory=dict)
 
     def add(self, repo: str, probs: np.ndarray, fold: int) -> None:
@@ -54,8 +54,9 @@ class Scored:
 
 def oracle_coverage(probs: np.ndarray, truth: np.ndarray, target: float) -> float:
     """Largest share of items whose top labels reach ``target`` precision, for any threshold."""
-    conf = probs.max(axis=1)
-    right = truth[np.arange(len(probs)), probs.argmax(axis=1)] > 0
+    from models.triage.calibration import top_label_candidates
+
+    conf, right = top_label_candidates(probs, truth)
     order = np.argsort(-conf, kind="stable")
     precision = np.cumsum(right[order]) / np.arange(1, len(order) + 1)
     ok = np.flatnonzero(precision >= target)
@@ -105,12 +106,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     thresholds: dict[str, list[dict[str, float]]] = {r: [] for r in groups}
     started = time.monotonic()
 
-    def blended(tuned: Any, train_items: Sequence[Any], repo: str, items: Sequence[Any]) -> Any:
+    def blended(
+        tuned: Any, train_items: Sequence[Any], repo: str, *item_sets: Sequence[Any]
+    ) -> list[np.ndarray]:
+        """Blended probabilities on each item set; the TF-IDF channel is fitted once."""
         lexical = fit_lexical(train_items, tasks[repo], cfg)
-        probs = tuned.predict_proba(repo, items)
-        if lexical is None:
-            return probs
-        return blend(probs, lexical.predict_proba(tuned.texts(items)), cfg.lexical_weight)
+        out = []
+        for items in item_sets:
+            probs = tuned.predict_proba(repo, items)
+            if lexical is not None:
+                lexical_probs = lexical.predict_proba(tuned.texts(items))
+                probs = blend(probs, lexical_probs, cfg.lexical_weight)
+            out.append(probs)
+        return out
 
     outer = stratified_folds(groups, args.outer, args.seed)
     for fold, (outer_train, outer_test) in enumerate(outer):
@@ -122,8 +130,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             tuned = fine_tune(inner_train, tasks, cfg)
             for r in groups:
                 rows = inner_test[r]
-                oof[r][rows] = blended(tuned, inner_train[r], r, [outer_train[r][i] for i in rows])
-                inner_probs[r].append(blended(tuned, inner_train[r], r, held_out[r]))
+                inner_oof = [outer_train[r][i] for i in rows]
+                oof[r][rows], on_held_out = blended(
+                    tuned, inner_train[r], r, inner_oof, held_out[r]
+                )
+                inner_probs[r].append(on_held_out)
             log(f"outer fold {fold + 1}: inner model {k + 1}/{args.inner}", started)
         final = fine_tune(outer_train, tasks, cfg)
         for r, task in tasks.items():
@@ -140,7 +151,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for probs in inner_probs[r]:
                 variants["inner model"].add(r, probs, fold)
             variants["CV ensemble"].add(r, np.mean(inner_probs[r], axis=0), fold)
-            variants["final model"].add(r, blended(final, outer_train[r], r, held_out[r]), fold)
+            (final_probs,) = blended(final, outer_train[r], r, held_out[r])
+            variants["final model"].add(r, final_probs, fold)
         log(f"outer fold {fold + 1}: final model", started)
 
     table: dict[str, Any] = {}
@@ -160,7 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 oracle.append(oracle_coverage(probs, truth, cfg.target_precision))
             f1s.append(float(np.mean(repo_f1)))
         table[name] = {
-            "train_items_per_repo": round(scored.per_item),
+            "train_items_per_repo": round(scored.train_per_repo),
             "mean_macro_f1": float(np.mean(f1s)),
             "per_repo_macro_f1": dict(zip(tasks, f1s, strict=True)),
             "applied_precision": correct / applied if applied else 1.0,
