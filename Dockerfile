@@ -10,9 +10,12 @@ WORKDIR /srv/steward
 
 RUN pip install --index-url "$TORCH_INDEX" torch==2.13.0
 COPY pyproject.toml README.md app.yml ./
+COPY core ./core
 COPY app ./app
 COPY workers ./workers
 COPY models ./models
+# The fake GitHub serves `steward demo` (see README, Deployment); the product never imports it.
+COPY fakegithub ./fakegithub
 RUN pip install .
 
 RUN useradd --create-home --uid 10001 steward && mkdir -p /data && chown steward /data

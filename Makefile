@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check app workers models tests benchmarks scripts
+	$(BIN)/ruff check core app workers models fakegithub tests benchmarks scripts
 	$(BIN)/mypy
 
 demo: $(STAMP)

@@ -1,4 +1,4 @@
-"""The ``steward`` command line: subcommands are registered by feature modules.
+"""The ``steward`` command line: the one place that composes every part of Steward.
 
 Each feature module exposes ``register(subparsers)`` that adds its parsers and sets
 ``func`` to a handler ``(argparse.Namespace) -> int``. Heavy imports (torch, celery)
@@ -15,11 +15,12 @@ from collections.abc import Sequence
 #: Modules that contribute subcommands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "app.commands",
+    "workers.cli",
     "models.triage.cli",
     "models.reviewers.cli",
-    "workers.collect_cli",
-    "workers.models_cli",
-    "workers.live_eval",
+    "workers.dataset.cli",
+    "workers.retrain.cli",
+    "workers.triage.live_eval",
 )
 
 

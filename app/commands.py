@@ -1,4 +1,5 @@
-"""Subcommands of the bot itself: ``serve``, ``worker``, ``demo``, ``config-docs``, ``migrate``."""
+"""Subcommands of the web process and the shared store: ``serve``, ``demo``, ``config-docs``,
+``people``, ``migrate`` (``steward worker`` lives in :mod:`workers.cli`)."""
 
 from __future__ import annotations
 
@@ -6,74 +7,17 @@ import argparse
 import sys
 from typing import Any
 
-from app.settings import Settings, SettingsError, load_settings
-
-
-def _settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        print(f"steward: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+from core.settings import load_settings_or_exit
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the webhook receiver (plus embedded Redis and a worker when REDIS_URL is unset)."""
     from app.server import serve
 
-    settings = _settings_or_exit()
+    settings = load_settings_or_exit()
     if args.port:
         settings = settings.with_overrides(port=args.port)
     return serve(settings, start_worker=args.worker)
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    """Run a Celery worker for Steward's queues."""
-    from app.logs import configure_logging, register_secret
-    from workers import runtime
-    from workers.celery_app import DEFAULT_QUEUE, INFERENCE_QUEUE, create_celery
-
-    settings = _settings_or_exit()
-    if not settings.redis_url:
-        print(
-            "steward worker: REDIS_URL is not set. Point it at your Redis, or run "
-            "`steward serve`, which embeds Redis and a worker.",
-            file=sys.stderr,
-        )
-        return 2
-    if not settings.is_configured:
-        print(
-            "steward worker: APP_ID, PRIVATE_KEY and WEBHOOK_SECRET must be set "
-            "(run `steward serve` once to create the App).",
-            file=sys.stderr,
-        )
-        return 2
-    configure_logging(settings.log_level, settings.log_format)
-    for secret in (settings.webhook_secret, settings.private_key):
-        register_secret(secret)
-    runtime.configure(settings)
-    app = create_celery(settings)
-    queues = args.queues or f"{DEFAULT_QUEUE},{INFERENCE_QUEUE}"
-    argv = [
-        "worker",
-        "--loglevel",
-        settings.log_level.upper().replace("TRACE", "DEBUG"),
-        "--queues",
-        queues,
-        "--concurrency",
-        str(args.concurrency),
-        "--pool",
-        args.pool,
-        "--hostname",
-        args.hostname,
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    if args.beat:
-        # Embedded Celery beat: the periodic retrain; its schedule file lives in the data dir.
-        argv += ["--beat", "--schedule", str(settings.data_dir / "celerybeat-schedule")]
-    app.worker_main(argv)
-    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -85,7 +29,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_config_docs(args: argparse.Namespace) -> int:
     """Print the `.github/steward.yml` reference (the schema is the documentation)."""
-    from workers.config_schema import schema_markdown
+    from core.config_schema import schema_markdown
 
     print(schema_markdown())
     return 0
@@ -93,9 +37,9 @@ def cmd_config_docs(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Create or upgrade the database schema."""
-    from app.store import open_store
+    from core.store import open_store
 
-    settings = _settings_or_exit()
+    settings = load_settings_or_exit()
     open_store(settings.database_url_or_default)
     print(f"database at {settings.database_url_or_default.split('@')[-1]} is up to date")
     return 0
@@ -103,9 +47,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_people(args: argparse.Namespace) -> int:
     """Opt a person out of (or back into) reviewer and issue suggestions."""
-    from app.store import open_store
+    from core.store import open_store
 
-    store = open_store(_settings_or_exit().database_url_or_default)
+    store = open_store(load_settings_or_exit().database_url_or_default)
     if args.action == "list":
         print("\n".join(sorted(store.opted_out())) or "nobody has opted out")
         return 0
@@ -136,28 +80,6 @@ def register(subparsers: Any) -> None:
         help="web process only (workers run elsewhere)",
     )
     serve.set_defaults(func=cmd_serve)
-
-    worker = subparsers.add_parser("worker", help="run a Celery worker")
-    worker.add_argument(
-        "--concurrency",
-        type=int,
-        default=8,
-        help="tasks run at once (threads share one loaded model)",
-    )
-    worker.add_argument(
-        "--pool",
-        default="threads",
-        choices=["threads", "prefork", "solo"],
-        help="threads (default): concurrent tasks micro-batch model inference",
-    )
-    worker.add_argument("--queues", default=None, help="comma-separated queues (default: all)")
-    worker.add_argument("--hostname", default="steward@%h")
-    worker.add_argument(
-        "--beat",
-        action="store_true",
-        help="also run the scheduler (periodic retraining); run it in one worker only",
-    )
-    worker.set_defaults(func=cmd_worker)
 
     demo = subparsers.add_parser("demo", help="replay real deliveries against a fake GitHub")
     demo.add_argument("--verbose", action="store_true")

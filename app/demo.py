@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.fake_github import FakeGitHub, load_webhook_example
-from app.fake_github.deliveries import delivery_headers, retarget, with_author
-from app.fake_github.fake import new_key_pair
+from fakegithub import FakeGitHub, load_webhook_example
+from fakegithub.deliveries import delivery_headers, retarget, with_author
+from fakegithub.fake import new_key_pair
 
 LABEL_DESCRIPTIONS = {
     "bug": "Something isn't working",

@@ -13,12 +13,12 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from app.embedded import EmbeddedRedis, WorkerProcess
-from app.events import Job
-from app.logs import configure_logging, register_secret
-from app.settings import Settings
+from app.routes import Job
 from app.setup import add_setup_routes
-from app.store import Store, open_store
 from app.web import Receiver, create_app, default_router
+from core.logs import configure_logging, register_secret
+from core.settings import Settings
+from core.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def serve(settings: Settings, *, start_worker: bool | None = None) -> int:
     try:
         settings = stack.start_backends(start_worker=start_worker)
         store = open_store(settings.database_url_or_default)
-        from workers.celery_app import create_celery
+        from core.queue import create_celery
 
         celery_app = create_celery(settings)
 

@@ -20,7 +20,7 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from app.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

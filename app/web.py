@@ -21,10 +21,10 @@ from aiohttp import web
 from gidgethub import BadRequest, ValidationFailure, sansio
 from gidgethub.routing import Router
 
-from app.events import Dispatch, Job, build_router
-from app.logs import log_context
-from app.payloads import Envelope, PayloadError
-from app.settings import Settings
+from app.routes import Dispatch, Job, build_router
+from core.logs import log_context
+from core.payloads import Envelope, PayloadError
+from core.settings import Settings
 
 log = logging.getLogger("steward.webhooks")
 

@@ -28,8 +28,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.fake_github import load_webhook_example  # noqa: E402
-from app.fake_github.deliveries import delivery_headers, retarget  # noqa: E402
+from fakegithub import load_webhook_example  # noqa: E402
+from fakegithub.deliveries import delivery_headers, retarget  # noqa: E402
 
 SECRET = "bench-secret"
 

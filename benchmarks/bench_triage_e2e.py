@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.fake_github import FakeGitHub, load_webhook_example  # noqa: E402
-from app.fake_github.deliveries import delivery_headers, retarget, with_author  # noqa: E402
 from benchmarks.bench_receiver import pick_redis  # noqa: E402
+from fakegithub import FakeGitHub, load_webhook_example  # noqa: E402
+from fakegithub.deliveries import delivery_headers, retarget, with_author  # noqa: E402
 
 SECRET = "bench"
 OWNER, REPO = "bench-org", "widgets"

@@ -1,9 +1,9 @@
 """Extract small, committed fixtures from GitHub's published API descriptions.
 
-The fake GitHub in ``app/fake_github`` checks every request against GitHub's real
+The fake GitHub in ``fakegithub`` checks every request against GitHub's real
 contract. The packages that describe that contract are large (``@octokit/openapi`` is
 hundreds of megabytes), so this script installs them with npm into a temporary
-directory and writes only small extracts into ``app/fake_github/data/``:
+directory and writes only small extracts into ``fakegithub/data/``:
 
 * ``webhooks/<event>.<action>.json`` – one real example payload per event/action;
 * ``openapi-operations.json`` – every (method, path, operationId, query params);
@@ -55,7 +55,7 @@ PACKAGES: dict[str, str] = {
     "@octokit/graphql-schema": "15.26.1",
 }
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "app" / "fake_github" / "data"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "fakegithub" / "data"
 
 #: (event, action) pairs for which one example payload is extracted; ``None`` = no action.
 WEBHOOKS: tuple[tuple[str, str | None], ...] = (

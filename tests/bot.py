@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from app.store import Store, open_store
+from core.store import Store, open_store
 from tests.support import APP_ID, SECRET, delivery_headers, free_port, key_pair, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.fake_github.fake import FakeGitHub
+from fakegithub.fake import FakeGitHub
 from tests.support import APP_ID, INSTALLATION_ID, ORG, key_pair
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from app.fake_github import deliveries, load_webhook_example
-from app.fake_github.deliveries import sign, with_author
-from app.fake_github.fake import new_key_pair
+from fakegithub import deliveries, load_webhook_example
+from fakegithub.deliveries import sign, with_author
+from fakegithub.fake import new_key_pair
 
 __all__ = ["sign", "with_author"]
 

@@ -1,69 +1,16 @@
-"""The Celery application, built from settings (no broker connection at import)."""
+"""The worker's Celery application: the shared one, with Steward's task functions registered."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
 from celery import Celery
 
-from app.settings import Settings
+from core.queue import create_celery
+from core.settings import Settings
 
-DEFAULT_QUEUE = "steward"
-#: Model inference runs on its own queue so GPU workers can take it alone.
-INFERENCE_QUEUE = "steward.inference"
-
-
-def broker_url(redis_url: str) -> str:
-    """Kombu's spelling of a Redis URL (unix sockets are ``redis+socket://``)."""
-    if redis_url.startswith("unix://"):
-        return "redis+socket://" + redis_url.removeprefix("unix://")
-    return redis_url
+#: The module whose import registers every task function.
+TASK_MODULES = ("workers.tasks",)
 
 
-def create_celery(settings: Settings) -> Celery:
-    """A Celery app whose tasks survive a killed worker and never run on stale acks."""
-    if not settings.redis_url:
-        raise RuntimeError("REDIS_URL must be set before creating the Celery app")
-    app = Celery("steward", broker=broker_url(settings.redis_url), include=["workers.tasks"])
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_default_queue=DEFAULT_QUEUE,
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout,
-            # A killed worker's tasks come back soon after the visibility timeout,
-            # not after kombu's default sweep of about 100 s.
-            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 2)),
-            "unacked_restore_throttle": 1,
-        },
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=3,
-        worker_hijack_root_logger=False,
-        worker_redirect_stdouts=False,
-        task_routes={
-            "steward.triage": {"queue": INFERENCE_QUEUE},
-            "steward.retrain": {"queue": INFERENCE_QUEUE},
-        },
-        beat_schedule=beat_schedule(settings),
-    )
-    app.set_default()
-    return app
-
-
-def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Periodic tasks for ``steward worker --beat``: retrain every repository's model
-    every ``STEWARD_RETRAIN_HOURS`` (none when it is 0).
-    """
-    if settings.retrain_hours <= 0:
-        return {}
-    return {
-        "retrain-all": {
-            "task": "steward.retrain_all",
-            "schedule": timedelta(hours=settings.retrain_hours),
-        }
-    }
+def create_worker_celery(settings: Settings) -> Celery:
+    """The Celery app a worker runs (the web process uses :func:`core.queue.create_celery`)."""
+    return create_celery(settings, include=TASK_MODULES)

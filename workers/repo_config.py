@@ -17,7 +17,7 @@ from typing import Any
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
-from workers.config_schema import (
+from core.config_schema import (
     CONFIG_PATH,
     ConfigSyntaxError,
     RepoConfig,

@@ -19,8 +19,8 @@ import aiohttp
 import redis
 import redis.asyncio as aioredis
 
-from app.settings import Settings, load_settings
-from app.store import Store, open_store
+from core.settings import Settings, load_settings
+from core.store import Store, open_store
 from workers.auth import InstallationAuth
 from workers.github import GitHubClient
 
@@ -92,6 +92,10 @@ class TaskContext:
     def store(self) -> Store:
         """The durable store."""
         return self.runtime.store
+
+    def done(self, effect_key: str) -> bool:
+        """Whether the audit log has the effect already (the cheap check before any call)."""
+        return self.store.has_action(effect_key)
 
     def auth(self) -> InstallationAuth:
         """Token minting and caching for this app."""

@@ -1,4 +1,5 @@
-"""Celery tasks: thin wrappers that run an async flow and turn GitHub trouble into retries.
+"""Celery tasks: one per contract in :mod:`core.tasks`, each a thin wrapper that parses
+its typed arguments, runs the feature's async flow and turns GitHub trouble into retries.
 
 Tasks carry ids and a few scalar fields, never whole payloads. They are ``acks_late``
 (set on the app) so a killed worker's task is run again; every flow's effects are
@@ -16,41 +17,51 @@ import aiohttp
 from celery import Task, shared_task
 from gidgethub import GitHubBroken
 
-from app.logs import log_context
-from workers.flows.feedback import run_feedback
-from workers.flows.history import run_backfill, run_record_pull
-from workers.flows.installations import run_installation_sync
-from workers.flows.retrain import queue_retrains, run_retrain
-from workers.flows.reviewers import run_issue_people, run_reviewers
-from workers.flows.triage import run_triage
-from workers.flows.welcome import run_welcome
+from core import tasks as contracts
+from core.logs import log_context
+from core.queue import enqueue
+from core.tasks import A, TaskArgs
+from workers.feedback.flow import run_feedback
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
+from workers.installations.flow import run_installation_sync
+from workers.retrain.flow import queue_retrains, run_retrain
+from workers.reviewers.flow import run_issue_people, run_reviewers
+from workers.reviewers.history import run_backfill, run_record_pull
 from workers.runtime import TaskContext, get_runtime
+from workers.triage.flow import run_triage
+from workers.welcome.flow import run_welcome
 
 log = logging.getLogger(__name__)
 
-Flow = Callable[..., Awaitable[dict[str, Any]]]
+Flow = Callable[[TaskContext, A], Awaitable[dict[str, Any]]]
 TRANSIENT = (GitHubUnavailable, GitHubBroken, aiohttp.ClientError, asyncio.TimeoutError)
 MAX_RETRIES = 12
 
 
-async def _run_flow(flow: Flow, kwargs: dict[str, Any]) -> dict[str, Any]:
+async def _run_flow(flow: Flow[A], args: A) -> dict[str, Any]:
     async with get_runtime().task_context() as ctx:
-        return await flow(ctx, **kwargs)
+        return await flow(ctx, args)
 
 
-def run_task(task: Task, flow: Flow, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Run ``flow`` for one task, retrying later on rate limits and GitHub outages."""
-    context = {
-        "delivery": kwargs.get("delivery_id"),
-        "installation": kwargs.get("installation_id"),
-        "repo": f"{kwargs['owner']}/{kwargs['repo']}" if "owner" in kwargs else None,
-        "number": kwargs.get("number"),
+def _log_fields(task: Task, args: TaskArgs) -> dict[str, Any]:
+    owner, repo = getattr(args, "owner", None), getattr(args, "repo", None)
+    return {
+        "delivery": args.delivery_id,
+        "installation": getattr(args, "installation_id", None),
+        "repo": f"{owner}/{repo}" if owner else None,
+        "number": getattr(args, "number", None),
         "task": task.name,
     }
-    with log_context(**context):
+
+
+def run_task(
+    task: Task, contract: contracts.Task[A], flow: Flow[A], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Run ``flow`` for one task, retrying later on rate limits and GitHub outages."""
+    args = contract.parse(kwargs)
+    with log_context(**_log_fields(task, args)):
         try:
-            return asyncio.run(_run_flow(flow, kwargs))
+            return asyncio.run(_run_flow(flow, args))
         except RateLimited as exc:
             log.warning("rate limited; task retries in %.0fs", exc.wait_seconds)
             raise task.retry(countdown=exc.wait_seconds, max_retries=MAX_RETRIES) from exc
@@ -60,66 +71,74 @@ def run_task(task: Task, flow: Flow, kwargs: dict[str, Any]) -> dict[str, Any]:
             raise task.retry(countdown=delay, max_retries=MAX_RETRIES) from exc
 
 
-@shared_task(name="steward.welcome", bind=True)  # type: ignore[untyped-decorator]
+@shared_task(name=contracts.WELCOME.name, bind=True)  # type: ignore[untyped-decorator]
 def welcome(self: Task, **kwargs: Any) -> dict[str, Any]:
-    """Welcome a first-time contributor (see :func:`workers.flows.welcome.run_welcome`)."""
-    return run_task(self, run_welcome, kwargs)
+    """Welcome a first-time contributor (see :func:`workers.welcome.flow.run_welcome`)."""
+    return run_task(self, contracts.WELCOME, run_welcome, kwargs)
 
 
-@shared_task(name="steward.installation", bind=True)  # type: ignore[untyped-decorator]
+@shared_task(name=contracts.INSTALLATION.name, bind=True)  # type: ignore[untyped-decorator]
 def installation(self: Task, **kwargs: Any) -> dict[str, Any]:
-    """Record an installation change (see :mod:`workers.flows.installations`)."""
-    return run_task(self, run_installation_sync, kwargs)
+    """Record an installation change (see :mod:`workers.installations.flow`)."""
+    return run_task(self, contracts.INSTALLATION, run_installation_sync, kwargs)
 
 
-@shared_task(name="steward.feedback", bind=True)  # type: ignore[untyped-decorator]
+@shared_task(name=contracts.FEEDBACK.name, bind=True)  # type: ignore[untyped-decorator]
 def feedback(self: Task, **kwargs: Any) -> dict[str, Any]:
-    """Record a human label change that corrects the bot (see :mod:`workers.flows.feedback`)."""
-    return run_task(self, run_feedback, kwargs)
+    """Record a human label change that corrects the bot (see :mod:`workers.feedback.flow`)."""
+    return run_task(self, contracts.FEEDBACK, run_feedback, kwargs)
 
 
-@shared_task(name="steward.triage", bind=True)  # type: ignore[untyped-decorator]
+@shared_task(name=contracts.TRIAGE.name, bind=True)  # type: ignore[untyped-decorator]
 def triage(self: Task, **kwargs: Any) -> dict[str, Any]:
-    """Label a new item (see :mod:`workers.flows.triage`); runs on the inference queue."""
-    return run_task(self, run_triage, kwargs)
+    """Label a new item (see :mod:`workers.triage.flow`); runs on the inference queue."""
+    return run_task(self, contracts.TRIAGE, run_triage, kwargs)
 
 
-@shared_task(name="steward.reviewers", bind=True)  # type: ignore[untyped-decorator]
+@shared_task(name=contracts.REVIEWERS.name, bind=True)  # type: ignore[untyped-decorator]
 def reviewers(self: Task, **kwargs: Any) -> dict[str, Any]:
-    """Request or suggest reviewers (see :mod:`workers.flows.reviewers`)."""
-    return run_task(self, run_reviewers, kwargs)
+    """Request or suggest reviewers (see :mod:`workers.reviewers.flow`)."""
+    return run_task(self, contracts.REVIEWERS, run_reviewers, kwargs)
 
 
-@shared_task(name="steward.issue_people", bind=True)  # type: ignore[untyped-decorator]
+@shared_task(name=contracts.ISSUE_PEOPLE.name, bind=True)  # type: ignore[untyped-decorator]
 def issue_people(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Rank people who could help with a new issue."""
-    return run_task(self, run_issue_people, kwargs)
+    return run_task(self, contracts.ISSUE_PEOPLE, run_issue_people, kwargs)
 
 
-@shared_task(name="steward.record_pull", bind=True)  # type: ignore[untyped-decorator]
+@shared_task(name=contracts.RECORD_PULL.name, bind=True)  # type: ignore[untyped-decorator]
 def record_pull(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Add a merged pull request to the review history."""
-    return run_task(self, run_record_pull, kwargs)
+    return run_task(self, contracts.RECORD_PULL, run_record_pull, kwargs)
 
 
-@shared_task(name="steward.backfill", bind=True)  # type: ignore[untyped-decorator]
+@shared_task(name=contracts.BACKFILL.name, bind=True)  # type: ignore[untyped-decorator]
 def backfill(self: Task, **kwargs: Any) -> dict[str, Any]:
-    """Collect a repository's review history (resumable; see :mod:`workers.flows.history`)."""
-    return run_task(self, run_backfill, kwargs)
+    """Collect a repository's review history (resumable; see :mod:`workers.reviewers.history`)."""
+    return run_task(self, contracts.BACKFILL, run_backfill, kwargs)
 
 
-@shared_task(name="steward.retrain", bind=True)  # type: ignore[untyped-decorator]
+async def _retrain(ctx: TaskContext, args: contracts.RetrainArgs) -> dict[str, Any]:
+    return await run_retrain(ctx, args)
+
+
+@shared_task(name=contracts.RETRAIN.name, bind=True)  # type: ignore[untyped-decorator]
 def retrain(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Fine-tune a repository's model and promote it if better (see
-    :mod:`workers.flows.retrain`); runs on the inference queue.
+    :mod:`workers.retrain.flow`); runs on the inference queue.
     """
-    return run_task(self, run_retrain, kwargs)
+    return run_task(self, contracts.RETRAIN, _retrain, kwargs)
 
 
-@shared_task(name="steward.retrain_all")  # type: ignore[untyped-decorator]
+@shared_task(name=contracts.RETRAIN_ALL.name)  # type: ignore[untyped-decorator]
 def retrain_all() -> dict[str, Any]:
     """Queue ``steward.retrain`` for every active repository (Celery beat runs this)."""
-    queued = queue_retrains(get_runtime().store, lambda job: retrain.apply_async(kwargs=job))
+
+    def send(args: contracts.RetrainArgs) -> None:
+        enqueue(retrain.app, contracts.RETRAIN, args)
+
+    queued = queue_retrains(get_runtime().store, send)
     log.info("queued %d retrain(s)", queued)
     return {"queued": queued}
 

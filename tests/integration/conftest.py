@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.fake_github.fake import FakeGitHub
+from fakegithub.fake import FakeGitHub
 from tests.bot import Bot, bot_env, running_bot
 
 

@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 
 from app.cli import main
-from app.fake_github.fake import FakeGitHub
+from fakegithub.fake import FakeGitHub
 from models.triage.data import load_dataset
 from tests.support import APP_ID, INSTALLATION_ID, ORG, key_pair, unique
-from workers.collect import (
+from workers.dataset.collect import (
     CollectQuery,
     ResumeMismatch,
     ResumeState,
@@ -450,7 +450,7 @@ async def test_survives_rate_limits(fake: FakeGitHub, gh: GitHubClient, tmp_path
 
 
 async def test_unknown_repository_is_reported(gh: GitHubClient, tmp_path: Path) -> None:
-    from workers.collect import RepoNotFound
+    from workers.dataset.collect import RepoNotFound
 
     with pytest.raises(RepoNotFound, match="not found or is not accessible"):
         await collect(gh, CollectQuery(f"{ORG}/no-such-repo"), tmp_path / "x.jsonl")

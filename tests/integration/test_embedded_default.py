@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.fake_github.fake import FakeGitHub
+from fakegithub.fake import FakeGitHub
 from tests.bot import Bot, bot_env
 from tests.support import ORG, example, retarget, unique, wait_for, with_author
 

@@ -11,10 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from app.events import Job
+from app.routes import Job
 from app.server import build_web_app
-from app.settings import load_settings
-from app.store import open_store
+from core.settings import load_settings
+from core.store import open_store
 from tests.support import SECRET, delivery_headers, example, key_pair, retarget, with_author
 
 PATH = "/api/github/webhooks"

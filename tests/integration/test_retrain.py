@@ -19,12 +19,26 @@ import pytest
 import redis
 
 from app.cli import main
-from app.fake_github.fake import FakeGitHub
-from app.settings import Settings, load_settings
-from app.store import Store, open_store
+from core.settings import Settings, load_settings
+from core.store import Store, open_store
+from core.tasks import RetrainArgs
+from fakegithub.fake import FakeGitHub
 from models.triage.data import LabelledItem
 from tests.support import APP_ID, INSTALLATION_ID, ORG, SECRET, key_pair, unique
-from workers.flows.retrain import (
+from workers.retrain.decide import (
+    RetrainPolicy,
+    Score,
+    align_probs,
+    already_trained,
+    data_fingerprint,
+    next_version,
+    plan_training,
+    promotion,
+    restrict,
+    time_split,
+    version_of,
+)
+from workers.retrain.flow import (
     ModelPaths,
     adopt_live,
     default_train_config,
@@ -37,19 +51,6 @@ from workers.flows.retrain import (
     reconcile_live,
     retrain_jobs,
     run_retrain,
-)
-from workers.retraining import (
-    RetrainPolicy,
-    Score,
-    align_probs,
-    already_trained,
-    data_fingerprint,
-    next_version,
-    plan_training,
-    promotion,
-    restrict,
-    time_split,
-    version_of,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -212,7 +213,7 @@ def test_retrain_jobs_and_queueing(tmp_path: Path) -> None:
     sent: list[Any] = []
     assert queue_retrains(store, sent.append) == 2
     assert sent == retrain_jobs([(7, "o/a"), (8, "p/c")])
-    assert sent[0] == {"installation_id": 7, "owner": "o", "repo": "a"}
+    assert sent[0] == RetrainArgs(installation_id=7, owner="o", repo="a")
 
 
 @pytest.mark.parametrize("precision", ["auto", "fp32"])
@@ -223,7 +224,7 @@ def test_scheduled_retraining_uses_the_deployment_precision(precision: str) -> N
 
 @pytest.mark.parametrize(("hours", "scheduled"), [("", 24), ("6", 6), ("0", None)])
 def test_beat_schedule_and_routes(hours: str, scheduled: int | None) -> None:
-    from workers.celery_app import INFERENCE_QUEUE, create_celery
+    from core.queue import INFERENCE_QUEUE, create_celery
 
     settings = load_settings(
         {"STEWARD_RETRAIN_HOURS": hours, "REDIS_URL": "redis://127.0.0.1:1/0"},
@@ -302,7 +303,7 @@ def test_inference_follows_a_promotion(tmp_path: Path) -> None:
     from models.defaults import packaged_model_path
     from models.encoder import Encoder
     from models.triage.model import TriageMeta, TriageModel
-    from workers.inference import ItemText, predict_with_model
+    from workers.triage.inference import ItemText, predict_with_model
 
     encoder = Encoder.from_pretrained(packaged_model_path(), device="cpu", max_length=32)
     paths = ModelPaths(tmp_path / "models", "o/r")
@@ -386,13 +387,10 @@ async def retrain(settings: Settings, store: Store, name: str, **options: Any) -
     async with runtime.task_context() as ctx:
         return await run_retrain(
             ctx,
-            installation_id=INSTALLATION_ID,
-            owner=ORG,
-            repo=name,
+            RetrainArgs(installation_id=INSTALLATION_ID, owner=ORG, repo=name, **options),
             policy=RetrainPolicy(min_items=40, min_per_label=5),
             config=tiny_config(),
             say=print,
-            **options,
         )
 
 
@@ -420,7 +418,7 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
     assert first["promoted"] is True and first["version"] == 1 and first["collected"] == 61
     assert live_version(paths) == 1
     from models.triage.model import TriageModel
-    from workers.inference import has_model
+    from workers.triage.inference import has_model
 
     assert has_model(settings.data_dir / "models", full)
     assert TriageModel.load(paths.live).labels == ["bug", "feature", "question"]
@@ -465,9 +463,9 @@ def test_scheduled_retrain_all_runs_in_a_real_worker(
     """
     from celery import _state
 
+    from core.queue import create_celery
     from tests.bot import Bot, bot_env
     from tests.support import wait_for
-    from workers.celery_app import create_celery
 
     name = unique("scheduled")
     fake.add_repo(ORG, name, labels=["bug"])
@@ -500,7 +498,7 @@ def test_scheduled_retrain_all_runs_in_a_real_worker(
 async def test_one_retrain_per_repository_at_a_time(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    from workers.flows.retrain import retrain_lock
+    from workers.retrain.flow import retrain_lock
 
     client = Redis.from_url(redis_url)
     repo = unique("locked")

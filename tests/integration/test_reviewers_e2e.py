@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.fake_github.fake import FakeGitHub
+from fakegithub.fake import FakeGitHub
 from tests.bot import Bot
 from tests.support import ORG, example, opened, retarget, unique, wait_for, with_author
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from app.fake_github.fake import FakeGitHub
 from app.server import build_web_app
-from app.settings import load_settings
-from app.store import open_store
+from core.settings import load_settings
+from core.store import open_store
+from fakegithub.fake import FakeGitHub
 
 
 async def test_manifest_flow_writes_env(

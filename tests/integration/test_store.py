@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.store import ActionRecord, open_store
+from core.store import ActionRecord, open_store
 
 
 def test_store_round_trip(database_url: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.fake_github.fake import FakeGitHub
+from fakegithub.fake import FakeGitHub
 from tests.bot import Bot
 from tests.support import ORG, example, retarget, unique, wait_for
 from tests.support import opened as support_opened
@@ -159,7 +159,7 @@ def test_shadow_mode_records_what_it_would_do(bot: Bot, fake: FakeGitHub, redis_
     labeled["sender"] = {"login": "maintainer", "type": "User", "id": 3}
     assert bot.deliver("issues", labeled)[0] == 202
     bot.drain(redis_url)
-    from workers.live_eval import live_precision
+    from workers.triage.live_eval import live_precision
 
     store = bot.store()
     result = live_precision(decisions(bot, repo, issue.number), store.feedback_for(f"{ORG}/{repo}"))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.fake_github.fake import FakeGitHub
+from fakegithub.fake import FakeGitHub
 from tests.bot import Bot
 from tests.support import (
     INSTALLATION_ID,
@@ -286,8 +286,8 @@ def test_data_dir_is_used(bot: Bot) -> None:
 def test_human_removing_a_bot_label_is_recorded_as_feedback(
     bot: Bot, fake: FakeGitHub, redis_url: str
 ) -> None:
-    from app.store import ActionRecord
-    from workers.flows.feedback import label_effect_key
+    from core.store import ActionRecord
+    from workers.feedback.decide import label_effect_key
 
     repo = new_repo(fake, "feedback")
     full = f"{ORG}/{repo}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.config_schema import (
+from core.config_schema import (
     ConfigSyntaxError,
     RepoConfig,
     deep_merge,
@@ -85,7 +85,7 @@ def test_every_setting_is_documented() -> None:
 def test_readme_reference_matches_the_schema() -> None:
     from pathlib import Path
 
-    from workers.config_schema import schema_markdown
+    from core.config_schema import schema_markdown
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = readme.split("<!-- config-docs:start -->\n")[1].split("<!-- config-docs:end -->")[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.flows.feedback import feedback_kind, label_effect_key
+from workers.feedback.decide import feedback_kind, label_effect_key
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.live_eval import live_precision
+from workers.triage.live_eval import live_precision
 
 
 def decision(number: int, applied: list[str], mode: str = "live") -> dict[str, Any]:

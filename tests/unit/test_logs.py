@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from app.logs import configure_logging, log_context, redact, register_secret
+from core.logs import configure_logging, log_context, redact, register_secret
 from tests.support import key_pair
 
 

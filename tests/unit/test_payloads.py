@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.payloads import Envelope, InstallationChange, Item, PayloadError
+from core.payloads import Envelope, InstallationChange, Item, PayloadError
 from tests.support import example
 
 

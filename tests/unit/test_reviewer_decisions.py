@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from models.reviewers import Suggestion
-from workers.reviewers import (
+from workers.reviewers.decide import (
     change_record,
     open_request_counts,
     reviewers_from,
@@ -71,7 +71,7 @@ def test_change_record_format() -> None:
         "title": "t",
         "body": None,
     }
-    assert change_record(pull, ["r"], ["f.go"]) == {
+    assert change_record(pull, reviewers=["r"], files=["f.go"]) == {
         "id": "5",
         "created_at": "c",
         "merged_at": "m",
@@ -101,13 +101,13 @@ def test_suggestion_comment() -> None:
     ],
 )
 def test_closing_references(text: str, expected: list[int]) -> None:
-    from workers.reviewers import closing_references
+    from workers.reviewers.decide import closing_references
 
     assert closing_references(text, "octo/repo") == expected
 
 
 def test_indexed_text_adds_fixed_issue_titles() -> None:
-    from workers.reviewers import indexed_text
+    from workers.reviewers.decide import indexed_text
 
     change = {"id": "1", "body": "b", "fixes": [{"number": 3, "title": "http2 hangs"}]}
     assert indexed_text(change)["body"] == "b\nhttp2 hangs"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import SettingsError, load_settings
+from core.settings import SettingsError, load_settings
 from tests.support import key_pair
 
 NO_ENV = Path("/nonexistent/.env")

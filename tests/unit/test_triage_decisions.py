@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.config_schema import TriageConfig
-from workers.triage import Prediction, choose_labels, explanation, item_text, resolve_label
+from core.config_schema import TriageConfig
+from workers.triage.decide import Prediction, choose_labels, explanation, item_text, resolve_label
 
 REPO = ["bug", "Enhancement", "question", "docs"]
 PROBS = {"bug": 0.9, "enhancement": 0.7, "question": 0.2}

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from workers.config_schema import WelcomeConfig
-from workers.welcome import first_time, has_marker, marker, render_welcome, skip_reason
+from core.config_schema import WelcomeConfig
+from workers.welcome.decide import first_time, has_marker, marker, render_welcome, skip_reason
 
 ISSUE = {"number": 3}
 PR = {"number": 4, "pull_request": {"merged_at": None}}

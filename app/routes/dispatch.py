@@ -1,0 +1,32 @@
+"""The context handlers receive: the parsed envelope and a list of jobs to queue."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.payloads import Envelope
+from core.tasks import A, Task
+
+
+@dataclass(frozen=True)
+class Job:
+    """One Celery task to queue: its registered name and scalar keyword arguments."""
+
+    task: str
+    kwargs: dict[str, Any]
+
+
+@dataclass
+class Dispatch:
+    """Collects the jobs an event produces; the receiver queues them after routing."""
+
+    envelope: Envelope
+    jobs: list[Job] = field(default_factory=list)
+
+    def enqueue(self, task: Task[A], args: A) -> None:
+        """Ask for ``task`` to run with ``args`` (the delivery id added when unset)."""
+        if args.delivery_id is None:
+            args = dataclasses.replace(args, delivery_id=self.envelope.delivery_id)
+        self.jobs.append(Job(task=task.name, kwargs=task.message(args)))

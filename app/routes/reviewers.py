@@ -1,0 +1,52 @@
+"""Routes for contributor matching: reviewers, review history, people for issues."""
+
+from __future__ import annotations
+
+from gidgethub import sansio
+from gidgethub.routing import Router
+
+from app.routes.dispatch import Dispatch
+from core.payloads import Item
+from core.tasks import ISSUE_PEOPLE, RECORD_PULL, REVIEWERS, IssueArgs, PullArgs
+
+router = Router()
+
+
+def _pull(dispatch: Dispatch, item: Item) -> PullArgs:
+    return PullArgs(
+        installation_id=dispatch.envelope.installation_id,
+        owner=item.repo.owner,
+        repo=item.repo.name,
+        number=item.number,
+    )
+
+
+@router.register("pull_request", action="opened")
+@router.register("pull_request", action="ready_for_review")
+async def pull_request_ready(event: sansio.Event, dispatch: Dispatch) -> None:
+    """Suggest reviewers once a pull request is ready (drafts wait for ready_for_review)."""
+    item = Item.pull_request(event.data)
+    if not item.draft:
+        dispatch.enqueue(REVIEWERS, _pull(dispatch, item))
+
+
+@router.register("pull_request", action="closed")
+@router.register("pull_request_review", action="submitted")
+async def pull_request_history(event: sansio.Event, dispatch: Dispatch) -> None:
+    """A merged pull request (or a review of one) joins the review history."""
+    pull = event.data.get("pull_request") or {}
+    if pull.get("merged") or pull.get("merged_at"):
+        dispatch.enqueue(RECORD_PULL, _pull(dispatch, Item.pull_request(event.data)))
+
+
+@router.register("issues", action="opened")
+async def issue_opened(event: sansio.Event, dispatch: Dispatch) -> None:
+    """Find people who know what a new issue is about."""
+    item = Item.issue(event.data)
+    args = IssueArgs(
+        installation_id=dispatch.envelope.installation_id,
+        owner=item.repo.owner,
+        repo=item.repo.name,
+        number=item.number,
+    )
+    dispatch.enqueue(ISSUE_PEOPLE, args)

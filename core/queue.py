@@ -1,0 +1,79 @@
+"""The Celery application, built from settings (no broker connection at import).
+
+Both processes build it: the web process only sends with it, a worker also registers
+the task functions (``include``). Queues and routes come from the task contracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+
+from core.settings import Settings
+from core.tasks import DEFAULT_QUEUE, INFERENCE_QUEUE, RETRAIN_ALL, A, Task, task_routes
+
+__all__ = ["DEFAULT_QUEUE", "INFERENCE_QUEUE", "broker_url", "create_celery", "enqueue"]
+
+
+def broker_url(redis_url: str) -> str:
+    """Kombu's spelling of a Redis URL (unix sockets are ``redis+socket://``)."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+def create_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
+    """A Celery app whose tasks survive a killed worker and never run on stale acks.
+
+    ``include`` names the modules that register task functions (a worker's, not the
+    web process's concern).
+    """
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL must be set before creating the Celery app")
+    app = Celery("steward", broker=broker_url(settings.redis_url), include=list(include))
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=DEFAULT_QUEUE,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            # A killed worker's tasks come back soon after the visibility timeout,
+            # not after kombu's default sweep of about 100 s.
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 2)),
+            "unacked_restore_throttle": 1,
+        },
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        task_routes=task_routes(),
+        beat_schedule=beat_schedule(settings),
+    )
+    app.set_default()
+    return app
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Periodic tasks for ``steward worker --beat``: retrain every repository's model
+    every ``STEWARD_RETRAIN_HOURS`` (none when it is 0).
+    """
+    if settings.retrain_hours <= 0:
+        return {}
+    return {
+        "retrain-all": {
+            "task": RETRAIN_ALL.name,
+            "schedule": timedelta(hours=settings.retrain_hours),
+        }
+    }
+
+
+def enqueue(app: Celery, task: Task[A], args: A, **options: Any) -> None:
+    """Queue ``task`` with ``args`` (checked against its contract) on its queue."""
+    app.send_task(task.name, kwargs=task.message(args), queue=task.queue, **options)

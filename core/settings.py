@@ -1,0 +1,263 @@
+"""Process configuration, read once into one injectable :class:`Settings` object.
+
+Variable names follow Probot where Probot has one (``APP_ID``, ``PRIVATE_KEY``,
+``WEBHOOK_SECRET``, ``WEBHOOK_PATH``, ``PORT``, ``HOST``, ``LOG_LEVEL``,
+``LOG_FORMAT``, ``GHE_HOST``, ``GHE_PROTOCOL``). Nothing here reads the
+environment on import: callers pass a mapping (``os.environ`` in production, a
+plain dict in tests) to :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_WEBHOOK_PATH = "/api/github/webhooks"
+DEFAULT_PORT = 3000
+LOG_FORMATS = ("json", "pretty")
+LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "critical")
+
+
+class SettingsError(ValueError):
+    """Configuration that cannot work; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the web process and the workers read from their environment."""
+
+    app_id: str | None = None
+    private_key: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_path: str = DEFAULT_WEBHOOK_PATH
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    log_level: str = "info"
+    log_format: str = "pretty"
+    github_api_url: str = "https://api.github.com"
+    github_web_url: str = "https://github.com"
+    redis_url: str | None = None
+    database_url: str | None = None
+    data_dir: Path = Path(".steward")
+    base_model: str | None = None
+    model_dir: Path | None = None
+    app_slug: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    #: Acknowledge deliveries whose sender is any ``[bot]`` account without acting.
+    ignore_bots: bool = True
+    #: Seconds before an un-acknowledged Celery task is handed to another worker.
+    visibility_timeout: int = 600
+    #: Seconds a delivery id is remembered for de-duplication.
+    delivery_ttl: int = 7 * 24 * 3600
+    #: Longest wait for a GitHub rate limit inside one task before re-queueing it.
+    max_rate_limit_wait: float = 60.0
+    #: Seconds an effect lock lives (must exceed max_rate_limit_wait).
+    lock_timeout: float = 90.0
+    #: Extra HTTP attempts for 5xx answers and connection errors.
+    http_retries: int = 4
+    #: The `.env` file read at start-up and written by the setup flow.
+    env_file: Path = Path(".env")
+    #: Hours between scheduled retrains of every repository's triage model (0: never).
+    retrain_hours: int = 24
+    #: Autocast for model inference: ``auto`` (bf16 where the hardware has it), ``bf16``, ``fp32``.
+    precision: str = "auto"
+
+    @property
+    def is_configured(self) -> bool:
+        """True once the GitHub App's id, key and webhook secret are all known."""
+        return bool(self.app_id and self.private_key and self.webhook_secret)
+
+    @property
+    def database_url_or_default(self) -> str:
+        """``DATABASE_URL``, or SQLite inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'steward.db').resolve()}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (tests, embedded mode)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name}={raw!r} is not a whole number; set it to e.g. {default}."
+        ) from None
+
+
+def _api_urls(env: Mapping[str, str]) -> tuple[str, str]:
+    """The REST base URL and the web URL, from GITHUB_API_URL or GHE_HOST/GHE_PROTOCOL."""
+    explicit = env.get("GITHUB_API_URL")
+    ghe_host = env.get("GHE_HOST")
+    protocol = env.get("GHE_PROTOCOL") or "https"
+    if explicit:
+        api = explicit.rstrip("/")
+        web = f"{protocol}://{ghe_host}" if ghe_host else _web_url_for(api)
+        return api, web
+    if ghe_host:
+        return f"{protocol}://{ghe_host}/api/v3", f"{protocol}://{ghe_host}"
+    return "https://api.github.com", "https://github.com"
+
+
+def _web_url_for(api: str) -> str:
+    if api == "https://api.github.com":
+        return "https://github.com"
+    return api.removesuffix("/api/v3")
+
+
+def normalise_private_key(raw: str) -> str:
+    """Accept a PEM with real or escaped newlines (as `.env` files often hold it)."""
+    key = raw.strip().strip('"').replace("\\n", "\n")
+    if "-----BEGIN" not in key or "PRIVATE KEY-----" not in key:
+        raise SettingsError(
+            "PRIVATE_KEY does not look like a PEM private key. Download the key from your "
+            "GitHub App's settings page and set PRIVATE_KEY to its contents or "
+            "PRIVATE_KEY_PATH to the .pem file."
+        )
+    try:
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        load_pem_private_key(key.encode(), password=None)
+    except Exception:
+        raise SettingsError(
+            "PRIVATE_KEY could not be parsed as an unencrypted RSA private key; "
+            "re-download the .pem from the GitHub App's settings page."
+        ) from None
+    return key + ("\n" if not key.endswith("\n") else "")
+
+
+def _private_key(env: Mapping[str, str]) -> str | None:
+    raw = env.get("PRIVATE_KEY")
+    path = env.get("PRIVATE_KEY_PATH")
+    if not raw and path:
+        try:
+            raw = Path(path).expanduser().read_text()
+        except OSError as exc:
+            raise SettingsError(
+                f"PRIVATE_KEY_PATH={path!r} cannot be read: {exc.strerror}."
+            ) from None
+    return normalise_private_key(raw) if raw else None
+
+
+def _log_settings(env: Mapping[str, str]) -> tuple[str, str]:
+    level = (env.get("LOG_LEVEL") or "info").lower()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL={level!r} is not one of {', '.join(LOG_LEVELS)}.")
+    fmt = (env.get("LOG_FORMAT") or "pretty").lower()
+    if fmt not in LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT={fmt!r} must be 'json' or 'pretty'.")
+    return level, fmt
+
+
+#: Encoder autocast choices (the same as ``models.encoder.PRECISIONS``; a test pins it).
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def _precision(env: Mapping[str, str]) -> str:
+    value = (env.get("STEWARD_PRECISION") or "auto").strip().lower()
+    if value not in PRECISIONS:
+        raise SettingsError(f"STEWARD_PRECISION={value!r} must be one of {', '.join(PRECISIONS)}.")
+    return value
+
+
+def _webhook_path(env: Mapping[str, str]) -> str:
+    path = env.get("WEBHOOK_PATH") or DEFAULT_WEBHOOK_PATH
+    if not path.startswith("/"):
+        raise SettingsError(f"WEBHOOK_PATH={path!r} must start with '/'.")
+    return path
+
+
+def _check_credentials(app_id: str | None, key: str | None, secret: str | None) -> None:
+    """Half a configuration is a mistake: say which part is missing."""
+    given = {"APP_ID": app_id, "PRIVATE_KEY or PRIVATE_KEY_PATH": key, "WEBHOOK_SECRET": secret}
+    missing = [name for name, value in given.items() if not value]
+    if missing and len(missing) < len(given):
+        raise SettingsError(
+            f"Missing {', '.join(missing)}. Set it in the environment or .env (copy the values "
+            "from your GitHub App's settings page), or unset all of APP_ID, PRIVATE_KEY and "
+            "WEBHOOK_SECRET to run the setup flow that creates the App for you."
+        )
+    if app_id and not app_id.isdigit():
+        raise SettingsError(
+            f"APP_ID={app_id!r} must be the numeric App ID from the App's settings."
+        )
+
+
+def merged_environment(env: Mapping[str, str], env_file: Path) -> dict[str, str]:
+    """The process environment over the `.env` file's values (the environment wins)."""
+    merged: dict[str, str] = {}
+    if env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(env)
+    return merged
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, *, env_file: Path | None = None
+) -> Settings:
+    """Read and validate configuration; raise :class:`SettingsError` with a fix on problems."""
+    base = dict(os.environ) if env is None else dict(env)
+    dotenv_path = Path(env_file or base.get("STEWARD_ENV_FILE") or ".env")
+    values = merged_environment(base, dotenv_path)
+    app_id = values.get("APP_ID") or None
+    key = _private_key(values)
+    secret = values.get("WEBHOOK_SECRET") or None
+    _check_credentials(app_id, key, secret)
+    level, fmt = _log_settings(values)
+    api, web = _api_urls(values)
+    data_dir = Path(values.get("STEWARD_DATA_DIR") or ".steward")
+    model_dir = values.get("STEWARD_MODEL_DIR")
+    return Settings(
+        app_id=app_id,
+        private_key=key,
+        webhook_secret=secret,
+        webhook_path=_webhook_path(values),
+        host=values.get("HOST") or "0.0.0.0",
+        port=_int(values, "PORT", DEFAULT_PORT),
+        log_level=level,
+        log_format=fmt,
+        github_api_url=api,
+        github_web_url=web,
+        redis_url=values.get("REDIS_URL") or None,
+        database_url=values.get("DATABASE_URL") or None,
+        data_dir=data_dir,
+        base_model=values.get("STEWARD_BASE_MODEL") or None,
+        model_dir=Path(model_dir) if model_dir else None,
+        app_slug=values.get("APP_SLUG") or None,
+        client_id=values.get("GITHUB_CLIENT_ID") or None,
+        client_secret=values.get("GITHUB_CLIENT_SECRET") or None,
+        ignore_bots=_flag(values.get("STEWARD_IGNORE_BOTS"), True),
+        visibility_timeout=_int(values, "STEWARD_VISIBILITY_TIMEOUT", 600),
+        delivery_ttl=_int(values, "STEWARD_DELIVERY_TTL", 7 * 24 * 3600),
+        http_retries=_int(values, "STEWARD_HTTP_RETRIES", 4),
+        env_file=dotenv_path,
+        retrain_hours=_int(values, "STEWARD_RETRAIN_HOURS", 24),
+        precision=_precision(values),
+    )
+
+
+def load_settings_or_exit(env: Mapping[str, str] | None = None) -> Settings:
+    """:func:`load_settings` for a command: a problem is one line on stderr and exit 2."""
+    try:
+        return load_settings(env)
+    except SettingsError as exc:
+        print(f"steward: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

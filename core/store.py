@@ -1,0 +1,532 @@
+"""Durable state over SQLAlchemy: installations, repositories, audit log, feedback.
+
+``DATABASE_URL`` unset means SQLite in the data directory; PostgreSQL when set. The
+schema is created and upgraded by Alembic (``core/migrations``); :func:`open_store`
+runs the migrations so a fresh deployment needs no manual step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+
+installations = Table(
+    "installations",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_login", String(255), nullable=False),
+    Column("account_type", String(32), nullable=False, default="User"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("installation_id", BigInteger, nullable=False, index=True),
+    Column("full_name", String(255), nullable=False, index=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("removed_at", DateTime(timezone=True), nullable=True),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # One row per effect; the unique key is what makes retries idempotent.
+    Column("effect_key", String(512), nullable=False, unique=True),
+    Column("delivery_id", String(64), nullable=True),
+    Column("installation_id", BigInteger, nullable=True),
+    Column("repo", String(255), nullable=False, index=True),
+    Column("number", Integer, nullable=True),
+    Column("feature", String(32), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("mode", String(16), nullable=False, default="live"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo", String(255), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("bot_action_id", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+config_reports = Table(
+    "config_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo", String(255), nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("blob_sha", String(64), nullable=False),
+    Column("errors", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("repo", "path", "blob_sha", name="uq_config_report_version"),
+)
+
+# Kept for later features: who may be asked, and whether they opted out.
+people = Table(
+    "people",
+    metadata,
+    Column("login", String(255), primary_key=True),
+    Column("opted_out", Boolean, nullable=False, default=False),
+)
+
+
+review_changes = Table(
+    "review_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo", String(255), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("merged_at", String(32), nullable=True),
+    Column("author", String(255), nullable=False),
+    Column("reviewers", JSON, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("files", JSON, nullable=False),
+    Column("fixes", JSON, nullable=True),
+    UniqueConstraint("repo", "number", name="uq_review_change"),
+)
+
+backfills = Table(
+    "backfills",
+    metadata,
+    Column("repo", String(255), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("cursor", String(255), nullable=True),
+    Column("done", Boolean, nullable=False, default=False),
+    Column("count", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repo", String(255), nullable=False, index=True),
+    Column("path", String(1024), nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("promoted", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware (stored as UTC)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One effect the bot applied (or would have, in shadow mode)."""
+
+    effect_key: str
+    repo: str
+    feature: str
+    action: str
+    number: int | None = None
+    delivery_id: str | None = None
+    installation_id: int | None = None
+    detail: dict[str, Any] | None = None
+    mode: str = "live"
+
+
+class Store:
+    """Typed access to the durable tables; every method is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def upsert_installation(self, installation_id: int, login: str, account_type: str) -> None:
+        """Record an installation (again, if it was deleted and re-created)."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(installations.c.id).where(installations.c.id == installation_id)
+            ).first()
+            values = {"account_login": login, "account_type": account_type, "deleted_at": None}
+            if row:
+                conn.execute(
+                    update(installations)
+                    .where(installations.c.id == installation_id)
+                    .values(**values)
+                )
+            else:
+                conn.execute(
+                    insert(installations).values(id=installation_id, created_at=now_utc(), **values)
+                )
+
+    def delete_installation(self, installation_id: int) -> None:
+        """Mark an installation and its repositories as gone (history is kept)."""
+        with self._tx() as conn:
+            conn.execute(
+                update(installations)
+                .where(installations.c.id == installation_id)
+                .values(deleted_at=now_utc())
+            )
+            conn.execute(
+                update(repositories)
+                .where(repositories.c.installation_id == installation_id)
+                .values(removed_at=now_utc())
+            )
+
+    def add_repositories(self, installation_id: int, repos: Iterable[tuple[int, str]]) -> None:
+        """Record repositories an installation can see."""
+        with self._tx() as conn:
+            for repo_id, full_name in repos:
+                conn.execute(delete(repositories).where(repositories.c.id == repo_id))
+                conn.execute(
+                    insert(repositories).values(
+                        id=repo_id,
+                        installation_id=installation_id,
+                        full_name=full_name,
+                        added_at=now_utc(),
+                    )
+                )
+
+    def remove_repositories(self, repo_ids: Iterable[int]) -> None:
+        """Mark repositories as no longer part of the installation."""
+        with self._tx() as conn:
+            for repo_id in repo_ids:
+                conn.execute(
+                    update(repositories)
+                    .where(repositories.c.id == repo_id)
+                    .values(removed_at=now_utc())
+                )
+
+    def active_repositories(self, installation_id: int) -> list[str]:
+        """Full names of the installation's repositories, sorted."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(repositories.c.full_name).where(
+                    repositories.c.installation_id == installation_id,
+                    repositories.c.removed_at.is_(None),
+                )
+            )
+            return sorted(r[0] for r in rows)
+
+    def installation(self, installation_id: int) -> dict[str, Any] | None:
+        """An installation row as a dict, or None."""
+        with self._tx() as conn:
+            row = (
+                conn.execute(select(installations).where(installations.c.id == installation_id))
+                .mappings()
+                .first()
+            )
+            return dict(row) if row else None
+
+    def has_action(self, effect_key: str) -> bool:
+        """Whether this effect was already applied (or recorded in shadow mode)."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(actions.c.id).where(actions.c.effect_key == effect_key)
+            ).first()
+            return row is not None
+
+    def record_action(self, record: ActionRecord) -> bool:
+        """Append to the audit log; False if the same effect was already recorded."""
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    insert(actions).values(
+                        effect_key=record.effect_key,
+                        delivery_id=record.delivery_id,
+                        installation_id=record.installation_id,
+                        repo=record.repo,
+                        number=record.number,
+                        feature=record.feature,
+                        action=record.action,
+                        detail=record.detail or {},
+                        mode=record.mode,
+                        created_at=now_utc(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def actions_for(self, repo: str, number: int | None = None) -> list[dict[str, Any]]:
+        """Audit-log rows of a repository (and item), oldest first."""
+        query = select(actions).where(actions.c.repo == repo)
+        if number is not None:
+            query = query.where(actions.c.number == number)
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(actions.c.id)).mappings()]
+
+    def record_feedback(
+        self, *, repo: str, number: int, kind: str, subject: str, actor: str
+    ) -> None:
+        """Record a human change that contradicts or follows up on the bot."""
+        with self._tx() as conn:
+            conn.execute(
+                insert(feedback).values(
+                    repo=repo,
+                    number=number,
+                    kind=kind,
+                    subject=subject,
+                    actor=actor,
+                    created_at=now_utc(),
+                )
+            )
+
+    def feedback_for(self, repo: str) -> list[dict[str, Any]]:
+        """Feedback rows of a repository, oldest first."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(feedback).where(feedback.c.repo == repo).order_by(feedback.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def claim_config_report(self, repo: str, path: str, blob_sha: str, errors: list[str]) -> bool:
+        """True the first time a given version of a config file is reported as invalid."""
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    insert(config_reports).values(
+                        repo=repo,
+                        path=path,
+                        blob_sha=blob_sha,
+                        errors=json.dumps(errors),
+                        created_at=now_utc(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def release_config_report(self, repo: str, path: str, blob_sha: str) -> None:
+        """Forget a claim whose report could not be posted, so a retry posts it."""
+        with self._tx() as conn:
+            conn.execute(
+                delete(config_reports).where(
+                    config_reports.c.repo == repo,
+                    config_reports.c.path == path,
+                    config_reports.c.blob_sha == blob_sha,
+                )
+            )
+
+    def upsert_change(self, repo: str, change: dict[str, Any]) -> None:
+        """Store (or refresh) one reviewed change of a repository's history.
+
+        ``change`` has the history format's keys: ``id`` (the PR number), ``created_at``,
+        ``merged_at``, ``author``, ``reviewers``, ``title``, ``body``, ``files``, and
+        optionally ``fixes`` (the issues it closed, ``[{"number", "title"}]``).
+        """
+        number = int(change["id"])
+        values = {
+            "created_at": str(change.get("created_at") or ""),
+            "merged_at": change.get("merged_at"),
+            "author": str(change.get("author") or ""),
+            "reviewers": list(change.get("reviewers") or []),
+            "title": str(change.get("title") or ""),
+            "body": str(change.get("body") or ""),
+            "files": list(change.get("files") or []),
+            "fixes": list(change.get("fixes") or []),
+        }
+        with self._tx() as conn:
+            where = (review_changes.c.repo == repo) & (review_changes.c.number == number)
+            if conn.execute(select(review_changes.c.id).where(where)).first():
+                conn.execute(update(review_changes).where(where).values(**values))
+            else:
+                conn.execute(insert(review_changes).values(repo=repo, number=number, **values))
+
+    def changes_for(self, repo: str) -> list[dict[str, Any]]:
+        """A repository's stored history in the history format, oldest merge first."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(review_changes).where(review_changes.c.repo == repo)
+            ).mappings()
+            changes = [
+                {
+                    "id": str(r["number"]),
+                    "created_at": r["created_at"],
+                    "merged_at": r["merged_at"],
+                    "author": r["author"],
+                    "reviewers": r["reviewers"],
+                    "title": r["title"],
+                    "body": r["body"],
+                    "files": r["files"],
+                    "fixes": r["fixes"] or [],
+                }
+                for r in rows
+            ]
+        return sorted(changes, key=lambda c: (c["merged_at"] or c["created_at"], int(c["id"])))
+
+    def change_count(self, repo: str) -> int:
+        """How many reviewed changes of a repository are stored (cheap: no rows loaded)."""
+        from sqlalchemy import func
+
+        with self._tx() as conn:
+            query = select(func.count()).select_from(review_changes)
+            return int(conn.execute(query.where(review_changes.c.repo == repo)).scalar_one())
+
+    def backfill_state(self, repo: str, kind: str) -> dict[str, Any] | None:
+        """Where a backfill of ``kind`` for the repository got to (None: never started)."""
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    select(backfills).where(backfills.c.repo == repo, backfills.c.kind == kind)
+                )
+                .mappings()
+                .first()
+            )
+            return dict(row) if row else None
+
+    def save_backfill_state(
+        self, repo: str, kind: str, *, cursor: str | None, done: bool, count: int
+    ) -> None:
+        """Record a backfill's progress (so a restart resumes, never starts over)."""
+        values = {"cursor": cursor, "done": done, "count": count, "updated_at": now_utc()}
+        with self._tx() as conn:
+            where = (backfills.c.repo == repo) & (backfills.c.kind == kind)
+            if conn.execute(select(backfills.c.repo).where(where)).first():
+                conn.execute(update(backfills).where(where).values(**values))
+            else:
+                conn.execute(insert(backfills).values(repo=repo, kind=kind, **values))
+
+    def add_model_version(
+        self, repo: str, path: str, metrics: dict[str, Any], fingerprint: str, *, promoted: bool
+    ) -> int:
+        """Register a trained model version; promoting it demotes the previous one."""
+        with self._tx() as conn:
+            if promoted:
+                conn.execute(
+                    update(model_versions)
+                    .where(model_versions.c.repo == repo)
+                    .values(promoted=False)
+                )
+            result = conn.execute(
+                insert(model_versions).values(
+                    repo=repo,
+                    path=path,
+                    metrics=metrics,
+                    fingerprint=fingerprint,
+                    promoted=promoted,
+                    created_at=now_utc(),
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def model_versions_for(self, repo: str) -> list[dict[str, Any]]:
+        """Every registered version of a repository's model, oldest first."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(model_versions)
+                .where(model_versions.c.repo == repo)
+                .order_by(model_versions.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def promote_model_version(self, repo: str, version_id: int) -> None:
+        """Make one version the live one (rollback is promoting an older one)."""
+        with self._tx() as conn:
+            conn.execute(
+                update(model_versions).where(model_versions.c.repo == repo).values(promoted=False)
+            )
+            conn.execute(
+                update(model_versions)
+                .where(model_versions.c.repo == repo, model_versions.c.id == version_id)
+                .values(promoted=True)
+            )
+
+    def all_active_repositories(self) -> list[tuple[int, str]]:
+        """``(installation id, full name)`` of every repository not removed, sorted."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(repositories.c.installation_id, repositories.c.full_name).where(
+                    repositories.c.removed_at.is_(None)
+                )
+            )
+            return sorted((int(r[0]), str(r[1])) for r in rows)
+
+    def set_opt_out(self, login: str, opted_out: bool) -> None:
+        """Record that a person does (not) want review or issue suggestions."""
+        key = login.lower().lstrip("@")
+        with self._tx() as conn:
+            conn.execute(delete(people).where(people.c.login == key))
+            conn.execute(insert(people).values(login=key, opted_out=opted_out))
+
+    def opted_out(self) -> set[str]:
+        """Logins (lower case) that asked never to be suggested."""
+        with self._tx() as conn:
+            rows = conn.execute(select(people.c.login).where(people.c.opted_out.is_(True)))
+            return {r[0] for r in rows}
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets its folder created and a busy timeout."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(url, connect_args={"timeout": 30}, pool_pre_ping=True)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    elif url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def open_store(url: str) -> Store:
+    """Connect, migrate and return the store."""
+    engine = make_engine(url)
+    migrate(engine)
+    return Store(engine)

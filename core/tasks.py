@@ -1,0 +1,246 @@
+"""Task contracts: each task's name, queue and typed arguments, defined once.
+
+The web process (and any flow that queues follow-up work) builds an argument object
+and turns it into a message with :meth:`Task.message`; the worker turns the message
+back into the same object with :meth:`Task.parse`. Both sides share the names and the
+types, so mypy checks what goes on the queue and a message that does not fit is
+refused at the worker's door with a clear :class:`TaskArgsError`, not deep in a flow.
+
+Messages stay what they were before the contracts existed (the same task names and
+keyword arguments, JSON scalars and lists), so tasks queued by an older web process
+still run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+DEFAULT_QUEUE = "steward"
+#: Model inference and training run on their own queue so GPU workers can take it alone.
+INFERENCE_QUEUE = "steward.inference"
+
+
+class TaskArgsError(ValueError):
+    """A task message whose arguments do not match the task's contract."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskArgs:
+    """What every task carries: the delivery that caused it, for logs and the audit."""
+
+    delivery_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepoArgs(TaskArgs):
+    """A task about one repository of one installation.
+
+    ``installation_id`` is None for a delivery that names no installation (a webhook
+    set up on a repository rather than through the App); such a task cannot act.
+    """
+
+    installation_id: int | None
+    owner: str
+    repo: str
+
+    @property
+    def full_name(self) -> str:
+        """``owner/repo``."""
+        return f"{self.owner}/{self.repo}"
+
+    def installation(self) -> int:
+        """The installation to act as; :class:`TaskArgsError` when the delivery named none."""
+        if self.installation_id is None:
+            raise TaskArgsError(f"{self.full_name}: the delivery names no App installation")
+        return self.installation_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemArgs(RepoArgs):
+    """A task about one issue, pull request or discussion."""
+
+    number: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriageArgs(ItemArgs):
+    """Label a new item; ``kind`` is ``issue``, ``pull_request`` or ``discussion``."""
+
+    kind: str
+    node_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WelcomeArgs(ItemArgs):
+    """Welcome the author of a new item, if it is their first of ``kind``."""
+
+    kind: str
+    author: str
+    author_type: str = "User"
+    association: str = "NONE"
+    node_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullArgs(ItemArgs):
+    """A task about one pull request (reviewers, review history)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueArgs(ItemArgs):
+    """A task about one issue (people who could help)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackfillArgs(RepoArgs):
+    """Collect a repository's review history."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrainArgs(RepoArgs):
+    """Fine-tune a repository's triage model; ``force`` trains on unchanged data too."""
+
+    force: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackArgs(TaskArgs):
+    """A person added or removed a label (checked against what the bot did)."""
+
+    installation_id: int | None
+    owner: str
+    repo: str
+    number: int
+    label: str
+    added: bool
+    actor: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstallationArgs(TaskArgs):
+    """An installation changed: ``added`` is ``(repository id, full name)`` pairs."""
+
+    installation_id: int
+    action: str
+    account: str
+    account_type: str
+    added: tuple[tuple[int, str], ...] = ()
+    removed: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoArgs(TaskArgs):
+    """A task that needs nothing (periodic jobs)."""
+
+
+A = TypeVar("A", bound=TaskArgs)
+
+
+@dataclass(frozen=True)
+class Task(Generic[A]):
+    """One task: its registered name, its argument type and the queue it runs on."""
+
+    name: str
+    args: type[A]
+    queue: str = DEFAULT_QUEUE
+
+    def message(self, args: A) -> dict[str, Any]:
+        """The task's keyword arguments as JSON values (tuples become lists)."""
+        if not isinstance(args, self.args):
+            raise TypeError(f"{self.name} takes {self.args.__name__}, not {type(args).__name__}")
+        return {f.name: _to_json(getattr(args, f.name)) for f in dataclasses.fields(args)}
+
+    def parse(self, kwargs: Mapping[str, Any]) -> A:
+        """The typed arguments of a message; :class:`TaskArgsError` says what does not fit.
+
+        Keys the contract does not know are ignored, so a message from a newer web
+        process still runs on an older worker.
+        """
+        values = {}
+        for name, hint in _hints(typing.cast(type, self.args)).items():
+            if name in kwargs:
+                values[name] = _coerce(f"{self.name}: {name}", hint, kwargs[name])
+        try:
+            return self.args(**values)
+        except TypeError as exc:  # a required argument is missing
+            raise TaskArgsError(f"{self.name}: {exc}") from None
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
+
+
+def _coerce(where: str, hint: Any, value: Any) -> Any:
+    """``value`` checked against ``hint`` (JSON lists become the tuples the hint names)."""
+    origin, params = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in params:
+            try:
+                return _coerce(where, option, value)
+            except TaskArgsError:
+                continue
+        raise TaskArgsError(f"{where} must be {hint}, not {value!r:.80}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise TaskArgsError(f"{where} must be a list, not {value!r:.80}")
+        if len(params) == 2 and params[1] is Ellipsis:
+            return tuple(_coerce(where, params[0], v) for v in value)
+        if len(params) != len(value):
+            raise TaskArgsError(f"{where} must have {len(params)} items, not {value!r:.80}")
+        return tuple(_coerce(where, p, v) for p, v in zip(params, value, strict=True))
+    if hint is type(None):
+        if value is None:
+            return None
+        raise TaskArgsError(f"{where} must be null, not {value!r:.80}")
+    # bool is an int in Python, but a task number is never a boolean.
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise TaskArgsError(f"{where} must be {hint.__name__}, not {value!r:.80}")
+    return value
+
+
+TRIAGE = Task("steward.triage", TriageArgs, INFERENCE_QUEUE)
+WELCOME = Task("steward.welcome", WelcomeArgs)
+REVIEWERS = Task("steward.reviewers", PullArgs)
+ISSUE_PEOPLE = Task("steward.issue_people", IssueArgs)
+RECORD_PULL = Task("steward.record_pull", PullArgs)
+BACKFILL = Task("steward.backfill", BackfillArgs)
+RETRAIN = Task("steward.retrain", RetrainArgs, INFERENCE_QUEUE)
+RETRAIN_ALL = Task("steward.retrain_all", NoArgs)
+FEEDBACK = Task("steward.feedback", FeedbackArgs)
+INSTALLATION = Task("steward.installation", InstallationArgs)
+
+#: Every task, by name.
+TASKS: dict[str, Task[Any]] = {
+    t.name: t
+    for t in (
+        TRIAGE,
+        WELCOME,
+        REVIEWERS,
+        ISSUE_PEOPLE,
+        RECORD_PULL,
+        BACKFILL,
+        RETRAIN,
+        RETRAIN_ALL,
+        FEEDBACK,
+        INSTALLATION,
+    )
+}
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    """Celery's ``task_routes``: each task to its queue."""
+    return {t.name: {"queue": t.queue} for t in TASKS.values()}

@@ -1,0 +1,1 @@
+"""Training data from GitHub: the collector library and `steward dataset collect`."""

@@ -1,0 +1,1 @@
+"""Human label changes that correct the bot: recorded as feedback for training."""

@@ -1,0 +1,207 @@
+"""The one shape every flow has: a per-task repository context and *apply once*.
+
+A flow opens a :class:`RepoTask` (the installation's client, the repository's config,
+the store, locks and settings in one object), asks pure decisions what to do, and
+hands the effect to :meth:`RepoTask.apply_once`, which owns the sequence that makes
+effects exactly-once across retries, redeliveries and killed workers:
+
+    lock the effect's key → check the audit log again → apply (live mode only) → record
+
+The cheap first check (:meth:`workers.runtime.TaskContext.done`) happens before the
+flow spends any GitHub calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.config_schema import CONFIG_PATH, RepoConfig
+from core.settings import Settings
+from core.store import ActionRecord, Store
+from core.tasks import RepoArgs
+from workers.github import GitHubClient, graphql_endpoint
+from workers.repo_config import ConfigFile, LoadedConfig, load_repo_config
+from workers.runtime import TaskContext
+
+log = logging.getLogger(__name__)
+
+CONFIG_REPORT_MARKER = "<!-- steward:config-error -->"
+
+#: What an effect's ``apply`` returns: facts merged into the recorded detail.
+Applied = Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One effect on GitHub, recorded in the audit log under ``key`` exactly once."""
+
+    key: str
+    feature: str
+    action: str
+    number: int
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RepoTask:
+    """Everything one flow needs for one repository of one installation."""
+
+    ctx: TaskContext
+    args: RepoArgs
+    gh: GitHubClient
+    loaded: LoadedConfig
+
+    @property
+    def owner(self) -> str:
+        """The repository's owner."""
+        return self.args.owner
+
+    @property
+    def repo(self) -> str:
+        """The repository's name."""
+        return self.args.repo
+
+    @property
+    def full_name(self) -> str:
+        """``owner/repo``."""
+        return self.args.full_name
+
+    @property
+    def config(self) -> RepoConfig:
+        """The repository's effective ``.github/steward.yml``."""
+        return self.loaded.config
+
+    @property
+    def live(self) -> bool:
+        """Whether effects reach GitHub (``mode: live``) or are only recorded."""
+        return self.config.mode == "live"
+
+    @property
+    def store(self) -> Store:
+        """The durable store."""
+        return self.ctx.store
+
+    @property
+    def settings(self) -> Settings:
+        """The process settings."""
+        return self.ctx.settings
+
+    async def graphql(self, query: str, **variables: Any) -> Any:
+        """A GraphQL call against this deployment's GitHub."""
+        endpoint = graphql_endpoint(self.settings.github_api_url)
+        return await self.gh.graphql(query, endpoint=endpoint, **variables)
+
+    async def comment_bodies(self, number: int) -> list[str]:
+        """Every comment body on an issue or pull request (all pages)."""
+        return [
+            str(comment.get("body") or "")
+            async for comment in self.gh.getiter(
+                "/repos/{owner}/{repo}/issues/{issue_number}/comments{?per_page}",
+                {"owner": self.owner, "repo": self.repo, "issue_number": number, "per_page": 100},
+            )
+        ]
+
+    async def comment_once(self, number: int, *, body: str, marker: str) -> bool:
+        """Comment unless a comment carrying ``marker`` exists already; True if posted."""
+        if any(marker in b for b in await self.comment_bodies(number)):
+            return False
+        await self.gh.post(
+            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+            {"owner": self.owner, "repo": self.repo, "issue_number": number},
+            data={"body": body},
+        )
+        return True
+
+    async def apply_once(
+        self,
+        effect: Effect,
+        apply: Callable[[], Awaitable[Applied]] | None = None,
+        *,
+        also: Sequence[Effect] = (),
+    ) -> dict[str, Any] | None:
+        """Apply ``effect`` (live mode) and record it, unless it was recorded already.
+
+        ``apply`` runs only in live mode; what it returns joins the recorded detail.
+        ``also`` are further records of the same decision (recorded first, same mode).
+        Returns the recorded detail, or None when another run recorded the effect
+        first. Only the check-and-apply is serialised: a worker killed outside it
+        leaves no lock behind.
+        """
+        async with self.ctx.lock(effect.key):
+            if self.store.has_action(effect.key):
+                return None
+            detail = dict(effect.detail)
+            if self.live and apply is not None:
+                detail.update(await apply() or {})
+            for each in also:
+                self.record(each)
+            self.record(dataclasses.replace(effect, detail=detail))
+        return detail
+
+    def record(self, effect: Effect) -> None:
+        """Append one effect to the audit log (a repeat of the same key is a no-op)."""
+        row = ActionRecord(
+            effect_key=effect.key,
+            repo=self.full_name,
+            feature=effect.feature,
+            action=effect.action,
+            number=effect.number,
+            delivery_id=self.args.delivery_id,
+            installation_id=self.args.installation_id,
+            detail=dict(effect.detail),
+            mode=self.config.mode,
+        )
+        if not self.store.record_action(row):
+            log.info("effect %s was already recorded", effect.key)
+
+
+async def open_repo(ctx: TaskContext, args: RepoArgs) -> RepoTask:
+    """The installation's client and the repository's config (a broken file reported)."""
+    gh = await ctx.client(args.installation())
+    loaded = await load_repo_config(gh, args.owner, args.repo)
+    task = RepoTask(ctx=ctx, args=args, gh=gh, loaded=loaded)
+    if loaded.errors:
+        await report_config_errors(task)
+    return task
+
+
+def config_report_body(path: str, sha: str, errors: list[str]) -> str:
+    """The issue text that tells maintainers what is wrong with their config file."""
+    lines = "\n".join(f"- {e}" for e in errors)
+    return (
+        f"Steward could not use every setting in `{path}` (version `{sha[:7]}`):\n\n{lines}\n\n"
+        "Until it is fixed, the settings above fall back to their defaults. The reference of "
+        "every setting is in Steward's README (`steward config-docs` prints it).\n\n"
+        f"{CONFIG_REPORT_MARKER}"
+    )
+
+
+async def report_config_errors(task: RepoTask) -> None:
+    """Open one issue per broken file version in the repository that holds the file."""
+    file = task.loaded.broken_file
+    if file is None or not task.live:
+        return
+    if not task.store.claim_config_report(
+        f"{file.owner}/{file.repo}", file.path, file.sha, task.loaded.errors
+    ):
+        return
+    try:
+        await _open_config_issue(task.gh, file, task.loaded.errors)
+    except Exception:
+        task.store.release_config_report(f"{file.owner}/{file.repo}", file.path, file.sha)
+        raise
+
+
+async def _open_config_issue(gh: GitHubClient, file: ConfigFile, errors: list[str]) -> None:
+    await gh.post(
+        "/repos/{owner}/{repo}/issues",
+        {"owner": file.owner, "repo": file.repo},
+        data={
+            "title": f"Steward: {file.path or CONFIG_PATH} has errors",
+            "body": config_report_body(file.path, file.sha, errors),
+        },
+    )

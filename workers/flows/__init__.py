@@ -1,1 +1,0 @@
-"""I/O flows of the tasks: fetch, call the pure decisions, apply idempotently."""

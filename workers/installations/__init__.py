@@ -1,0 +1,1 @@
+"""Keeping the record of installations and their repositories current."""

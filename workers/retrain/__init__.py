@@ -1,0 +1,1 @@
+"""Scheduled retraining of triage models: flow, pure rules, and `steward models`."""

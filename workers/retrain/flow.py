@@ -1,0 +1,456 @@
+"""Scheduled fine-tuning of a repository's triage model, with promotion and rollback.
+
+One run, under a per-repository Redis lock:
+
+1. refresh ``<data dir>/datasets/<owner>__<repo>.jsonl`` with the collector (resumable:
+   a re-run fetches only items created since; people's labels only);
+2. take the labelled *issues*, split them by time (oldest 80 % train, newest 20 %
+   holdout) and check there is enough history (:mod:`workers.retrain.decide`);
+3. skip if a version was already trained on exactly this data (unless ``force``);
+4. fine-tune a candidate on the training part, score it and the live model on the
+   same holdout, save it as a new version and record it in ``model_versions``;
+5. promote it if the rule says so.
+
+Layout on disk (``<model dir>`` is ``STEWARD_MODEL_DIR``)::
+
+    <model dir>/.versions/<owner>__<repo>/<n>/   every trained version, never modified
+    <model dir>/<owner>__<repo>                  relative symlink to the live version
+
+Promotion (and rollback) replaces the symlink with ``os.replace``: atomic, so a
+worker sees the old or the new model, never half of one, and a reader that resolves
+the link once reads one immutable folder. A real folder found at the live path
+(from ``steward train --out``) is adopted as a version first. The database row marked
+``promoted`` is the source of truth; each run re-points the link to it if a crash
+left them apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gidgethub.abc import GitHubAPI
+from redis.asyncio import Redis
+from redis.exceptions import LockError
+
+from core.settings import Settings
+from core.store import Store
+from core.tasks import RetrainArgs
+from models.triage.data import LabelledItem, item_from_json, repo_dirname
+from workers.dataset.collect import CollectQuery, CollectResult, ResumeMismatch, collect
+from workers.retrain.decide import (
+    Decision,
+    Plan,
+    RetrainPolicy,
+    Score,
+    align_probs,
+    already_trained,
+    data_fingerprint,
+    next_version,
+    plan_training,
+    promotion,
+    version_of,
+)
+from workers.runtime import TaskContext
+
+if TYPE_CHECKING:
+    from models.triage.model import TriageModel
+    from models.triage.train import TrainConfig
+
+log = logging.getLogger(__name__)
+
+Log = Callable[[str], None]
+#: Seconds the retrain lock lives without renewal (a killed worker frees it this fast).
+LOCK_TTL = 300.0
+VERSIONS_DIR = ".versions"
+META_FILE = "triage.json"
+
+
+# ------------------------------------------------------------------ locations
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """Where one repository's live model and its versions live."""
+
+    model_dir: Path
+    repo: str
+
+    @property
+    def live(self) -> Path:
+        """The path the bot reads (a symlink to the live version)."""
+        return self.model_dir / repo_dirname(self.repo)
+
+    @property
+    def versions(self) -> Path:
+        """The folder of numbered versions."""
+        return self.model_dir / VERSIONS_DIR / repo_dirname(self.repo)
+
+    def version(self, number: int) -> Path:
+        """The folder of one version."""
+        return self.versions / str(number)
+
+
+def model_dir_of(settings: Settings) -> Path:
+    """``STEWARD_MODEL_DIR``, or ``models`` in the data dir."""
+    return settings.model_dir or settings.data_dir / "models"
+
+
+def dataset_path(settings: Settings, repo: str) -> Path:
+    """Where a repository's collected history is kept."""
+    return settings.data_dir / "datasets" / f"{repo_dirname(repo)}.jsonl"
+
+
+def default_train_config(settings: Settings) -> TrainConfig:
+    """CPU-friendly fine-tuning (a GPU is used when present)."""
+    from models.defaults import packaged_model_path, resolve_model_name
+    from models.triage.train import TrainConfig
+
+    base = resolve_model_name(settings.base_model) if settings.base_model else None
+    return TrainConfig(
+        base_model=base or packaged_model_path(),
+        epochs=3,
+        max_length=256,
+        progress=False,
+        precision=settings.precision,
+    )
+
+
+# ----------------------------------------------------------- versions on disk
+
+
+def live_version(paths: ModelPaths) -> int | None:
+    """The version the live symlink points at (None: no link, or not to a version)."""
+    if not paths.live.is_symlink():
+        return None
+    name = Path(os.readlink(paths.live)).name
+    return int(name) if name.isdigit() else None
+
+
+def publish(folder: Path, paths: ModelPaths) -> int:
+    """Move a finished model folder to the next free version number; return it."""
+    paths.versions.mkdir(parents=True, exist_ok=True)
+    while True:
+        number = next_version(os.listdir(paths.versions))
+        try:
+            os.mkdir(paths.version(number))  # claims the number, even against a racer
+        except FileExistsError:
+            continue
+        os.replace(folder, paths.version(number))  # onto the empty folder: atomic
+        return number
+
+
+def point_live(paths: ModelPaths, number: int) -> None:
+    """Make ``number`` the live version by atomically replacing the symlink."""
+    target = os.path.relpath(paths.version(number), paths.live.parent)
+    tmp = paths.live.with_name(f".{paths.live.name}.{uuid.uuid4().hex}.link")
+    os.symlink(target, tmp, target_is_directory=True)
+    try:
+        os.replace(tmp, paths.live)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def adopt_live(store: Store, paths: ModelPaths, say: Log) -> None:
+    """A real model folder at the live path becomes a recorded, promoted version."""
+    live = paths.live
+    if live.is_symlink() or not (live / META_FILE).is_file():
+        return
+    meta = json.loads((live / META_FILE).read_text())
+    number = publish(live, paths)
+    point_live(paths, number)
+    metrics = {"version": number, "adopted": True, "model_metrics": meta.get("metrics") or {}}
+    store.add_model_version(
+        paths.repo,
+        str(paths.version(number)),
+        metrics,
+        str(meta.get("fingerprint") or ""),
+        promoted=True,
+    )
+    say(f"adopted the existing model at {live} as version {number}")
+
+
+def reconcile_live(store: Store, paths: ModelPaths, say: Log) -> None:
+    """Point the live link at the version the database says is promoted."""
+    for row in store.model_versions_for(paths.repo):
+        number = version_of(row)
+        if not row["promoted"] or number is None or live_version(paths) == number:
+            continue
+        if (paths.version(number) / META_FILE).is_file():
+            point_live(paths, number)
+            say(f"live model re-pointed to version {number} (as recorded)")
+
+
+def clean_partial(paths: ModelPaths) -> None:
+    """Remove half-written versions of an interrupted run (called under the lock)."""
+    if paths.versions.is_dir():
+        for child in paths.versions.iterdir():
+            if child.name.startswith(".tmp-"):
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def promote_version(store: Store, paths: ModelPaths, number: int) -> dict[str, Any]:
+    """Make a recorded version live (rollback is promoting an older one)."""
+    rows = [r for r in store.model_versions_for(paths.repo) if version_of(r) == number]
+    if not rows:
+        raise LookupError(f"{paths.repo} has no version {number}")
+    if not (paths.version(number) / META_FILE).is_file():
+        raise FileNotFoundError(f"version {number} is missing on disk ({paths.version(number)})")
+    adopt_live(store, paths, log.info)
+    store.promote_model_version(paths.repo, int(rows[-1]["id"]))
+    point_live(paths, number)
+    return rows[-1]
+
+
+# ----------------------------------------------------------------- the data
+
+
+def read_issues(path: Path) -> list[LabelledItem]:
+    """The issues (not pull requests) of a collected JSONL file."""
+    if not path.is_file():
+        return []
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if record.get("kind", "issue") == "issue":
+                items.append(item_from_json(record))
+    return items
+
+
+async def refresh_dataset(gh: GitHubAPI, repo: str, out: Path, say: Log) -> CollectResult:
+    """Bring the repository's collected history up to date (only new items are fetched)."""
+    query = CollectQuery(repo=repo, state="all")
+    try:
+        return await collect(gh, query, out, progress=False, echo=say)
+    except ResumeMismatch as exc:
+        say(f"{exc}; collecting again from the start")
+        return await collect(gh, query, out, progress=False, echo=say, restart=True)
+
+
+# ------------------------------------------------------------- train, score
+
+
+def holdout_metrics(
+    model: TriageModel, holdout: Sequence[LabelledItem], labels: Sequence[str]
+) -> dict[str, Any]:
+    """A model's scores on the holdout, over the candidate's labels."""
+    from models.triage.calibration import NEVER
+    from models.triage.evaluate import evaluate_repo
+    from models.triage.train import Task
+
+    probs = align_probs(model.labels, model.predict_proba(holdout), labels)
+    truth = Task("", list(labels), model.meta.multi_label).targets(holdout)
+    thresholds = {lab: model.meta.thresholds.get(lab, NEVER) for lab in labels}
+    return evaluate_repo(labels, truth, probs, thresholds, multi_label=model.meta.multi_label)
+
+
+def live_model(paths: ModelPaths, precision: str = "auto") -> TriageModel | None:
+    """The model the bot uses now (loaded once per process per version and precision)."""
+    from models.triage.model import load_cached
+
+    if not (paths.live / META_FILE).is_file():
+        return None
+    return load_cached(paths.live.resolve(), precision=precision)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A trained, scored and decided candidate."""
+
+    model: TriageModel
+    metrics: dict[str, Any]
+    decision: Decision
+
+
+def train_and_judge(
+    plan: Plan,
+    paths: ModelPaths,
+    *,
+    fingerprint: str,
+    config: TrainConfig,
+    policy: RetrainPolicy,
+    say: Log,
+) -> Outcome:
+    """Fine-tune on the training part, score candidate and live model, decide."""
+    from models.triage.train import train_models
+
+    started = time.monotonic()
+    train, holdout = plan.split.train, plan.split.holdout
+    say(f"fine-tuning on {len(train)} issues; holdout {len(holdout)} from {plan.split.cutoff}")
+    candidate = train_models(train, config, fingerprint, log=say)[paths.repo]
+    scores = holdout_metrics(candidate, holdout, plan.labels)
+    current = live_model(paths, config.precision)
+    current_scores = holdout_metrics(current, holdout, plan.labels) if current else None
+    decision = promotion(
+        Score.from_metrics(scores),
+        Score.from_metrics(current_scores) if current_scores else None,
+        policy,
+    )
+    metrics = {
+        "holdout": scores,
+        "live_on_holdout": current_scores,
+        "live_version": live_version(paths),
+        "decision": decision.reason,
+        "labels": plan.labels,
+        "train_items": len(train),
+        "holdout_items": len(holdout),
+        "holdout_from": plan.split.cutoff,
+        "train_until": train[-1].created_at if train else "",
+        "seconds": round(time.monotonic() - started, 1),
+        "train_config": config.to_dict(),
+    }
+    return Outcome(candidate, metrics, decision)
+
+
+def save_version(outcome: Outcome, paths: ModelPaths) -> int:
+    """Write the candidate to a temporary folder, then publish it as the next version."""
+    paths.versions.mkdir(parents=True, exist_ok=True)
+    tmp = paths.versions / f".tmp-{uuid.uuid4().hex}"
+    outcome.model.meta.metrics = {**outcome.model.meta.metrics, "holdout": outcome.metrics}
+    outcome.model.save(tmp)
+    return publish(tmp, paths)
+
+
+def retrain_from_dataset(
+    store: Store,
+    paths: ModelPaths,
+    dataset: Path,
+    *,
+    config: TrainConfig,
+    policy: RetrainPolicy,
+    force: bool = False,
+    say: Log = log.info,
+) -> dict[str, Any]:
+    """Everything after collection (blocking; the flow runs it in a thread)."""
+    clean_partial(paths)
+    adopt_live(store, paths, say)
+    reconcile_live(store, paths, say)
+    readiness = plan_training(read_issues(dataset), policy)
+    if readiness.plan is None:
+        say(f"not enough history yet: {readiness.reason}")
+        return {"skipped": readiness.reason}
+    plan = readiness.plan
+    fingerprint = data_fingerprint([*plan.split.train, *plan.split.holdout], plan.labels)
+    done = already_trained(fingerprint, store.model_versions_for(paths.repo))
+    if done is not None and not force:
+        say(f"no new labelled data since version {done}")
+        return {"skipped": f"no new labelled data since version {done}", "version": done}
+    outcome = train_and_judge(
+        plan, paths, fingerprint=fingerprint, config=config, policy=policy, say=say
+    )
+    number = save_version(outcome, paths)
+    metrics = {"version": number, **outcome.metrics}
+    store.add_model_version(
+        paths.repo,
+        str(paths.version(number)),
+        metrics,
+        fingerprint,
+        promoted=outcome.decision.promote,
+    )
+    if outcome.decision.promote:
+        point_live(paths, number)
+    verdict = "promoted" if outcome.decision.promote else "kept the live model"
+    say(f"version {number}: {verdict} ({outcome.decision.reason})")
+    return summary(number, outcome)
+
+
+def summary(number: int, outcome: Outcome) -> dict[str, Any]:
+    """The task's result."""
+    live = outcome.metrics["live_on_holdout"]
+    return {
+        "version": number,
+        "promoted": outcome.decision.promote,
+        "reason": outcome.decision.reason,
+        "macro_f1": outcome.metrics["holdout"]["macro_f1"],
+        "live_macro_f1": live["macro_f1"] if live else None,
+    }
+
+
+# ------------------------------------------------------------------ the flow
+
+
+@contextlib.asynccontextmanager
+async def retrain_lock(redis: Redis, repo: str, ttl: float = LOCK_TTL) -> AsyncIterator[bool]:
+    """Hold ``steward:lock:retrain:<repo>`` while training (renewed; False if taken).
+
+    The lock expires ``ttl`` seconds after its holder stops renewing it, so a killed
+    worker blocks retraining of that repository for minutes, not hours.
+    """
+    lock = redis.lock(f"steward:lock:retrain:{repo}", timeout=ttl, blocking=False)
+    if not await lock.acquire():
+        yield False
+        return
+    keeper = asyncio.create_task(_renew(lock, ttl))
+    try:
+        yield True
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(LockError):
+            await lock.release()
+
+
+async def _renew(lock: Any, ttl: float) -> None:
+    while True:
+        await asyncio.sleep(ttl / 3)
+        await lock.reacquire()
+
+
+async def run_retrain(
+    ctx: TaskContext,
+    args: RetrainArgs,
+    *,
+    policy: RetrainPolicy | None = None,
+    config: TrainConfig | None = None,
+    say: Log | None = None,
+) -> dict[str, Any]:
+    """Refresh the repository's history, train a candidate, promote it if it is better."""
+    full = args.full_name
+    say = say or log.info
+    async with retrain_lock(ctx.redis, full) as held:
+        if not held:
+            say(f"{full} is being retrained by another worker")
+            return {"skipped": "another worker is retraining this repository"}
+        out = dataset_path(ctx.settings, full)
+        gh = await ctx.client(args.installation())
+        collected = await refresh_dataset(gh, full, out, say)
+        say(f"{full}: {collected.new} new item(s), {collected.written} collected in all")
+        result = await asyncio.to_thread(
+            retrain_from_dataset,
+            ctx.store,
+            ModelPaths(model_dir_of(ctx.settings), full),
+            out,
+            config=config or default_train_config(ctx.settings),
+            policy=policy or RetrainPolicy(),
+            force=args.force,
+            say=say,
+        )
+        return {"repo": full, "collected": collected.new, **result}
+
+
+def retrain_jobs(repositories: Sequence[tuple[int, str]]) -> list[RetrainArgs]:
+    """Task arguments for ``steward.retrain``, one per active repository."""
+    jobs = []
+    for installation_id, full in repositories:
+        owner, _, name = full.partition("/")
+        jobs.append(RetrainArgs(installation_id=installation_id, owner=owner, repo=name))
+    return jobs
+
+
+def queue_retrains(store: Store, send: Callable[[RetrainArgs], object]) -> int:
+    """Queue a retrain of every active repository; return how many."""
+    jobs = retrain_jobs(store.all_active_repositories())
+    for job in jobs:
+        send(job)
+    return len(jobs)

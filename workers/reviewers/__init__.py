@@ -1,0 +1,1 @@
+"""Reviewer suggestions, people for issues and the review history (flows and decisions)."""

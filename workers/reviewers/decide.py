@@ -1,0 +1,123 @@
+"""Contributor matching, pure parts: history records, comment texts, who may be asked.
+
+The ranking itself lives in :mod:`models.reviewers`; this module turns GitHub's objects
+into its inputs and its outputs into what the bot says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from models.reviewers import Suggestion
+
+REVIEWERS_MARKER = "<!-- steward:reviewers -->"
+PEOPLE_MARKER = "<!-- steward:people -->"
+REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"})
+
+
+def is_bot_login(login: str, account_type: str = "User") -> bool:
+    """Bots never review and are never asked to."""
+    return account_type == "Bot" or login.endswith("[bot]")
+
+
+def reviewers_from(reviews: Iterable[Mapping[str, Any]], author: str) -> list[str]:
+    """People who reviewed a pull request (not its author, not bots), first review first."""
+    seen: dict[str, None] = {}
+    for review in reviews:
+        user = review.get("user") or {}
+        login = str(user.get("login") or "")
+        if not login or login == author or is_bot_login(login, str(user.get("type") or "")):
+            continue
+        if str(review.get("state", "")).upper() in REVIEW_STATES:
+            seen.setdefault(login, None)
+    return list(seen)
+
+
+_CLOSING = re.compile(
+    r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+(?:([\w.-]+/[\w.-]+))?#(\d+)",
+    re.IGNORECASE,
+)
+
+
+def closing_references(text: str, repo_full_name: str) -> list[int]:
+    """Issue numbers a pull request closes with GitHub's keywords (``Fixes #12``).
+
+    References to another repository (``other/repo#3``) are left out.
+    """
+    numbers: dict[int, None] = {}
+    for match in _CLOSING.finditer(text or ""):
+        target = match.group(1)
+        if target is None or target.lower() == repo_full_name.lower():
+            numbers.setdefault(int(match.group(2)), None)
+    return list(numbers)
+
+
+def indexed_text(change: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored change as the index reads it: fixed issues' titles join its body.
+
+    So people who fixed issues about a topic are found for new issues about it.
+    """
+    fixed = " ".join(str(f.get("title") or "") for f in change.get("fixes") or [])
+    if not fixed:
+        return dict(change)
+    return {**change, "body": f"{change.get('body') or ''}\n{fixed}".strip()}
+
+
+def change_record(
+    pull: Mapping[str, Any],
+    *,
+    reviewers: Sequence[str],
+    files: Sequence[str],
+    fixes: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """One merged pull request in the review-history format."""
+    return {
+        "id": str(pull["number"]),
+        "created_at": pull.get("created_at") or "",
+        "merged_at": pull.get("merged_at"),
+        "author": str((pull.get("user") or {}).get("login") or ""),
+        "reviewers": list(reviewers),
+        "title": str(pull.get("title") or ""),
+        "body": str(pull.get("body") or ""),
+        "files": list(files),
+        "fixes": [dict(f) for f in fixes],
+    }
+
+
+def open_request_counts(open_pulls: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """How many open pull requests currently wait on each person's review."""
+    counts: Counter[str] = Counter()
+    for pull in open_pulls:
+        for user in pull.get("requested_reviewers") or []:
+            counts[str(user.get("login", ""))] += 1
+    return dict(counts)
+
+
+def suggestion_comment(suggestions: Sequence[Suggestion]) -> str:
+    """The `suggest`-mode comment: one line per person with the reason."""
+    lines = "\n".join(f"- @{s.login} — {s.reason}" for s in suggestions)
+    return (
+        "Steward suggests these reviewers, from who knows this code:\n\n"
+        f"{lines}\n\n{REVIEWERS_MARKER}"
+    )
+
+
+def people_comment(suggestions: Sequence[Suggestion]) -> str:
+    """The `mention`-mode comment on a new issue."""
+    lines = "\n".join(f"- @{s.login} — {s.reason}" for s in suggestions)
+    return f"These people know the code this issue is about:\n\n{lines}\n\n{PEOPLE_MARKER}"
+
+
+def writers(collaborators: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Collaborators who can review: push, maintain or admin permission, not bots."""
+    allowed = []
+    for person in collaborators:
+        permissions = person.get("permissions") or {}
+        can_push = any(permissions.get(p) for p in ("push", "maintain", "admin"))
+        login = str(person.get("login") or "")
+        if can_push and not is_bot_login(login, str(person.get("type") or "")):
+            allowed.append(login)
+    return allowed

@@ -1,0 +1,1 @@
+"""Triage: label new issues, pull requests and discussions (flow, decisions, model access)."""

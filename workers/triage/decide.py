@@ -1,0 +1,107 @@
+"""Triage decisions, pure: which of a repository's labels to apply to a new item."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from core.config_schema import TriageConfig
+from models.triage.calibration import labels_to_apply
+
+#: Zero-shot probabilities are not calibrated: ask for more before applying a label.
+ZERO_SHOT_THRESHOLD = 0.6
+MARKER = "<!-- steward:triage -->"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a model said about one item, and the thresholds it was calibrated with."""
+
+    probs: dict[str, float]
+    thresholds: dict[str, float]
+    single_label: bool
+    source: str  # "model" | "zero-shot"
+
+
+def resolve_label(name: str, repo_labels: Iterable[str], aliases: Mapping[str, str]) -> str | None:
+    """The repository's spelling of a model label (after aliases), or None if it has none."""
+    wanted = aliases.get(name, name).casefold()
+    for label in repo_labels:
+        if label.casefold() == wanted:
+            return label
+    return None
+
+
+def permitted(label: str, config: TriageConfig) -> bool:
+    """The allow-list (when set) admits it and the deny-list does not name it."""
+    folded = label.casefold()
+    if any(folded == d.casefold() for d in config.deny):
+        return False
+    return not config.allow or any(folded == a.casefold() for a in config.allow)
+
+
+def choose_labels(
+    prediction: Prediction,
+    *,
+    repo_labels: Iterable[str],
+    config: TriageConfig,
+    removed_by_humans: Iterable[str] = (),
+) -> list[tuple[str, float]]:
+    """Labels to apply with their probabilities, most probable first.
+
+    Which probabilities clear their thresholds is the one rule ``steward evaluate``
+    measures (:func:`models.triage.calibration.labels_to_apply`, with the per-label
+    minimums from config replacing the calibrated threshold). Of those, a label is
+    applied only if it exists in the repository, config permits it, and no human
+    removed it from this item before.
+    """
+    existing = list(repo_labels)
+    removed = {r.casefold() for r in removed_by_humans}
+    passing = labels_to_apply(
+        prediction.probs,
+        prediction.thresholds,
+        config.min_confidence,
+        single_label=prediction.single_label,
+    )
+    chosen: list[tuple[str, float]] = []
+    for model_label in passing:
+        name = resolve_label(model_label, existing, config.aliases)
+        if name is None or not permitted(name, config):
+            continue
+        if name.casefold() in removed or any(name == c for c, _ in chosen):
+            continue
+        chosen.append((name, prediction.probs[model_label]))
+    return chosen[: config.max_labels]
+
+
+def kind_enabled(config: TriageConfig, kind: str) -> bool:
+    """Whether triage is on for this kind of item (``issue``, ``pull_request``, ``discussion``)."""
+    switch = {
+        "issue": config.issues,
+        "pull_request": config.pull_requests,
+        "discussion": config.discussions,
+    }.get(kind, False)
+    return config.enabled and switch
+
+
+def zero_shot_thresholds(labels: Iterable[str]) -> dict[str, float]:
+    """The conservative threshold used for every label before a model is trained."""
+    return {label: ZERO_SHOT_THRESHOLD for label in labels}
+
+
+def explanation(chosen: list[tuple[str, float]], source: str) -> str:
+    """The optional comment that says what was applied and how sure the bot was."""
+    parts = ", ".join(f"`{name}` ({prob:.0%})" for name, prob in chosen)
+    how = "this repository's trained model" if source == "model" else "label descriptions"
+    return (
+        f"Steward labelled this {parts}, based on {how}. Remove a label if it is wrong; "
+        f"Steward will not add it again and learns from the correction.\n\n{MARKER}"
+    )
+
+
+def item_text(title: str, body: str, paths: Iterable[str] = ()) -> tuple[str, str]:
+    """Title and body as the model sees them (a PR's changed paths appended to its body)."""
+    files = list(paths)
+    if files:
+        body = f"{body}\n\nChanged files: {' '.join(files[:50])}"
+    return title, body

@@ -1,0 +1,310 @@
+"""The triage flow: fetch the item and the repository's labels, predict, apply idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.tasks import TriageArgs
+from workers.feedback.decide import label_effect_key
+from workers.flow import Effect, RepoTask, open_repo
+from workers.runtime import TaskContext
+from workers.triage.decide import (
+    MARKER,
+    Prediction,
+    choose_labels,
+    explanation,
+    item_text,
+    kind_enabled,
+)
+from workers.triage.inference import ItemText, has_model, predict_with_model, predict_zero_shot
+
+log = logging.getLogger(__name__)
+
+DISCUSSION = """
+query TriageDiscussion($id: ID!) {
+  node(id: $id) {
+    ... on Discussion {
+      title
+      body
+      labels(first: 20) { nodes { name } }
+    }
+  }
+}
+"""
+
+REPO_LABELS = """
+query RepoLabels($owner: String!, $name: String!, $cursor: String) {
+  repository(owner: $owner, name: $name) {
+    labels(first: 100, after: $cursor) {
+      nodes { id name description }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+
+ADD_LABELS = """
+mutation AddLabels($id: ID!, $labels: [ID!]!) {
+  addLabelsToLabelable(input: {labelableId: $id, labelIds: $labels}) {
+    clientMutationId
+  }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The item as it is now, and the repository's labels."""
+
+    title: str
+    body: str
+    labels: list[str]
+    paths: list[str]
+    repo_labels: list[tuple[str, str, str]]  # (name, description, node id)
+
+
+async def _rest_labels(task: RepoTask) -> list[tuple[str, str, str]]:
+    return [
+        (str(label["name"]), str(label.get("description") or ""), str(label["node_id"]))
+        async for label in task.gh.getiter(
+            "/repos/{owner}/{repo}/labels{?per_page}",
+            {"owner": task.owner, "repo": task.repo, "per_page": 100},
+        )
+    ]
+
+
+async def _graphql_labels(task: RepoTask) -> list[tuple[str, str, str]]:
+    labels: list[tuple[str, str, str]] = []
+    cursor: str | None = None
+    while True:
+        data = await task.graphql(REPO_LABELS, owner=task.owner, name=task.repo, cursor=cursor)
+        page = data["repository"]["labels"]
+        labels.extend((n["name"], n.get("description") or "", n["id"]) for n in page["nodes"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return labels
+        cursor = page["pageInfo"]["endCursor"]
+
+
+async def _fetch_discussion(task: RepoTask, node_id: str) -> Fetched:
+    node = (await task.graphql(DISCUSSION, id=node_id))["node"]
+    return Fetched(
+        title=str(node["title"]),
+        body=str(node.get("body") or ""),
+        labels=[n["name"] for n in node["labels"]["nodes"]],
+        paths=[],
+        repo_labels=await _graphql_labels(task),
+    )
+
+
+async def _pull_paths(task: RepoTask, number: int) -> list[str]:
+    return [
+        str(f["filename"])
+        async for f in task.gh.getiter(
+            "/repos/{owner}/{repo}/pulls/{pull_number}/files{?per_page}",
+            {"owner": task.owner, "repo": task.repo, "pull_number": number, "per_page": 100},
+        )
+    ]
+
+
+async def fetch(task: RepoTask, args: TriageArgs) -> Fetched:
+    """The item's text, labels and (for PRs) changed paths, plus the repository's labels."""
+    if args.kind == "discussion":
+        return await _fetch_discussion(task, args.node_id)
+    ids: dict[str, Any] = {"owner": task.owner, "repo": task.repo, "issue_number": args.number}
+    issue, repo_labels = await asyncio.gather(
+        task.gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids), _rest_labels(task)
+    )
+    paths = await _pull_paths(task, args.number) if args.kind == "pull_request" else []
+    return Fetched(
+        title=str(issue.get("title") or ""),
+        body=str(issue.get("body") or ""),
+        labels=[str(label["name"]) for label in issue.get("labels") or []],
+        paths=paths,
+        repo_labels=repo_labels,
+    )
+
+
+async def labels_removed_by_humans(task: RepoTask, number: int) -> set[str]:
+    """Labels a person (not a bot) removed from the item: never added again."""
+    removed: set[str] = set()
+    async for event in task.gh.getiter(
+        "/repos/{owner}/{repo}/issues/{issue_number}/events{?per_page}",
+        {"owner": task.owner, "repo": task.repo, "issue_number": number, "per_page": 100},
+    ):
+        actor = event.get("actor") or {}
+        is_bot = actor.get("type") == "Bot" or str(actor.get("login", "")).endswith("[bot]")
+        if event.get("event") == "unlabeled" and not is_bot:
+            removed.add(str((event.get("label") or {}).get("name", "")))
+    return removed
+
+
+async def removed_labels(task: RepoTask, args: TriageArgs) -> set[str]:
+    """Labels people removed from this item, on GitHub and in the recorded feedback."""
+    removed = (
+        set() if args.kind == "discussion" else await labels_removed_by_humans(task, args.number)
+    )
+    return removed | {
+        f["subject"]
+        for f in task.store.feedback_for(task.full_name)
+        if f["number"] == args.number and f["kind"] == "label_removed"
+    }
+
+
+async def labelled_examples(task: RepoTask) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Recently closed, labelled issues: the zero-shot path's nearest neighbours."""
+    examples = []
+    async for issue in task.gh.getiter(
+        "/repos/{owner}/{repo}/issues{?state,per_page}",
+        {"owner": task.owner, "repo": task.repo, "state": "closed", "per_page": 100},
+    ):
+        labels = tuple(str(label["name"]) for label in issue.get("labels") or [])
+        if labels:
+            examples.append((str(issue.get("title") or ""), str(issue.get("body") or ""), labels))
+        if len(examples) >= 200:
+            break
+    return examples
+
+
+def model_dir(task: RepoTask) -> Path:
+    """Where this deployment keeps trained triage models."""
+    return task.settings.model_dir or task.settings.data_dir / "models"
+
+
+async def predict(task: RepoTask, fetched: Fetched) -> Prediction | None:
+    """The trained model's prediction, or zero-shot's, or None when neither may run."""
+    title, body = item_text(fetched.title, fetched.body, fetched.paths)
+    text = ItemText(repo=task.full_name, title=title, body=body)
+    precision = task.settings.precision
+    if has_model(model_dir(task), task.full_name):
+        return await asyncio.to_thread(predict_with_model, model_dir(task), text, precision)
+    if not task.config.triage.zero_shot or not fetched.repo_labels:
+        return None
+    examples = await labelled_examples(task)
+    labels = [(name, desc) for name, desc, _ in fetched.repo_labels]
+    return await asyncio.to_thread(
+        predict_zero_shot, text, labels, examples, task.settings.base_model, precision
+    )
+
+
+async def apply_labels(
+    task: RepoTask, args: TriageArgs, *, names: list[str], fetched: Fetched
+) -> None:
+    """Add the labels (adding a label twice is a no-op on GitHub, so retries are safe)."""
+    if args.kind == "discussion":
+        ids = [lid for name, _, lid in fetched.repo_labels if name in names]
+        await task.graphql(ADD_LABELS, id=args.node_id, labels=ids)
+        return
+    await task.gh.post(
+        "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+        {"owner": task.owner, "repo": task.repo, "issue_number": args.number},
+        data={"labels": names},
+    )
+
+
+def good_first_issue_proposal(kind: str, fetched: Fetched, setting: str) -> str | None:
+    """The repository's newcomer label if this new issue looks easy and well described."""
+    from models.reviewers import looks_like_good_first_issue
+    from models.reviewers.issues import is_newcomer_issue
+
+    if kind != "issue" or setting == "off":
+        return None
+    label = next((n for n, _, _ in fetched.repo_labels if is_newcomer_issue([n])), None)
+    verdict, _ = looks_like_good_first_issue(fetched.title, fetched.body, fetched.labels)
+    return label if verdict else None
+
+
+def decision_key(full: str, number: int) -> str:
+    """The audit-log key of the triage decision for one item."""
+    return f"triage:{full}#{number}:decision"
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What triage chose for one item."""
+
+    chosen: list[tuple[str, float]]
+    names: list[str]
+    newcomer: str | None
+    prediction: Prediction
+
+
+async def decide(task: RepoTask, args: TriageArgs, fetched: Fetched) -> Decided | str:
+    """The labels for the item, or why there are none to decide."""
+    config = task.config.triage
+    prediction = await predict(task, fetched)
+    if prediction is None:
+        return "no trained model and zero-shot is off"
+    chosen = choose_labels(
+        prediction,
+        repo_labels=[n for n, _, _ in fetched.repo_labels],
+        config=config,
+        removed_by_humans=await removed_labels(task, args),
+    )
+    names = [name for name, _ in chosen]
+    newcomer = good_first_issue_proposal(args.kind, fetched, config.good_first_issue)
+    if newcomer and config.good_first_issue == "label":
+        names.append(newcomer)
+    return Decided(chosen, names, newcomer, prediction)
+
+
+def effects(args: TriageArgs, decided: Decided) -> tuple[Effect, list[Effect]]:
+    """The decision's audit records: one per label, then the decision itself."""
+    labels = [
+        Effect(
+            label_effect_key(args.full_name, args.number, name),
+            "triage",
+            "label",
+            args.number,
+            {"label": name, "prob": prob},
+        )
+        for name, prob in decided.chosen
+    ]
+    detail = {
+        "good_first_issue": decided.newcomer,
+        "kind": args.kind,
+        "applied": decided.names,
+        "source": decided.prediction.source,
+        "probs": decided.prediction.probs,
+    }
+    key = decision_key(args.full_name, args.number)
+    return Effect(key, "triage", "decision", args.number, detail), labels
+
+
+async def run_triage(ctx: TaskContext, args: TriageArgs) -> dict[str, Any]:
+    """Label a new issue, pull request or discussion from the repository's own labels."""
+    if ctx.done(decision_key(args.full_name, args.number)):
+        return {"skipped": "already triaged"}
+    task = await open_repo(ctx, args)
+    config = task.config.triage
+    if not kind_enabled(config, args.kind):
+        return {"skipped": "triage is off for this kind"}
+    fetched = await fetch(task, args)
+    if fetched.labels:
+        return {"skipped": "a human already labelled it"}
+    decided = await decide(task, args, fetched)
+    if isinstance(decided, str):
+        return {"skipped": decided}
+
+    async def apply() -> None:
+        await apply_labels(task, args, names=decided.names, fetched=fetched)
+        if config.explain and args.kind != "discussion":
+            text = explanation(decided.chosen, decided.prediction.source)
+            await task.comment_once(args.number, body=text, marker=MARKER)
+
+    decision, labels = effects(args, decided)
+    if await task.apply_once(decision, apply if decided.names else None, also=labels) is None:
+        return {"skipped": "already triaged"}
+    mode, source = task.config.mode, decided.prediction.source
+    log.info(
+        "triage %s#%d: %s (%s, %s)",
+        task.full_name,
+        args.number,
+        decided.names or "no label",
+        source,
+        mode,
+    )
+    return {"labels": decided.names, "source": source, "mode": mode}

@@ -1,0 +1,131 @@
+"""Model access inside a worker process: loaded once, micro-batched across threads.
+
+Trained models live in ``<model dir>/<owner>__<repo>/``; a repository without one is
+labelled zero-shot from its label names, descriptions and already-labelled issues.
+Both are cached per process (zero-shot for an hour, so new labels are picked up).
+The model folder is usually a symlink to the live version (``workers.retrain.flow``);
+it is resolved on every call, so a promotion or rollback takes effect at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.batching import MicroBatcher
+from workers.triage.decide import Prediction, zero_shot_thresholds
+
+ZERO_SHOT_TTL = 3600.0
+_lock = threading.Lock()
+_batchers: dict[str, MicroBatcher[Any, dict[str, float]]] = {}
+_live: dict[str, str] = {}  # repository → the version folder its batcher serves
+_zero_shot: dict[tuple[str, tuple[str, ...]], tuple[float, Any]] = {}
+
+
+@dataclass(frozen=True)
+class ItemText:
+    """What the classifier reads of one item."""
+
+    repo: str
+    title: str
+    body: str
+
+
+def model_folder(model_dir: Path, repo_full_name: str) -> Path:
+    """Where a repository's trained model lives."""
+    return model_dir / repo_full_name.replace("/", "__")
+
+
+def has_model(model_dir: Path, repo_full_name: str) -> bool:
+    """Whether a trained model exists for the repository."""
+    return (model_folder(model_dir, repo_full_name) / "triage.json").is_file()
+
+
+def _batcher(folder: Path, precision: str) -> MicroBatcher[Any, dict[str, float]]:
+    # ``folder`` is resolved by the caller: a promotion re-points the live symlink to
+    # another (immutable) version folder, so the key and the loaded model change with it.
+    key = str(folder)
+    with _lock:
+        if key not in _batchers:
+            from models.triage.model import load_cached
+
+            model = load_cached(folder, precision=precision)
+            _batchers[key] = MicroBatcher(model.predict, max_batch=32, max_wait=0.01)
+        return _batchers[key]
+
+
+def _forget_replaced(repo: str, folder: Path) -> None:
+    """Drop the previous version's model when a repository's live model moved."""
+    from models.triage.model import evict
+
+    with _lock:
+        previous = _live.get(repo)
+        _live[repo] = str(folder)
+        if previous is None or previous == str(folder):
+            return
+        _batchers.pop(previous, None)
+    evict(previous)
+
+
+def predict_with_model(model_dir: Path, item: ItemText, precision: str = "auto") -> Prediction:
+    """The repository's trained model's probabilities for one item (batched with others).
+
+    ``precision`` is the deployment's ``STEWARD_PRECISION`` (encoder autocast).
+    """
+    from models.triage.data import LabelledItem
+    from models.triage.model import load_cached
+
+    # Resolved once, so probabilities and thresholds come from the same version.
+    folder = model_folder(model_dir, item.repo).resolve()
+    _forget_replaced(item.repo, folder)
+    item_in = LabelledItem(repo=item.repo, title=item.title, body=item.body)
+    probs = _batcher(folder, precision).submit(item_in)
+    meta = load_cached(folder, precision=precision).meta
+    return Prediction(
+        probs=probs,
+        thresholds=dict(meta.thresholds),
+        single_label=not meta.multi_label,
+        source="model",
+    )
+
+
+def predict_zero_shot(
+    item: ItemText,
+    labels: Sequence[tuple[str, str]],
+    examples: Sequence[tuple[str, str, tuple[str, ...]]],
+    base_model: str | None,
+    precision: str = "auto",
+) -> Prediction:
+    """Zero-shot probabilities over the repository's labels ``(name, description)``."""
+    from models.triage.data import LabelInfo, LabelledItem
+
+    key = (item.repo, tuple(sorted(name for name, _ in labels)))
+    now = time.monotonic()
+    with _lock:
+        cached = _zero_shot.get(key)
+    if cached is None or now - cached[0] > ZERO_SHOT_TTL:
+        from models.triage.zeroshot import ZeroShotClassifier
+
+        encoder = None
+        if base_model or precision != "auto":
+            from models.defaults import packaged_model_path, resolve_model_name
+            from models.encoder import get_encoder
+
+            name = resolve_model_name(base_model) if base_model else packaged_model_path()
+            encoder = get_encoder(name, precision=precision)
+        classifier = ZeroShotClassifier(
+            [LabelInfo(name=n, description=d) for n, d in labels],
+            [LabelledItem(repo=item.repo, title=t, body=b, labels=ls) for t, b, ls in examples],
+            encoder=encoder,
+        ).fit()
+        with _lock:
+            _zero_shot[key] = (now, classifier)
+        cached = (now, classifier)
+    (probs,) = cached[1].predict([LabelledItem(repo=item.repo, title=item.title, body=item.body)])
+    return Prediction(
+        probs=probs, thresholds=zero_shot_thresholds(probs), single_label=True, source="zero-shot"
+    )

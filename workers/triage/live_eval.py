@@ -1,0 +1,89 @@
+"""Live precision of triage: what the bot applied (or, in shadow mode, would have) versus
+what people did afterwards, from the audit log and the recorded feedback.
+
+``steward evaluate-live --repo owner/name`` prints it; the computation is pure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def human_labels(feedback: Iterable[Mapping[str, Any]]) -> dict[int, tuple[set[str], set[str]]]:
+    """Per item: (labels people added, labels people removed) after the bot decided."""
+    changes: dict[int, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+    for row in feedback:
+        added, removed = changes[int(row["number"])]
+        if row["kind"] == "label_added":
+            added.add(row["subject"])
+        elif row["kind"] == "label_removed":
+            removed.add(row["subject"])
+    return dict(changes)
+
+
+def live_precision(
+    decisions: Iterable[Mapping[str, Any]], feedback: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Precision and coverage of the labels the bot applied or would have applied.
+
+    Live mode: an applied label is correct unless a person removed it. Shadow mode: a
+    would-be label is correct if a person later added it; items nobody labelled are not
+    judged yet. Coverage is the share of decided items that got at least one label.
+    """
+    people = human_labels(feedback)
+    counts = {"live": [0, 0], "shadow": [0, 0]}  # [correct, judged]
+    decided = labelled = 0
+    for decision in decisions:
+        applied = list(decision["detail"].get("applied") or [])
+        decided += 1
+        labelled += bool(applied)
+        added, removed = people.get(int(decision["number"]), (set(), set()))
+        mode = "shadow" if decision["mode"] == "shadow" else "live"
+        if mode == "shadow" and not added:
+            continue
+        for label in applied:
+            ok = label not in removed if mode == "live" else label in added
+            counts[mode][0] += ok
+            counts[mode][1] += 1
+    return {
+        "decisions": decided,
+        "coverage": labelled / decided if decided else 0.0,
+        **{f"{mode}_precision": (c / n if n else None) for mode, (c, n) in counts.items()},
+        **{f"{mode}_judged": n for mode, (_, n) in counts.items()},
+    }
+
+
+def cmd_evaluate_live(args: argparse.Namespace) -> int:
+    """Print live precision for one repository from this deployment's database."""
+    from core.settings import load_settings
+    from core.store import open_store
+
+    store = open_store(load_settings().database_url_or_default)
+    actions = store.actions_for(args.repo)
+    decisions = [a for a in actions if a["feature"] == "triage" and a["action"] == "decision"]
+    result = {"repo": args.repo, **live_precision(decisions, store.feedback_for(args.repo))}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for key, value in result.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else value
+        print(f"{key:<18} {shown}")
+    if not result["decisions"]:
+        print("no triage decisions recorded for this repository yet", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``steward evaluate-live``."""
+    parser = subparsers.add_parser(
+        "evaluate-live",
+        help="precision of the labels the bot applied (or would have, in shadow mode)",
+    )
+    parser.add_argument("--repo", required=True, help="owner/name")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=cmd_evaluate_live)

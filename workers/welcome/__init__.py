@@ -1,0 +1,1 @@
+"""Welcoming first-time contributors (flow and pure decisions)."""
