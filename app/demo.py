@@ -45,6 +45,8 @@ PAST_ISSUES = [
 APP_ID = 1
 INSTALLATION_ID = 1
 OWNER, REPO = "acme", "widgets"
+#: dave, erin and frank are first-timers.
+EXPECTED_WELCOMES = 3
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,10 @@ def build_world(fake: FakeGitHub, public_pem: str) -> dict[str, int]:
     return numbers
 
 
-def _item(name: str, key: str, number: int, login: str, association: str) -> dict[str, Any]:
+def _item(name: str, number: int, *, login: str, association: str = "NONE") -> dict[str, Any]:
+    key = {"issues": "issue", "pull_request": "pull_request", "discussion": "discussion"}[
+        name.split(".")[0]
+    ]
     payload = retarget(
         load_webhook_example(name), owner=OWNER, repo=REPO, installation_id=INSTALLATION_ID
     )
@@ -105,10 +110,10 @@ def _item(name: str, key: str, number: int, login: str, association: str) -> dic
 
 def deliveries(fake: FakeGitHub, numbers: dict[str, int]) -> list[Delivery]:
     """The replay: real payloads from @octokit/webhooks-examples, retargeted."""
-    dave = _item("issues.opened", "issue", numbers["dave"], "dave", "NONE")
-    discussion = _item("discussion.created", "discussion", numbers["frank"], "frank", "NONE")
+    dave = _item("issues.opened", numbers["dave"], login="dave", association="NONE")
+    discussion = _item("discussion.created", numbers["frank"], login="frank", association="NONE")
     discussion["discussion"]["node_id"] = fake.discussion(OWNER, REPO, numbers["frank"]).node_id
-    bot = _item("issues.opened", "issue", numbers["dave"], "dependabot[bot]", "NONE")
+    bot = _item("issues.opened", numbers["dave"], login="dependabot[bot]", association="NONE")
     return [
         Delivery("ping from GitHub", "ping", load_webhook_example("ping")),
         Delivery("dave opens his first issue", "issues", dave, delivery_id="dave-1"),
@@ -116,24 +121,23 @@ def deliveries(fake: FakeGitHub, numbers: dict[str, int]) -> list[Delivery]:
         Delivery(
             "alice (a member) opens an issue",
             "issues",
-            _item("issues.opened", "issue", numbers["alice"], "alice", "MEMBER"),
+            _item("issues.opened", numbers["alice"], login="alice", association="MEMBER"),
         ),
         Delivery(
             "erin opens her first pull request",
             "pull_request",
             _item(
                 "pull_request.opened",
-                "pull_request",
                 numbers["erin"],
-                "erin",
-                "FIRST_TIME_CONTRIBUTOR",
+                login="erin",
+                association="FIRST_TIME_CONTRIBUTOR",
             ),
         ),
         Delivery("frank starts his first discussion", "discussion", discussion),
         Delivery(
             "gina opens her second issue",
             "issues",
-            _item("issues.opened", "issue", numbers["gina"], "gina", "NONE"),
+            _item("issues.opened", numbers["gina"], login="gina", association="NONE"),
         ),
         Delivery("a bot opens an issue", "issues", bot),
         Delivery("a forged delivery (wrong secret)", "issues", dave, secret="forged"),
@@ -204,54 +208,47 @@ def _welcomes(fake: FakeGitHub) -> int:
     return sum("steward:welcome" in b for b in bodies)
 
 
-def run_demo(*, verbose: bool = False) -> int:
-    """Run the narrated demo; 0 when every expectation held."""
-    private_pem, public_pem = new_key_pair()
-    secret = secrets.token_hex(16)
-    fake = FakeGitHub()
-    numbers = build_world(fake, public_pem)
-    with tempfile.TemporaryDirectory(prefix="steward-demo-") as tmp, fake.serve_in_thread() as api:
-        port = _free_port()
-        env = {
-            **os.environ,
-            "APP_ID": str(APP_ID),
-            "PRIVATE_KEY": private_pem,
-            "WEBHOOK_SECRET": secret,
-            "GITHUB_API_URL": api,
-            "STEWARD_DATA_DIR": tmp,
-            "STEWARD_ENV_FILE": str(Path(tmp) / "none.env"),
-            "PORT": str(port),
-            "LOG_LEVEL": "info" if verbose else "warning",
-        }
-        for name in ("REDIS_URL", "DATABASE_URL"):
-            env.pop(name, None)
-        print(f"fake GitHub at {api}; starting `steward serve` (embedded Redis + worker) …")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"], env=env, start_new_session=True
-        )
-        try:
-            if not _wait(lambda: _healthy(port), 60):
-                print("steward serve did not come up", file=sys.stderr)
-                return 1
-            url = f"http://127.0.0.1:{port}/api/github/webhooks"
-            print("\nreplaying deliveries:")
-            for delivery in deliveries(fake, numbers):
-                status, text = _post(url, delivery, secret)
-                print(f"  {status}  {delivery.title:<40} {text[:70]}")
-            expected = 3  # dave, erin, frank
-            done = _wait(lambda: _welcomes(fake) >= expected, 90)
-            time.sleep(2)  # let any (wrong) extra effect show up before we count
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
-    effects = _effects(fake)
+def demo_env(
+    *, api: str, data_dir: str, port: int, private_pem: str, secret: str, verbose: bool
+) -> dict[str, str]:
+    """The environment of the demo's ``steward serve``: the fake GitHub, a throw-away App."""
+    env = {
+        **os.environ,
+        "APP_ID": str(APP_ID),
+        "PRIVATE_KEY": private_pem,
+        "WEBHOOK_SECRET": secret,
+        "GITHUB_API_URL": api,
+        "STEWARD_DATA_DIR": data_dir,
+        "STEWARD_ENV_FILE": str(Path(data_dir) / "none.env"),
+        "PORT": str(port),
+        "LOG_LEVEL": "info" if verbose else "warning",
+    }
+    for name in ("REDIS_URL", "DATABASE_URL"):
+        env.pop(name, None)
+    return env
+
+
+def replay(fake: FakeGitHub, numbers: dict[str, int], *, port: int, secret: str) -> bool:
+    """Send the deliveries, then wait for the welcomes; True when they all came."""
+    url = f"http://127.0.0.1:{port}/api/github/webhooks"
+    print("\nreplaying deliveries:")
+    for delivery in deliveries(fake, numbers):
+        status, text = _post(url, delivery, secret)
+        print(f"  {status}  {delivery.title:<40} {text[:70]}")
+    done = _wait(lambda: _welcomes(fake) >= EXPECTED_WELCOMES, 90)
+    time.sleep(2)  # let any (wrong) extra effect show up before we count
+    return done
+
+
+def report(fake: FakeGitHub, *, done: bool) -> int:
+    """Print what the bot did on the fake GitHub; 0 when every expectation held."""
     print("\nwhat the bot did on GitHub:")
-    print("\n".join(effects) or "  nothing")
+    print("\n".join(_effects(fake)) or "  nothing")
     print(
         f"\nGitHub calls made: {len(fake.requests)}; "
         f"calls that break GitHub's OpenAPI description: {len(fake.violations)}"
     )
-    ok = done and _welcomes(fake) == expected and not fake.violations
+    ok = done and _welcomes(fake) == EXPECTED_WELCOMES and not fake.violations
     print(
         "demo "
         + (
@@ -262,3 +259,34 @@ def run_demo(*, verbose: bool = False) -> int:
         )
     )
     return 0 if ok else 1
+
+
+def run_demo(*, verbose: bool = False) -> int:
+    """Run the narrated demo; 0 when every expectation held."""
+    private_pem, public_pem = new_key_pair()
+    secret = secrets.token_hex(16)
+    fake = FakeGitHub()
+    numbers = build_world(fake, public_pem)
+    with tempfile.TemporaryDirectory(prefix="steward-demo-") as tmp, fake.serve_in_thread() as api:
+        port = _free_port()
+        env = demo_env(
+            api=api,
+            data_dir=tmp,
+            port=port,
+            private_pem=private_pem,
+            secret=secret,
+            verbose=verbose,
+        )
+        print(f"fake GitHub at {api}; starting `steward serve` (embedded Redis + worker) …")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve"], env=env, start_new_session=True
+        )
+        try:
+            if not _wait(lambda: _healthy(port), 60):
+                print("steward serve did not come up", file=sys.stderr)
+                return 1
+            done = replay(fake, numbers, port=port, secret=secret)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+    return report(fake, done=done)

@@ -320,7 +320,9 @@ class Store:
             ).mappings()
             return [dict(r) for r in rows]
 
-    def claim_config_report(self, repo: str, path: str, blob_sha: str, errors: list[str]) -> bool:
+    def claim_config_report(
+        self, repo: str, path: str, blob_sha: str, *, errors: list[str]
+    ) -> bool:
         """True the first time a given version of a config file is reported as invalid."""
         try:
             with self._tx() as conn:
@@ -428,7 +430,7 @@ class Store:
                 conn.execute(insert(backfills).values(repo=repo, kind=kind, **values))
 
     def add_model_version(
-        self, repo: str, path: str, metrics: dict[str, Any], fingerprint: str, *, promoted: bool
+        self, repo: str, path: str, *, metrics: dict[str, Any], fingerprint: str, promoted: bool
     ) -> int:
         """Register a trained model version; promoting it demotes the previous one."""
         with self._tx() as conn:

@@ -186,7 +186,7 @@ async def report_config_errors(task: RepoTask) -> None:
     if file is None or not task.live:
         return
     if not task.store.claim_config_report(
-        f"{file.owner}/{file.repo}", file.path, file.sha, task.loaded.errors
+        f"{file.owner}/{file.repo}", file.path, file.sha, errors=task.loaded.errors
     ):
         return
     try:

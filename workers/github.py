@@ -113,7 +113,7 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 if attempt >= self._retries:
                     raise GitHubUnavailable(f"{method} {url}: {exc!r}") from exc
-                await self._retry_after(attempt, f"connection error {exc!r}", method, url)
+                await self._retry_after(attempt, f"connection error {exc!r}", f"{method} {url}")
                 attempt += 1
                 continue
             if status == 401 and self._refresh_token and not refreshed and self.oauth_token:
@@ -130,16 +130,16 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
                 attempt += 1
                 continue
             if status >= 500 and attempt < self._retries:
-                await self._retry_after(attempt, f"HTTP {status}", method, url)
+                await self._retry_after(attempt, f"HTTP {status}", f"{method} {url}")
                 attempt += 1
                 continue
             if status >= 500:
                 raise GitHubUnavailable(f"{method} {url}: HTTP {status} after {attempt} retries")
             return status, resp_headers, data
 
-    async def _retry_after(self, attempt: int, why: str, method: str, url: str) -> None:
+    async def _retry_after(self, attempt: int, why: str, request: str) -> None:
         delay = backoff_delay(attempt)
-        log.warning("%s on %s %s; retry %d in %.2fs", why, method, url, attempt + 1, delay)
+        log.warning("%s on %s; retry %d in %.2fs", why, request, attempt + 1, delay)
         await self.sleep(delay)
 
 

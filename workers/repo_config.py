@@ -58,7 +58,7 @@ class LoadedConfig:
         return self.files[-1] if self.errors and self.files else None
 
 
-async def fetch_file(gh: GitHubAPI, owner: str, repo: str, path: str) -> ConfigFile | None:
+async def fetch_file(gh: GitHubAPI, owner: str, repo: str, *, path: str) -> ConfigFile | None:
     """A file from the default branch, or None if it (or the repository) does not exist.
 
     Used for config files, CONTRIBUTING.md and CODEOWNERS alike.
@@ -81,7 +81,12 @@ async def fetch_file(gh: GitHubAPI, owner: str, repo: str, path: str) -> ConfigF
 
 
 async def _read_with_extends(
-    gh: GitHubAPI, file: ConfigFile, errors: list[str], files: list[ConfigFile], depth: int = 0
+    gh: GitHubAPI,
+    file: ConfigFile,
+    *,
+    errors: list[str],
+    files: list[ConfigFile],
+    depth: int = 0,
 ) -> dict[str, Any]:
     """A file's mapping with everything it ``_extends`` merged beneath it."""
     try:
@@ -95,12 +100,12 @@ async def _read_with_extends(
     if depth >= MAX_EXTENDS_DEPTH:
         errors.append(f"{file.path}: `_extends` nested deeper than {MAX_EXTENDS_DEPTH} files")
         return raw
-    base_file = await fetch_file(gh, *target)
+    base_file = await fetch_file(gh, target[0], target[1], path=target[2])
     if base_file is None:
         errors.append(f"_extends: {'/'.join(target[:2])}:{target[2]} was not found")
         return raw
     files.insert(0, base_file)
-    base = await _read_with_extends(gh, base_file, errors, files, depth + 1)
+    base = await _read_with_extends(gh, base_file, errors=errors, files=files, depth=depth + 1)
     return deep_merge(base, raw)
 
 
@@ -110,14 +115,15 @@ async def load_repo_config(gh: GitHubAPI, owner: str, repo: str) -> LoadedConfig
     files: list[ConfigFile] = []
     merged: dict[str, Any] = {}
     if repo != ".github":
-        org_file = await fetch_file(gh, owner, ".github", CONFIG_PATH)
+        org_file = await fetch_file(gh, owner, ".github", path=CONFIG_PATH)
         if org_file is not None:
             files.append(org_file)
-            merged = await _read_with_extends(gh, org_file, errors, files)
-    repo_file = await fetch_file(gh, owner, repo, CONFIG_PATH)
+            merged = await _read_with_extends(gh, org_file, errors=errors, files=files)
+    repo_file = await fetch_file(gh, owner, repo, path=CONFIG_PATH)
     if repo_file is not None:
         files.append(repo_file)
-        merged = deep_merge(merged, await _read_with_extends(gh, repo_file, errors, files))
+        repo_map = await _read_with_extends(gh, repo_file, errors=errors, files=files)
+        merged = deep_merge(merged, repo_map)
     config, schema_errors = parse_config(merged)
     errors.extend(schema_errors)
     if errors:

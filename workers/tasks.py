@@ -55,7 +55,7 @@ def _log_fields(task: Task, args: TaskArgs) -> dict[str, Any]:
 
 
 def run_task(
-    task: Task, contract: contracts.Task[A], flow: Flow[A], kwargs: dict[str, Any]
+    task: Task, contract: contracts.Task[A], kwargs: dict[str, Any], *, flow: Flow[A]
 ) -> dict[str, Any]:
     """Run ``flow`` for one task, retrying later on rate limits and GitHub outages."""
     args = contract.parse(kwargs)
@@ -74,49 +74,49 @@ def run_task(
 @shared_task(name=contracts.WELCOME.name, bind=True)  # type: ignore[untyped-decorator]
 def welcome(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Welcome a first-time contributor (see :func:`workers.welcome.flow.run_welcome`)."""
-    return run_task(self, contracts.WELCOME, run_welcome, kwargs)
+    return run_task(self, contracts.WELCOME, kwargs, flow=run_welcome)
 
 
 @shared_task(name=contracts.INSTALLATION.name, bind=True)  # type: ignore[untyped-decorator]
 def installation(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Record an installation change (see :mod:`workers.installations.flow`)."""
-    return run_task(self, contracts.INSTALLATION, run_installation_sync, kwargs)
+    return run_task(self, contracts.INSTALLATION, kwargs, flow=run_installation_sync)
 
 
 @shared_task(name=contracts.FEEDBACK.name, bind=True)  # type: ignore[untyped-decorator]
 def feedback(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Record a human label change that corrects the bot (see :mod:`workers.feedback.flow`)."""
-    return run_task(self, contracts.FEEDBACK, run_feedback, kwargs)
+    return run_task(self, contracts.FEEDBACK, kwargs, flow=run_feedback)
 
 
 @shared_task(name=contracts.TRIAGE.name, bind=True)  # type: ignore[untyped-decorator]
 def triage(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Label a new item (see :mod:`workers.triage.flow`); runs on the inference queue."""
-    return run_task(self, contracts.TRIAGE, run_triage, kwargs)
+    return run_task(self, contracts.TRIAGE, kwargs, flow=run_triage)
 
 
 @shared_task(name=contracts.REVIEWERS.name, bind=True)  # type: ignore[untyped-decorator]
 def reviewers(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Request or suggest reviewers (see :mod:`workers.reviewers.flow`)."""
-    return run_task(self, contracts.REVIEWERS, run_reviewers, kwargs)
+    return run_task(self, contracts.REVIEWERS, kwargs, flow=run_reviewers)
 
 
 @shared_task(name=contracts.ISSUE_PEOPLE.name, bind=True)  # type: ignore[untyped-decorator]
 def issue_people(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Rank people who could help with a new issue."""
-    return run_task(self, contracts.ISSUE_PEOPLE, run_issue_people, kwargs)
+    return run_task(self, contracts.ISSUE_PEOPLE, kwargs, flow=run_issue_people)
 
 
 @shared_task(name=contracts.RECORD_PULL.name, bind=True)  # type: ignore[untyped-decorator]
 def record_pull(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Add a merged pull request to the review history."""
-    return run_task(self, contracts.RECORD_PULL, run_record_pull, kwargs)
+    return run_task(self, contracts.RECORD_PULL, kwargs, flow=run_record_pull)
 
 
 @shared_task(name=contracts.BACKFILL.name, bind=True)  # type: ignore[untyped-decorator]
 def backfill(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Collect a repository's review history (resumable; see :mod:`workers.reviewers.history`)."""
-    return run_task(self, contracts.BACKFILL, run_backfill, kwargs)
+    return run_task(self, contracts.BACKFILL, kwargs, flow=run_backfill)
 
 
 async def _retrain(ctx: TaskContext, args: contracts.RetrainArgs) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def retrain(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Fine-tune a repository's model and promote it if better (see
     :mod:`workers.retrain.flow`); runs on the inference queue.
     """
-    return run_task(self, contracts.RETRAIN, _retrain, kwargs)
+    return run_task(self, contracts.RETRAIN, kwargs, flow=_retrain)
 
 
 @shared_task(name=contracts.RETRAIN_ALL.name)  # type: ignore[untyped-decorator]

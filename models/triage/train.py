@@ -295,12 +295,49 @@ def training_loss(
     return loss
 
 
+def stacked_targets(
+    groups: Mapping[str, Sequence[LabelledItem]],
+    tasks: Mapping[str, Task],
+    pairs: Sequence[tuple[str, LabelledItem]],
+) -> np.ndarray:
+    """0/1 targets of every (repository, item) pair, padded to the widest label set."""
+    width = max(len(t.labels) for t in tasks.values())
+    targets = np.zeros((len(pairs), width), dtype=np.float32)
+    for repo, items in groups.items():
+        rows = [i for i, (r, _) in enumerate(pairs) if r == repo]
+        targets[rows, : len(tasks[repo].labels)] = tasks[repo].targets(items)
+    return targets
+
+
+def epoch_bar(order: Sequence[Sequence[int]], epoch: int, cfg: TrainConfig) -> Any:
+    """The progress bar over one epoch's batches (off unless ``cfg.progress``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        order,
+        desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        file=sys.stderr,
+        disable=not cfg.progress,
+        leave=False,
+    )
+
+
+def optimizer_step(optimizer: Any, schedule: Any, loss: Any) -> None:
+    """Back-propagate ``loss``, clip the gradient norm to 1 and step optimizer and schedule."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
+    optimizer.step()
+    schedule.step()
+
+
 def fine_tune(
     groups: Mapping[str, Sequence[LabelledItem]], tasks: Mapping[str, Task], cfg: TrainConfig
 ) -> FineTuned:
     """Fine-tune a fresh copy of ``cfg.base_model`` with one head per repository."""
     import torch
-    from tqdm.auto import tqdm
 
     from models.encoder import Encoder
 
@@ -313,12 +350,7 @@ def fine_tune(
     }
     pairs = [(repo, item) for repo, items in groups.items() for item in items]
     ids = encoder.tokenize([prepare_text(it.title, it.body, cfg.text) for _, it in pairs])
-    width = max(len(t.labels) for t in tasks.values())
-    targets = np.zeros((len(pairs), width), dtype=np.float32)
-    for repo, items in groups.items():
-        rows = [i for i, (r, _) in enumerate(pairs) if r == repo]
-        targets[rows, : len(tasks[repo].labels)] = tasks[repo].targets(items)
-    target_t = torch.from_numpy(targets).to(encoder.device)
+    target_t = torch.from_numpy(stacked_targets(groups, tasks, pairs)).to(encoder.device)
     label_keys = [tuple(sorted(item.labels)) for _, item in pairs]
 
     optimizer = optimizer_for(encoder, list(heads.values()), cfg)
@@ -331,13 +363,7 @@ def fine_tune(
     encoder.model.train()
     for epoch in range(cfg.epochs):
         order = bucketed_order([len(x) for x in ids], cfg.batch_size, rng)
-        bar = tqdm(
-            order,
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            file=sys.stderr,
-            disable=not cfg.progress,
-            leave=False,
-        )
+        bar = epoch_bar(order, epoch, cfg)
         for rows in bar:
             batch = next(encoder.batches(ids, len(rows), order=rows))
             loss = training_loss(
@@ -349,13 +375,7 @@ def fine_tune(
                 tasks,
                 cfg,
             )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(
-                [p for g in optimizer.param_groups for p in g["params"]], 1.0
-            )
-            optimizer.step()
-            schedule.step()
+            optimizer_step(optimizer, schedule, loss)
             result.step_losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{result.step_losses[-1]:.3f}")
     encoder.model.eval()

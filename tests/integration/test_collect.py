@@ -149,7 +149,7 @@ PULL = {**ISSUE, "number": 8, "body": "Fixes #7", "pull_request": {"url": "..."}
 def test_make_record(
     item: dict[str, Any], labels: list[str], files: list[str] | None, expected: dict[str, Any]
 ) -> None:
-    assert make_record("o/r", item, labels, files) == expected
+    assert make_record("o/r", item, labels=labels, files=files) == expected
 
 
 @pytest.mark.parametrize(
@@ -161,12 +161,12 @@ def test_make_record(
     ],
 )
 def test_csv_rows_only_for_one_label(labels: list[str], csv_text: str | None) -> None:
-    record = make_record("o/r", {**ISSUE, "body": "a, b"}, labels)
+    record = make_record("o/r", {**ISSUE, "body": "a, b"}, labels=labels)
     assert encode_record(record, "csv") == csv_text
 
 
 def test_jsonl_lines_escape_unicode_line_breaks() -> None:
-    record = make_record("o/r", {**ISSUE, "body": TRICKY_BODY}, ["bug"])
+    record = make_record("o/r", {**ISSUE, "body": TRICKY_BODY}, labels=["bug"])
     text = encode_record(record, "jsonl")
     assert text is not None and len(text.splitlines()) == 1
     assert json.loads(text)["body"] == TRICKY_BODY

@@ -6,7 +6,7 @@ import pytest
 
 from app.cli import main
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 
 def test_demo_passes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ from fakegithub.fake import FakeGitHub
 from tests.bot import Bot, bot_env
 from tests.support import ORG, example, retarget, unique, wait_for, with_author
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 
 def _issue(fake: FakeGitHub, login: str) -> tuple[str, int, dict[str, object]]:

@@ -277,7 +277,9 @@ def test_versions_live_link_adoption_and_rollback(tmp_path: Path) -> None:
 
     number = publish(fake_version(tmp_path / "staging", "new"), paths)
     assert number == 2 and not (tmp_path / "staging").exists()
-    store.add_model_version("o/r", str(paths.version(2)), {"version": 2}, "fp-new", promoted=True)
+    store.add_model_version(
+        "o/r", str(paths.version(2)), metrics={"version": 2}, fingerprint="fp-new", promoted=True
+    )
     reconcile_live(store, paths, print)  # the database says 2: the link follows
     assert live_version(paths) == 2
 
@@ -296,6 +298,7 @@ def test_point_live_is_a_relative_link(tmp_path: Path) -> None:
     assert str(paths.live.readlink()) == ".versions/o__r/1"
 
 
+@pytest.mark.slow
 def test_inference_follows_a_promotion(tmp_path: Path) -> None:
     """A running worker's next prediction uses the newly promoted version."""
     import torch
@@ -394,6 +397,7 @@ async def retrain(settings: Settings, store: Store, name: str, **options: Any) -
         )
 
 
+@pytest.mark.slow
 async def test_retrain_promotes_skips_keeps_and_rolls_back(
     fake: FakeGitHub, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
@@ -454,6 +458,7 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
     assert main(["models", "promote", "--repo", full, "--version", "7"]) == 1
 
 
+@pytest.mark.slow
 def test_scheduled_retrain_all_runs_in_a_real_worker(
     fake: FakeGitHub, fake_github: tuple[FakeGitHub, str], redis_url: str, tmp_path: Path
 ) -> None:

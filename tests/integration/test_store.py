@@ -32,11 +32,11 @@ def test_actions_are_recorded_once(database_url: str) -> None:
 
 def test_config_reports_once_per_version(database_url: str) -> None:
     store = open_store(database_url)
-    assert store.claim_config_report("o/r", ".github/steward.yml", "abc", ["bad"])
-    assert not store.claim_config_report("o/r", ".github/steward.yml", "abc", ["bad"])
+    assert store.claim_config_report("o/r", ".github/steward.yml", "abc", errors=["bad"])
+    assert not store.claim_config_report("o/r", ".github/steward.yml", "abc", errors=["bad"])
     store.release_config_report("o/r", ".github/steward.yml", "abc")
-    assert store.claim_config_report("o/r", ".github/steward.yml", "abc", ["bad"])
-    assert store.claim_config_report("o/r", ".github/steward.yml", "def", ["bad"])
+    assert store.claim_config_report("o/r", ".github/steward.yml", "abc", errors=["bad"])
+    assert store.claim_config_report("o/r", ".github/steward.yml", "def", errors=["bad"])
 
 
 def test_feedback(database_url: str) -> None:
@@ -75,8 +75,12 @@ def test_review_history_and_backfill_progress(database_url: str) -> None:
 
 def test_model_versions_promotion_and_rollback(database_url: str) -> None:
     store = open_store(database_url)
-    first = store.add_model_version("o/r", "/m/1", {"macro_f1": 0.8}, "f1", promoted=True)
-    second = store.add_model_version("o/r", "/m/2", {"macro_f1": 0.85}, "f2", promoted=True)
+    first = store.add_model_version(
+        "o/r", "/m/1", metrics={"macro_f1": 0.8}, fingerprint="f1", promoted=True
+    )
+    second = store.add_model_version(
+        "o/r", "/m/2", metrics={"macro_f1": 0.85}, fingerprint="f2", promoted=True
+    )
     assert [v["promoted"] for v in store.model_versions_for("o/r")] == [False, True]
     store.promote_model_version("o/r", first)
     assert [v["id"] for v in store.model_versions_for("o/r") if v["promoted"]] == [first]

@@ -66,6 +66,7 @@ def golang_head() -> list[Change]:
     return load_changes(GOLANG, limit=300)
 
 
+@pytest.mark.slow
 def test_small_replay_on_golang_net_is_sane(golang_head: list[Change]) -> None:
     report = replay(golang_head).as_dict()
     steward, revfinder = report["steward"], report["revfinder"]
@@ -78,6 +79,7 @@ def test_small_replay_on_golang_net_is_sane(golang_head: list[Change]) -> None:
     assert 0.0 < report["load"]["steward_busiest_share"] <= 1.0
 
 
+@pytest.mark.slow
 def test_cli_json_shape(capsys: pytest.CaptureFixture[str], golang_head: list[Change]) -> None:
     parser = argparse.ArgumentParser(prog="steward")
     cli.register(parser.add_subparsers(dest="command"))

@@ -44,6 +44,7 @@ def test_gradient_is_finite_and_pulls_positives_together() -> None:
     assert after > before
 
 
+@pytest.mark.slow
 def test_fine_tune_with_the_contrastive_term() -> None:
     from models.defaults import base_model
     from models.triage.data import LabelledItem

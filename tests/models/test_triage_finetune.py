@@ -15,6 +15,8 @@ from models.triage.cli import main
 from models.triage.data import LabelledItem, load_items, repo_dirname
 from models.triage.train import FineTuned, TrainConfig, fine_tune, make_tasks
 
+pytestmark = pytest.mark.slow
+
 DATA = Path("/work/shared/data/issues/nlbse24-train.csv")
 REPOS = ("bitcoin/bitcoin", "facebook/react")
 

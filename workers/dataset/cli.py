@@ -120,7 +120,7 @@ def run_collect(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         _error(str(exc))
         return 2
     try:
-        result = asyncio.run(_collect(args, query, settings, env))
+        result = asyncio.run(_collect(args, query, settings=settings, env=env))
     except KeyboardInterrupt:
         _error(f"interrupted; re-run the same command to continue into {args.out}")
         return 130
@@ -183,14 +183,16 @@ def _report(result: CollectResult, out: Path) -> None:
 
 
 async def _collect(
-    args: argparse.Namespace, query: CollectQuery, settings: Settings, env: Mapping[str, str]
+    args: argparse.Namespace, query: CollectQuery, *, settings: Settings, env: Mapping[str, str]
 ) -> CollectResult:
     import aiohttp
 
     from workers.dataset.collect import collect
 
     async with aiohttp.ClientSession() as session:
-        gh = await github_client(session, settings, env, query, args.installation_id)
+        gh = await github_client(
+            session, settings, env=env, query=query, installation_id=args.installation_id
+        )
         return await collect(
             gh,
             query,
@@ -205,6 +207,7 @@ async def _collect(
 async def github_client(
     session: aiohttp.ClientSession,
     settings: Settings,
+    *,
     env: Mapping[str, str],
     query: CollectQuery,
     installation_id: int | None,
@@ -227,12 +230,15 @@ async def github_client(
             "token), or APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH) of the Steward App "
             "(in the environment or .env)"
         )
-    return await _installation_client(session, settings, query, installation_id, options)
+    return await _installation_client(
+        session, settings, query=query, installation_id=installation_id, options=options
+    )
 
 
 async def _installation_client(
     session: aiohttp.ClientSession,
     settings: Settings,
+    *,
     query: CollectQuery,
     installation_id: int | None,
     options: dict[str, Any],
@@ -247,12 +253,12 @@ async def _installation_client(
         session=session,
     )
     if installation_id is None:
-        installation_id = await _installation_for(session, settings, auth, query)
+        installation_id = await _installation_for(session, settings, auth=auth, query=query)
     return await auth.client(installation_id, **options)
 
 
 async def _installation_for(
-    session: aiohttp.ClientSession, settings: Settings, auth: Any, query: CollectQuery
+    session: aiohttp.ClientSession, settings: Settings, *, auth: Any, query: CollectQuery
 ) -> int:
     """The id of the App's installation that covers the repository."""
     from gidgethub import BadRequest

@@ -177,6 +177,7 @@ def is_pull_request(item: Mapping[str, Any]) -> bool:
 def make_record(
     repo: str,
     item: Mapping[str, Any],
+    *,
     labels: Sequence[str],
     files: Sequence[str] | None = None,
 ) -> dict[str, Any]:
@@ -428,7 +429,7 @@ async def fetch_page(gh: GitHubAPI, query: CollectQuery, page: int) -> list[dict
     return list(data or [])
 
 
-async def fetch_events(gh: GitHubAPI, owner: str, name: str, number: int) -> list[Any]:
+async def fetch_events(gh: GitHubAPI, owner: str, name: str, *, number: int) -> list[Any]:
     """Every event of an issue or pull request (all pages)."""
     url = "/repos/{owner}/{repo}/issues/{issue_number}/events{?per_page}"
     params: dict[str, Any] = {
@@ -440,7 +441,7 @@ async def fetch_events(gh: GitHubAPI, owner: str, name: str, number: int) -> lis
     return [event async for event in gh.getiter(url, params)]
 
 
-async def fetch_files(gh: GitHubAPI, owner: str, name: str, number: int) -> list[str]:
+async def fetch_files(gh: GitHubAPI, owner: str, name: str, *, number: int) -> list[str]:
     """The paths a pull request changes (all pages; GitHub lists up to 3000)."""
     url = "/repos/{owner}/{repo}/pulls/{pull_number}/files{?per_page}"
     params: dict[str, Any] = {
@@ -502,7 +503,7 @@ class Collector:
         try:
             if labels:
                 events = await patiently(
-                    lambda: fetch_events(self.gh, owner, name, number),
+                    lambda: fetch_events(self.gh, owner, name, number=number),
                     sleep=self.sleep,
                     echo=self.echo,
                 )
@@ -510,7 +511,7 @@ class Collector:
             files = None
             if is_pull_request(item):
                 files = await patiently(
-                    lambda: fetch_files(self.gh, owner, name, number),
+                    lambda: fetch_files(self.gh, owner, name, number=number),
                     sleep=self.sleep,
                     echo=self.echo,
                 )
@@ -519,7 +520,7 @@ class Collector:
                 raise
             self.echo(f"#{number} is gone (HTTP {exc.status_code}); skipped")
             return None
-        return make_record(self.state.query.repo, item, labels, files)
+        return make_record(self.state.query.repo, item, labels=labels, files=files)
 
     async def process(self, item: Mapping[str, Any], page: int) -> None:
         """Write one item (if the format keeps it) and commit the state."""

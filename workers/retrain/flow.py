@@ -174,8 +174,8 @@ def adopt_live(store: Store, paths: ModelPaths, say: Log) -> None:
     store.add_model_version(
         paths.repo,
         str(paths.version(number)),
-        metrics,
-        str(meta.get("fingerprint") or ""),
+        metrics=metrics,
+        fingerprint=str(meta.get("fingerprint") or ""),
         promoted=True,
     )
     say(f"adopted the existing model at {live} as version {number}")
@@ -229,7 +229,7 @@ def read_issues(path: Path) -> list[LabelledItem]:
     return items
 
 
-async def refresh_dataset(gh: GitHubAPI, repo: str, out: Path, say: Log) -> CollectResult:
+async def refresh_dataset(gh: GitHubAPI, repo: str, *, out: Path, say: Log) -> CollectResult:
     """Bring the repository's collected history up to date (only new items are fetched)."""
     query = CollectQuery(repo=repo, state="all")
     try:
@@ -355,8 +355,8 @@ def retrain_from_dataset(
     store.add_model_version(
         paths.repo,
         str(paths.version(number)),
-        metrics,
-        fingerprint,
+        metrics=metrics,
+        fingerprint=fingerprint,
         promoted=outcome.decision.promote,
     )
     if outcome.decision.promote:
@@ -424,7 +424,7 @@ async def run_retrain(
             return {"skipped": "another worker is retraining this repository"}
         out = dataset_path(ctx.settings, full)
         gh = await ctx.client(args.installation())
-        collected = await refresh_dataset(gh, full, out, say)
+        collected = await refresh_dataset(gh, full, out=out, say=say)
         say(f"{full}: {collected.new} new item(s), {collected.written} collected in all")
         result = await asyncio.to_thread(
             retrain_from_dataset,

@@ -30,7 +30,7 @@ CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 async def codeowners(task: RepoTask) -> str | None:
     """The repository's CODEOWNERS text, from where GitHub looks for it."""
     for path in CODEOWNERS_PATHS:
-        found = await fetch_file(task.gh, task.owner, task.repo, path)
+        found = await fetch_file(task.gh, task.owner, task.repo, path=path)
         if found is not None:
             return found.text
     return None
@@ -107,7 +107,7 @@ async def rank_reviewers(task: RepoTask, pull: dict[str, Any]) -> tuple[list[Sug
     """The reviewers to ask for ``pull``, and the size of the history they came from."""
     config = task.config.reviewers
     files, allowed, load, owners = await asyncio.gather(
-        pull_files(task.gh, task.owner, task.repo, int(pull["number"])),
+        pull_files(task.gh, task.owner, task.repo, number=int(pull["number"])),
         eligible_people(task),
         current_load(task),
         codeowners(task),

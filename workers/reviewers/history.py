@@ -30,7 +30,7 @@ _lock = threading.Lock()
 _indexes: dict[str, tuple[int, ReviewerIndex]] = {}
 
 
-async def pull_files(gh: GitHubAPI, owner: str, repo: str, number: int) -> list[str]:
+async def pull_files(gh: GitHubAPI, owner: str, repo: str, *, number: int) -> list[str]:
     """Paths a pull request changed (all pages)."""
     files = []
     async for f in gh.getiter(
@@ -41,7 +41,9 @@ async def pull_files(gh: GitHubAPI, owner: str, repo: str, number: int) -> list[
     return files
 
 
-async def pull_reviews(gh: GitHubAPI, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
+async def pull_reviews(
+    gh: GitHubAPI, owner: str, repo: str, *, number: int
+) -> list[dict[str, Any]]:
     """Every review of a pull request (all pages)."""
     return [
         review
@@ -60,8 +62,8 @@ async def record_pull(
         return False
     number = int(pull["number"])
     author = str((pull.get("user") or {}).get("login") or "")
-    reviews = await pull_reviews(gh, owner, repo, number)
-    files = await pull_files(gh, owner, repo, number)
+    reviews = await pull_reviews(gh, owner, repo, number=number)
+    files = await pull_files(gh, owner, repo, number=number)
     fixes = await fixed_issues(gh, owner=owner, repo=repo, pull=pull)
     record = change_record(
         pull, reviewers=reviewers_from(reviews, author), files=files, fixes=fixes

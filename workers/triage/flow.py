@@ -186,7 +186,12 @@ async def predict(task: RepoTask, fetched: Fetched) -> Prediction | None:
     examples = await labelled_examples(task)
     labels = [(name, desc) for name, desc, _ in fetched.repo_labels]
     return await asyncio.to_thread(
-        predict_zero_shot, text, labels, examples, task.settings.base_model, precision
+        predict_zero_shot,
+        text,
+        labels,
+        examples,
+        base_model=task.settings.base_model,
+        precision=precision,
     )
 
 

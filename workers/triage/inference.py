@@ -97,6 +97,7 @@ def predict_zero_shot(
     item: ItemText,
     labels: Sequence[tuple[str, str]],
     examples: Sequence[tuple[str, str, tuple[str, ...]]],
+    *,
     base_model: str | None,
     precision: str = "auto",
 ) -> Prediction:

@@ -98,7 +98,7 @@ async def discussion_comment_bodies(task: RepoTask, node_id: str) -> list[str]:
 async def contributing_url(task: RepoTask, path: str) -> str | None:
     """The web URL of the contributing guide, if the repository has one."""
     for candidate in (path, f".github/{path}", f"docs/{path}"):
-        found = await fetch_file(task.gh, task.owner, task.repo, candidate)
+        found = await fetch_file(task.gh, task.owner, task.repo, path=candidate)
         if found is not None:
             return found.html_url or None
     return None
