@@ -18,8 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("app", "workers", "models", "core")
 
-#: Package → top-level packages it must never import.
+#: Package → top-level packages it must never import. The web process (``app``) reaches
+#: the workers only through the queue; ``app/cli.py`` composes their commands by name.
 FORBIDDEN = {
+    "app": {"workers", "models"},
     "core": {"app", "workers", "models", "fakegithub"},
     "workers": {"app", "fakegithub"},
     "models": {"app", "workers", "core", "fakegithub"},
@@ -42,6 +44,17 @@ def imported_packages(tree: ast.Module) -> Iterator[tuple[int, str]]:
                 yield node.lineno, alias.name.split(".")[0]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             yield node.lineno, node.module.split(".")[0]
+
+
+def test_only_the_demo_uses_the_fake_github() -> None:
+    users = {
+        str(path.relative_to(ROOT))
+        for package in PRODUCT
+        for path, tree in sources(package)
+        for _, name in imported_packages(tree)
+        if name == "fakegithub"
+    }
+    assert users == {"app/demo.py"}
 
 
 def functions(tree: ast.Module) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
