@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -18,11 +18,63 @@ import yaml
 CONFIG_PATH = ".github/steward.yml"
 
 
-def _f(default: Any, description: str) -> Any:
-    """A schema field: a default and the sentence that documents it."""
+#: A range check on a field's value: ``(predicate, what a valid value is)``.
+Check = tuple[Callable[[Any], bool], str]
+
+
+def _f(default: Any, description: str, *, check: Check | None = None) -> Any:
+    """A schema field: a default, the sentence that documents it and an optional range
+    check (a value of the right type that fails it is reported like a wrong type).
+    """
+    metadata = {"doc": description, "check": check}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"doc": description})
-    return field(default=default, metadata={"doc": description})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+#: Status and workflow labels the bot never guesses (``triage.status_labels``).
+DEFAULT_STATUS_LABELS = [
+    "duplicate",
+    "wontfix",
+    "won't fix",
+    "wont-fix",
+    "invalid",
+    "good first issue",
+    "good-first-issue",
+    "help wanted",
+    "help-wanted",
+    "stale",
+    "needs triage",
+    "needs-triage",
+    "triage",
+    "awaiting response",
+    "needs more info",
+    "needs info",
+    "in progress",
+    "in-progress",
+    "blocked",
+    "pinned",
+    "dependencies",
+    "released",
+    "fixed",
+    "resolved",
+    "hacktoberfest",
+    "hacktoberfest-accepted",
+    "first-timers-only",
+    "up-for-grabs",
+    "do not merge",
+    "do-not-merge",
+    "wip",
+    "work in progress",
+    "status/*",
+    "status:*",
+    "resolution/*",
+    "resolution:*",
+    "lifecycle/*",
+    "triage/*",
+    "needs-*",
+    "do-not-merge/*",
+]
 
 
 DEFAULT_ISSUE_WELCOME = (
@@ -98,6 +150,23 @@ class TriageConfig:
         "suggest",
         "Easy, well-described new issues: `suggest` records the proposal in the audit log, "
         "`label` also applies the repository's `good first issue` label.",
+    )
+    precision: float = _f(
+        0.95,
+        "A label goes live only when its measured precision on the repository's newest "
+        "labelled items reaches this; below it the label stays in shadow.",
+        check=(lambda x: 0 < x <= 1, "a number above 0 and at most 1"),
+    )
+    min_support: int = _f(
+        10,
+        "How many of the newest labelled items a label must have been measured on before "
+        "it can go live.",
+        check=(lambda x: x >= 1, "at least 1"),
+    )
+    status_labels: list[str] = _f(
+        DEFAULT_STATUS_LABELS,
+        "Status and workflow labels the bot never guesses (case-insensitive; a trailing `*` "
+        "matches a prefix, e.g. `status/*`). Set `[]` to learn them from history alone.",
     )
 
 
@@ -193,6 +262,14 @@ def _check_value(tp: Any, value: Any) -> bool:
     return False
 
 
+def _out_of_range(cls: type[Any], key: str, value: Any) -> str | None:
+    """What a value of the right type must be instead, when the field's check fails."""
+    check = next(f.metadata.get("check") for f in dataclasses.fields(cls) if f.name == key)
+    if check is None or check[0](value):
+        return None
+    return str(check[1])
+
+
 def _build(cls: type[Any], raw: Mapping[str, Any], where: str, errors: list[str]) -> Any:
     hints = get_type_hints(cls)
     values: dict[str, Any] = {}
@@ -208,10 +285,12 @@ def _build(cls: type[Any], raw: Mapping[str, Any], where: str, errors: list[str]
                 values[key] = _build(tp, value, f"{where}{key}.", errors)  # type: ignore[arg-type]
             else:
                 errors.append(f"{where}{key}: must be a mapping of settings")
-        elif _check_value(tp, value):
-            values[key] = float(value) if tp is float else value
-        else:
+        elif not _check_value(tp, value):
             errors.append(f"{where}{key}: expected {_type_name(tp)}, got {value!r}")
+        elif problem := _out_of_range(cls, key, value):
+            errors.append(f"{where}{key}: expected {problem}, got {value!r}")
+        else:
+            values[key] = float(value) if tp is float else value
     return cls(**values)
 
 

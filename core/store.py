@@ -149,6 +149,28 @@ model_versions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+label_gates = Table(
+    "label_gates",
+    metadata,
+    Column("repo", String(255), primary_key=True),
+    Column("label", String(255), primary_key=True),
+    # Which classifier was measured: "nearest-neighbour" or "model".
+    Column("source", String(32), nullable=False),
+    Column("live", Boolean, nullable=False, default=False),
+    Column("gate", JSON, nullable=False),
+    # When ``live`` last changed (promotion, demotion, a new measurement).
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+triage_profiles = Table(
+    "triage_profiles",
+    metadata,
+    Column("repo", String(255), primary_key=True),
+    Column("profile", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 
 def now_utc() -> datetime:
     """The current time, timezone-aware (stored as UTC)."""
@@ -428,6 +450,71 @@ class Store:
                 conn.execute(update(backfills).where(where).values(**values))
             else:
                 conn.execute(insert(backfills).values(repo=repo, kind=kind, **values))
+
+    def replace_gates(self, repo: str, *, source: str, gates: Iterable[dict[str, Any]]) -> None:
+        """Make ``gates`` (``LabelGate.to_json()`` dicts) the repository's gates.
+
+        A label whose live state is unchanged keeps its ``changed_at``; labels no longer
+        gated are dropped.
+        """
+        now = now_utc()
+        with self._tx() as conn:
+            where = label_gates.c.repo == repo
+            before = {
+                r["label"]: r for r in conn.execute(select(label_gates).where(where)).mappings()
+            }
+            conn.execute(delete(label_gates).where(where))
+            for gate in gates:
+                old = before.get(gate["label"])
+                same = old is not None and bool(old["live"]) == bool(gate["live"])
+                conn.execute(
+                    insert(label_gates).values(
+                        repo=repo,
+                        label=gate["label"],
+                        source=source,
+                        live=bool(gate["live"]),
+                        gate=gate,
+                        changed_at=old["changed_at"] if same and old else now,
+                        updated_at=now,
+                    )
+                )
+
+    def update_gate(self, repo: str, gate: dict[str, Any]) -> None:
+        """Store one label's new gate (a promotion or demotion)."""
+        with self._tx() as conn:
+            conn.execute(
+                update(label_gates)
+                .where(label_gates.c.repo == repo, label_gates.c.label == gate["label"])
+                .values(live=bool(gate["live"]), gate=gate, changed_at=now_utc())
+            )
+
+    def gates_for(self, repo: str) -> list[dict[str, Any]]:
+        """Every gated label of a repository: ``label``, ``source``, ``live``, ``gate``, times."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(label_gates).where(label_gates.c.repo == repo).order_by(label_gates.c.label)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def save_profile(self, repo: str, profile: dict[str, Any]) -> None:
+        """Store the repository's triage profile (taxonomy, bootstrap summary)."""
+        with self._tx() as conn:
+            where = triage_profiles.c.repo == repo
+            values = {"profile": profile, "updated_at": now_utc()}
+            if conn.execute(select(triage_profiles.c.repo).where(where)).first():
+                conn.execute(update(triage_profiles).where(where).values(**values))
+            else:
+                conn.execute(insert(triage_profiles).values(repo=repo, **values))
+
+    def profile_for(self, repo: str) -> dict[str, Any] | None:
+        """The repository's triage profile, with ``updated_at`` (None: not bootstrapped)."""
+        with self._tx() as conn:
+            row = (
+                conn.execute(select(triage_profiles).where(triage_profiles.c.repo == repo))
+                .mappings()
+                .first()
+            )
+            return {**row["profile"], "updated_at": row["updated_at"]} if row else None
 
     def add_model_version(
         self, repo: str, path: str, *, metrics: dict[str, Any], fingerprint: str, promoted: bool

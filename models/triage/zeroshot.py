@@ -38,6 +38,24 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
+def earlier_neighbour_scores(
+    sims: np.ndarray, members: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per item ``i`` (rows, chronological like the columns): the mean of the ``k`` highest
+    similarities to a label's examples *older than* ``i``, and how many there were.
+    """
+    n = len(sims)
+    idx = np.flatnonzero(members)
+    if len(idx) == 0:
+        return np.zeros(n), np.zeros(n)
+    own = np.where(idx[None, :] < np.arange(n)[:, None], sims[:, idx], -np.inf)
+    top = -np.sort(-own, axis=1)[:, :k]
+    valid = np.isfinite(top)
+    count = (idx[None, :] < np.arange(n)[:, None]).sum(axis=1)
+    mean = np.where(valid, top, 0.0).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
+    return mean, count.astype(float)
+
+
 def neighbour_scores(sims: np.ndarray, members: np.ndarray, k: int) -> np.ndarray:
     """Mean of the ``k`` highest similarities to a label's examples, per item."""
     if members.sum() == 0:
@@ -115,6 +133,27 @@ class ZeroShotClassifier:
                 weight * neighbour_scores(sims, members, self.k) + (1 - weight) * by_name[:, j]
             )
         return out
+
+    def prequential_probs(self) -> np.ndarray:
+        """Each example's probabilities (examples × labels) as the classifier would have
+        given them when the example was new: only *older* examples count as neighbours.
+
+        The examples must be in chronological order. This is what the gate measures
+        (:mod:`models.triage.gate`): scores on items the classifier had not seen.
+        """
+        if self._label_vecs is None or self._example_vecs is None:
+            self.fit()
+        assert self._label_vecs is not None and self._example_vecs is not None
+        vecs = self._example_vecs
+        by_name: np.ndarray = vecs @ self._label_vecs.T
+        sims = vecs @ vecs.T
+        out = np.empty_like(by_name)
+        for j, label in enumerate(self.labels):
+            members = np.array([label.name in ex.labels for ex in self.examples])
+            mean, count = earlier_neighbour_scores(sims, members, self.k)
+            weight = count / (count + self.prior_examples)
+            out[:, j] = weight * mean + (1 - weight) * by_name[:, j]
+        return softmax(out, self.temperature)
 
     def predict(self, items: Sequence[LabelledItem]) -> list[dict[str, float]]:
         """One ``{label: probability}`` per item (probabilities sum to 1)."""

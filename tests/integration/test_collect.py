@@ -16,6 +16,7 @@ import pytest
 
 from app.cli import main
 from fakegithub.fake import FakeGitHub
+from fakegithub.state import iso
 from models.triage.data import load_dataset
 from tests.support import APP_ID, INSTALLATION_ID, ORG, key_pair, unique
 from workers.dataset.collect import (
@@ -26,6 +27,7 @@ from workers.dataset.collect import (
     encode_record,
     is_bot,
     kept_labels,
+    label_times,
     make_record,
     parse_repo,
     parse_since,
@@ -49,8 +51,13 @@ def user(login: str, kind: str = "User") -> dict[str, Any]:
     return {"login": login, "type": kind}
 
 
-def labeled(name: str, actor: dict[str, Any] | None, event: str = "labeled") -> dict[str, Any]:
-    return {"event": event, "label": {"name": name}, "actor": actor}
+def labeled(
+    name: str, actor: dict[str, Any] | None, event: str = "labeled", at: str | None = None
+) -> dict[str, Any]:
+    made: dict[str, Any] = {"event": event, "label": {"name": name}, "actor": actor}
+    if at is not None:
+        made["created_at"] = at
+    return made
 
 
 @pytest.mark.parametrize(
@@ -108,16 +115,53 @@ def test_kept_labels(labels: list[str], events: list[dict[str, Any]], expected: 
     assert kept_labels(labels, events) == expected
 
 
-ISSUE = {"number": 7, "title": "Crash", "body": None, "created_at": "2024-01-01T00:00:00Z"}
-PULL = {**ISSUE, "number": 8, "body": "Fixes #7", "pull_request": {"url": "..."}}
+T1, T2, T3 = "2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z", "2024-01-04T00:00:00Z"
 
 
 @pytest.mark.parametrize(
-    ("item", "labels", "files", "expected"),
+    ("labels", "events", "expected"),
+    [
+        pytest.param(["bug"], [], {}, id="no events: absent"),
+        pytest.param(["bug"], [labeled("bug", ALICE, at=T1)], {"bug": T1}, id="one event"),
+        pytest.param(
+            ["bug"],
+            [labeled("bug", ALICE, at=T1), labeled("bug", ALICE, "unlabeled", T2)],
+            {"bug": T1},
+            id="unlabeled events ignored",
+        ),
+        pytest.param(
+            ["bug"],
+            [labeled("bug", ALICE, at=T1), labeled("bug", ALICE, at=T3)],
+            {"bug": T3},
+            id="the latest wins",
+        ),
+        pytest.param(["Bug"], [labeled("bug", ALICE, at=T2)], {"Bug": T2}, id="case-insensitive"),
+        pytest.param(
+            ["bug"],
+            [labeled("docs", ALICE, at=T1), labeled("bug", ALICE)],
+            {},
+            id="only the asked labels, only timed events",
+        ),
+    ],
+)
+def test_label_times(
+    labels: list[str], events: list[dict[str, Any]], expected: dict[str, str]
+) -> None:
+    assert label_times(events, labels) == expected
+
+
+ISSUE = {"number": 7, "title": "Crash", "body": None, "created_at": "2024-01-01T00:00:00Z"}
+PULL = {**ISSUE, "number": 8, "body": "Fixes #7", "pull_request": {"url": "..."}}
+CLOSED = {**ISSUE, "closed_at": T3}
+
+
+@pytest.mark.parametrize(
+    ("item", "labels", "files", "times", "expected"),
     [
         (
             ISSUE,
             ["bug"],
+            None,
             None,
             {
                 "repo": "o/r",
@@ -127,12 +171,15 @@ PULL = {**ISSUE, "number": 8, "body": "Fixes #7", "pull_request": {"url": "..."}
                 "body": "",
                 "labels": ["bug"],
                 "created_at": "2024-01-01T00:00:00Z",
+                "closed_at": None,
+                "labelled_at": {},
             },
         ),
         (
             PULL,
             [],
             ["a.py"],
+            None,
             {
                 "repo": "o/r",
                 "number": 8,
@@ -141,15 +188,51 @@ PULL = {**ISSUE, "number": 8, "body": "Fixes #7", "pull_request": {"url": "..."}
                 "body": "Fixes #7",
                 "labels": [],
                 "created_at": "2024-01-01T00:00:00Z",
+                "closed_at": None,
+                "labelled_at": {},
                 "files": ["a.py"],
+            },
+        ),
+        (
+            CLOSED,
+            ["bug", "wontfix"],
+            None,
+            {"bug": T1, "wontfix": T3, "dependencies": T2},  # not kept: left out
+            {
+                "repo": "o/r",
+                "number": 7,
+                "kind": "issue",
+                "title": "Crash",
+                "body": "",
+                "labels": ["bug", "wontfix"],
+                "created_at": "2024-01-01T00:00:00Z",
+                "closed_at": T3,
+                "labelled_at": {"bug": T1, "wontfix": T3},
             },
         ),
     ],
 )
 def test_make_record(
-    item: dict[str, Any], labels: list[str], files: list[str] | None, expected: dict[str, Any]
+    item: dict[str, Any],
+    labels: list[str],
+    files: list[str] | None,
+    times: dict[str, str] | None,
+    expected: dict[str, Any],
 ) -> None:
-    assert make_record("o/r", item, labels=labels, files=files) == expected
+    if times is None:  # callers from before ``labelled_at`` still work
+        assert make_record("o/r", item, labels=labels, files=files) == expected
+    else:
+        assert make_record("o/r", item, labels=labels, files=files, labelled_at=times) == expected
+
+
+def test_records_without_the_new_keys_still_load(tmp_path: Path) -> None:
+    old = make_record("o/r", ISSUE, labels=["bug"])
+    del old["closed_at"], old["labelled_at"]
+    new = make_record("o/r", CLOSED, labels=["bug"], labelled_at={"bug": T1})
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(encode_record(r, "jsonl") or "" for r in (old, new)))
+    items = load_dataset(path).items
+    assert [it.labels for it in items] == [("bug",), ("bug",)]
 
 
 @pytest.mark.parametrize(
@@ -324,7 +407,15 @@ async def test_collects_issues_and_pulls_with_human_labels(
         "body": "body 0",
         "labels": ["bug"],
         "created_at": "2024-01-01T00:00:00Z",
+        "closed_at": None,
+        "labelled_at": {},  # set when the issue was created: no labeled event
     }
+    # #2 is closed; its kept label was applied through the API, so its time is known.
+    enhancement = [e for e in fake.issue(ORG, name, 2).events if e.label == "enhancement"]
+    assert records[1]["closed_at"] == "2024-01-01T01:00:00Z"
+    assert records[1]["labelled_at"] == {"enhancement": iso(enhancement[-1].created_at)}
+    reapplied = fake.issue(ORG, name, 12).events[-1]  # alice's, after the bot's
+    assert records[11]["labelled_at"] == {"docs": iso(reapplied.created_at)}
     assert pull["kind"] == "pull_request" and pull["files"] == [f"f{n}.py" for n in range(120)]
     assert records[9]["files"] == ["src/mod9.py", "README.md"]
     assert records[1]["body"] == TRICKY_BODY and records[2]["body"] == ""

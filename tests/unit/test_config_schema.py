@@ -30,6 +30,11 @@ def test_empty_config_is_all_defaults() -> None:
         ({"welcom": {}}, "welcom: unknown setting"),
         ({"triage": {"min_confidence": {"bug": "high"}}}, "triage.min_confidence"),
         ({"reviewers": {"count": 1.5}}, "reviewers.count: expected int"),
+        ({"triage": {"precision": 0}}, "triage.precision: expected a number above 0"),
+        ({"triage": {"precision": 1.5}}, "triage.precision: expected a number above 0"),
+        ({"triage": {"precision": "high"}}, "triage.precision: expected float"),
+        ({"triage": {"min_support": 0}}, "triage.min_support: expected at least 1"),
+        ({"triage": {"status_labels": "stale"}}, "triage.status_labels: expected list[str]"),
     ],
 )
 def test_invalid_values_are_reported_and_defaulted(raw: dict, error: str) -> None:  # type: ignore[type-arg]
@@ -45,6 +50,20 @@ def test_valid_values_are_used_and_others_kept() -> None:
     assert errors == []
     assert config.mode == "shadow" and not config.welcome.issue and config.welcome.pull_request
     assert config.triage.min_confidence == {"bug": 1.0}
+
+
+def test_label_trust_settings() -> None:
+    defaults = RepoConfig().triage
+    assert (defaults.precision, defaults.min_support) == (0.95, 10)
+    assert {"duplicate", "wontfix", "good first issue", "status/*"} <= set(defaults.status_labels)
+    config, errors = parse_config(
+        {"triage": {"precision": 1, "min_support": 3, "status_labels": []}}
+    )
+    assert errors == []
+    assert config.triage.precision == 1.0 and isinstance(config.triage.precision, float)
+    assert config.triage.min_support == 3 and config.triage.status_labels == []
+    bad, errors = parse_config({"triage": {"precision": 0, "min_support": 5}})
+    assert len(errors) == 1 and (bad.triage.precision, bad.triage.min_support) == (0.95, 5)
 
 
 def test_deep_merge_order() -> None:

@@ -12,6 +12,10 @@ finished collection re-run picks up only the items created since.
 
 GitHub exposes the *current* body of an issue, not the one it was opened with, so
 ``body`` is today's text; labels are rolled back as far as the events API allows.
+A JSONL record also says when the item was closed (``closed_at``) and when each kept
+label was last applied (``labelled_at``, from the same events), which is how
+``models/triage/taxonomy.py`` tells triage labels from status labels. The CSV format
+has neither.
 
 Decisions (which labels to keep, what a record looks like, what the resume state
 says) are pure functions; the HTTP and file work sits in :func:`collect` and the small
@@ -148,6 +152,21 @@ def last_labelers(events: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str,
     return found
 
 
+def label_times(events: Iterable[Mapping[str, Any]], labels: Iterable[str]) -> dict[str, str]:
+    """For each of ``labels``, the time of its latest ``labeled`` event.
+
+    Names match case-insensitively, like :func:`last_labelers`; a label without a
+    timed ``labeled`` event is absent from the result.
+    """
+    latest: dict[str, str] = {}
+    for event in events:
+        label = event.get("label") or {}
+        when = event.get("created_at")
+        if event.get("event") == "labeled" and label.get("name") and when:
+            latest[str(label["name"]).lower()] = str(when)
+    return {name: latest[name.lower()] for name in labels if name.lower() in latest}
+
+
 def kept_labels(
     labels: Sequence[str],
     events: Iterable[Mapping[str, Any]],
@@ -180,9 +199,15 @@ def make_record(
     *,
     labels: Sequence[str],
     files: Sequence[str] | None = None,
+    labelled_at: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The JSONL record of an issue or pull request (``files`` only for pull requests)."""
+    """The JSONL record of an issue or pull request (``files`` only for pull requests).
+
+    ``labelled_at`` maps a label to the time it was last applied (see
+    :func:`label_times`); entries for labels not in ``labels`` are left out.
+    """
     kind = "pull_request" if is_pull_request(item) else "issue"
+    times = labelled_at or {}
     record: dict[str, Any] = {
         "repo": repo,
         "number": int(item["number"]),
@@ -191,6 +216,8 @@ def make_record(
         "body": item.get("body") or "",
         "labels": list(labels),
         "created_at": item.get("created_at") or "",
+        "closed_at": item.get("closed_at") or None,
+        "labelled_at": {name: str(times[name]) for name in labels if name in times},
     }
     if kind == "pull_request":
         record["files"] = list(files or [])
@@ -500,6 +527,7 @@ class Collector:
         owner, name = self.state.query.owner_and_name
         number = int(item["number"])
         labels = label_names(item)
+        times: dict[str, str] = {}
         try:
             if labels:
                 events = await patiently(
@@ -508,6 +536,7 @@ class Collector:
                     echo=self.echo,
                 )
                 labels = kept_labels(labels, events, extra_bots=self.extra_bots)
+                times = label_times(events, labels)
             files = None
             if is_pull_request(item):
                 files = await patiently(
@@ -520,7 +549,9 @@ class Collector:
                 raise
             self.echo(f"#{number} is gone (HTTP {exc.status_code}); skipped")
             return None
-        return make_record(self.state.query.repo, item, labels=labels, files=files)
+        return make_record(
+            self.state.query.repo, item, labels=labels, files=files, labelled_at=times
+        )
 
     async def process(self, item: Mapping[str, Any], page: int) -> None:
         """Write one item (if the format keeps it) and commit the state."""
