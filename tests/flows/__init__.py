@@ -1,0 +1,1 @@
+"""In-process, table-driven tests of each worker flow against the fake GitHub over HTTP."""
