@@ -272,6 +272,8 @@ class PeopleCase:
     expected: dict[str, Any]
     author: str = "dave"
     history: tuple[tuple[str, int, tuple[str, ...]], ...] = HISTORY
+    #: alice opted out of suggestions (``steward people opt-out alice``).
+    opted_out: bool = False
 
 
 PEOPLE_CASES = [
@@ -306,6 +308,12 @@ PEOPLE_CASES = [
         {"people": ["bob"], "how": "mention"},
         author="alice",
     ),
+    PeopleCase(
+        "opted-out people are not mentioned",
+        "reviewers:\n  issues: mention\n  count: 1\n",
+        {"people": ["bob"], "how": "mention"},
+        opted_out=True,
+    ),
 ]
 
 
@@ -325,6 +333,7 @@ async def test_people_for_issues(flows: Flows, case: PeopleCase) -> None:
     )
     start = flows.mark()
     args = IssueArgs(installation_id=INSTALLATION_ID, owner=ORG, repo=repo, number=issue.number)
+    flows.store.set_opt_out("alice", case.opted_out)
 
     result = await flows.run(run_issue_people, args)
 

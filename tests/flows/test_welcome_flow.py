@@ -139,7 +139,7 @@ CASES = [
     ),
     Case(
         "welcome disabled",
-        {"skipped": "welcome.issue is off"},
+        {"skipped": "welcome.enabled is off"},
         config="welcome:\n  enabled: false\n",
     ),
     Case(

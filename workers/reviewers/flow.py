@@ -198,7 +198,11 @@ async def rank_people(task: RepoTask, number: int) -> list[Suggestion]:
         reviewer_index(task.store, task.full_name),
         k=config.count,
         author=str(issue["user"]["login"]),
-        constraints=Constraints.build(allowed=await eligible_people(task), never=config.never),
+        constraints=Constraints.build(
+            allowed=await eligible_people(task),
+            never=config.never,
+            opted_out=task.store.opted_out(),
+        ),
     )
 
 

@@ -185,7 +185,7 @@ async def run_welcome(ctx: TaskContext, args: WelcomeArgs) -> dict[str, Any]:
     task = await open_repo(ctx, args)
     config = task.config.welcome
     if not kind_enabled(config, kind):
-        return {"skipped": f"welcome.{kind} is off"}
+        return {"skipped": f"welcome.{kind if config.enabled else 'enabled'} is off"}
     reason = skip_reason(
         config, login=args.author, account_type=args.author_type, association=args.association
     )
