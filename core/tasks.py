@@ -103,6 +103,11 @@ class BackfillArgs(RepoArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BootstrapArgs(RepoArgs):
+    """Learn a newly installed repository's labels from its history and gate them."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RetrainArgs(RepoArgs):
     """Fine-tune a repository's triage model; ``force`` trains on unchanged data too."""
 
@@ -218,6 +223,7 @@ REVIEWERS = Task("steward.reviewers", PullArgs)
 ISSUE_PEOPLE = Task("steward.issue_people", IssueArgs)
 RECORD_PULL = Task("steward.record_pull", PullArgs)
 BACKFILL = Task("steward.backfill", BackfillArgs)
+BOOTSTRAP = Task("steward.bootstrap", BootstrapArgs, INFERENCE_QUEUE)
 RETRAIN = Task("steward.retrain", RetrainArgs, INFERENCE_QUEUE)
 RETRAIN_ALL = Task("steward.retrain_all", NoArgs)
 FEEDBACK = Task("steward.feedback", FeedbackArgs)
@@ -233,6 +239,7 @@ TASKS: dict[str, Task[Any]] = {
         ISSUE_PEOPLE,
         RECORD_PULL,
         BACKFILL,
+        BOOTSTRAP,
         RETRAIN,
         RETRAIN_ALL,
         FEEDBACK,

@@ -44,6 +44,9 @@ class Effect:
     action: str
     number: int
     detail: Mapping[str, Any] = field(default_factory=dict)
+    #: ``shadow`` for a decision recorded but never applied (the label gate held it
+    #: back); None: the repository's ``mode``.
+    mode: str | None = None
 
 
 @dataclass
@@ -153,7 +156,7 @@ class RepoTask:
             delivery_id=self.args.delivery_id,
             installation_id=self.args.installation_id,
             detail=dict(effect.detail),
-            mode=self.config.mode,
+            mode=effect.mode or self.config.mode,
         )
         if not self.store.record_action(row):
             log.info("effect %s was already recorded", effect.key)

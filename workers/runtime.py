@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 
 from core.settings import Settings, load_settings
 from core.store import Store, open_store
+from core.tasks import A, Task
 from workers.auth import InstallationAuth
 from workers.github import GitHubClient
 
@@ -63,6 +64,20 @@ class Runtime:
     settings: Settings
     store: Store
     redis: redis.Redis
+    #: How follow-up tasks are queued: ``(task name, message)``. None: through the
+    #: worker's Celery app (tests inject a recorder).
+    send: Callable[[str, dict[str, Any]], None] | None = None
+
+    def enqueue(self, task: Task[A], args: A) -> None:
+        """Queue a follow-up task (checked against its contract)."""
+        if self.send is not None:
+            self.send(task.name, task.message(args))
+            return
+        from celery import current_app
+
+        from core.queue import enqueue
+
+        enqueue(current_app, task, args)
 
     @contextlib.asynccontextmanager
     async def task_context(self) -> AsyncIterator[TaskContext]:

@@ -28,6 +28,7 @@ from workers.retrain.flow import queue_retrains, run_retrain
 from workers.reviewers.flow import run_issue_people, run_reviewers
 from workers.reviewers.history import run_backfill, run_record_pull
 from workers.runtime import TaskContext, get_runtime
+from workers.triage.bootstrap import run_bootstrap
 from workers.triage.flow import run_triage
 from workers.welcome.flow import run_welcome
 
@@ -119,6 +120,18 @@ def backfill(self: Task, **kwargs: Any) -> dict[str, Any]:
     return run_task(self, contracts.BACKFILL, kwargs, flow=run_backfill)
 
 
+@shared_task(name=contracts.BOOTSTRAP.name, bind=True)  # type: ignore[untyped-decorator]
+def bootstrap(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Learn and gate a newly installed repository's labels (see
+    :mod:`workers.triage.bootstrap`); runs on the inference queue.
+    """
+    return run_task(self, contracts.BOOTSTRAP, kwargs, flow=_bootstrap)
+
+
+async def _bootstrap(ctx: TaskContext, args: contracts.BootstrapArgs) -> dict[str, Any]:
+    return await run_bootstrap(ctx, args)
+
+
 async def _retrain(ctx: TaskContext, args: contracts.RetrainArgs) -> dict[str, Any]:
     return await run_retrain(ctx, args)
 
@@ -146,6 +159,7 @@ def retrain_all() -> dict[str, Any]:
 __all__ = [
     "TaskContext",
     "backfill",
+    "bootstrap",
     "feedback",
     "installation",
     "issue_people",

@@ -133,9 +133,31 @@ def _gate_one(
 ) -> LabelGate:
     scores, right = candidates(probs[:cut], truth[:cut], column, single_label=single)
     threshold = choose_threshold(scores, right, target=policy.target)
-    measured_scores, measured_right = candidates(probs[cut:], truth[cut:], column, single)
-    hits = measured_scores >= threshold
-    applied, correct = int(hits.sum()), int(measured_right[hits].sum())
+    return measure(
+        probs[cut:],
+        truth[cut:],
+        column,
+        label=label,
+        threshold=threshold,
+        policy=policy,
+        single=single,
+    )
+
+
+def measure(
+    probs: np.ndarray,
+    truth: np.ndarray,
+    column: int,
+    *,
+    label: str,
+    threshold: float,
+    policy: GatePolicy,
+    single: bool,
+) -> LabelGate:
+    """One label's gate at a given threshold, measured on ``probs`` (unseen items)."""
+    scores, right = candidates(probs, truth, column, single_label=single)
+    hits = scores >= threshold
+    applied, correct = int(hits.sum()), int(right[hits].sum())
     if threshold >= NEVER:
         live, reason = False, "no threshold reaches the bar on the older items"
     else:
@@ -145,11 +167,37 @@ def _gate_one(
         threshold=float(threshold),
         applied=applied,
         correct=correct,
-        positives=int(truth[cut:, column].sum()),
-        measured_on=len(probs) - cut,
+        positives=int(truth[:, column].sum()),
+        measured_on=len(probs),
         live=live,
         reason=reason,
     )
+
+
+def gate_at_thresholds(
+    probs: np.ndarray,
+    truth: np.ndarray,
+    labels: Sequence[str],
+    *,
+    thresholds: Mapping[str, float],
+    policy: GatePolicy,
+    single_label: bool,
+) -> dict[str, LabelGate]:
+    """Gate a model whose thresholds were calibrated elsewhere (a fine-tuned model's, on
+    its training data) on held-out items it never saw.
+    """
+    return {
+        label: measure(
+            probs,
+            truth,
+            j,
+            label=label,
+            threshold=float(thresholds.get(label, NEVER)),
+            policy=policy,
+            single=single_label,
+        )
+        for j, label in enumerate(labels)
+    }
 
 
 @dataclass(frozen=True)

@@ -88,11 +88,21 @@ def store(migrated_db: Path, sqlite_url: str) -> Iterator[Store]:
     opened.engine.dispose()
 
 
+class Outbox:
+    """Follow-up tasks the flows queue, recorded instead of sent to a broker."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, name: str, message: dict[str, Any]) -> None:
+        self.sent.append((name, message))
+
+
 @pytest.fixture
 def runtime(settings: Settings, store: Store, redis_url: str) -> Iterator[Runtime]:
     """What a worker process holds, built in-process from the injected settings."""
     client = redis.Redis.from_url(redis_url)
-    yield Runtime(settings=settings, store=store, redis=client)
+    yield Runtime(settings=settings, store=store, redis=client, send=Outbox())
     client.close()
 
 
@@ -114,6 +124,11 @@ class Flows:
     def settings(self) -> Settings:
         """The worker's settings."""
         return self.runtime.settings
+
+    def queued(self, task: str) -> list[dict[str, Any]]:
+        """The messages the flows queued for ``task`` (recorded, never sent)."""
+        assert isinstance(self.runtime.send, Outbox)
+        return [message for name, message in self.runtime.send.sent if name == task]
 
     async def run(self, flow: Flow[A], args: A) -> dict[str, Any]:
         """Run ``flow`` once with a fresh task context, as one Celery task run would."""
@@ -209,16 +224,48 @@ def triage_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def model_gates() -> list[dict[str, Any]]:
+    """The shared model's gates: `bug` measured and live, the others never applied."""
+    from models.triage.gate import LabelGate
+
+    bug = LabelGate(
+        "bug",
+        0.0,
+        applied=20,
+        correct=20,
+        positives=20,
+        measured_on=40,
+        live=True,
+        reason="20/20 right",
+    )
+    never = [
+        LabelGate(
+            name,
+            1.01,
+            applied=0,
+            correct=0,
+            positives=0,
+            measured_on=40,
+            live=False,
+            reason="no threshold",
+        )
+        for name in ("enhancement", "question")
+    ]
+    return [g.to_json() for g in [bug, *never]]
+
+
 @pytest.fixture
 def install_model(flows: Flows, triage_model: Path) -> Callable[[str], Path]:
     """Give ``ORG/<repo>`` the shared model (a link, as the retrain flow's live link is)."""
     from workers.triage.inference import model_folder
 
-    def install(repo: str) -> Path:
+    def install(repo: str, *, gated: bool = True) -> Path:
         assert flows.settings.model_dir is not None  # set by the ``settings`` fixture
         link = model_folder(flows.settings.model_dir, f"{ORG}/{repo}")
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(triage_model, target_is_directory=True)
+        if gated:  # as retraining records a promoted model whose holdout put `bug` live
+            flows.store.replace_gates(f"{ORG}/{repo}", source="model", gates=model_gates())
         return link
 
     return install

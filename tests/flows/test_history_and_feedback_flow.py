@@ -416,15 +416,16 @@ async def test_installation_sync(
     queued: list[list[str]],
 ) -> None:
     backfills: list[list[str]] = []
-
-    def queue_backfills(installation_id: int, full_names: list[str]) -> None:
-        assert installation_id == INSTALLATION_ID
-        backfills.append(full_names)
-
-    monkeypatch.setattr("workers.installations.flow.queue_backfills", queue_backfills)
-
     for event in events:
+        before = len(flows.queued("steward.backfill"))
         answer = await flows.run(run_installation_sync, event)
+        new = flows.queued("steward.backfill")[before:]
+        if new:
+            assert {m["installation_id"] for m in new} == {INSTALLATION_ID}
+            backfills.append([f"{m['owner']}/{m['repo']}" for m in new])
+            # every added repository is also bootstrapped for triage
+            boots = flows.queued("steward.bootstrap")[-len(new) :]
+            assert [f"{m['owner']}/{m['repo']}" for m in boots] == backfills[-1]
 
     assert answer == result
     assert flows.store.active_repositories(INSTALLATION_ID) == active

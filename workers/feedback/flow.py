@@ -5,11 +5,17 @@ It makes no GitHub calls; :mod:`workers.feedback.decide` says what a change mean
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from core.store import Store
 from core.tasks import FeedbackArgs
+from models.triage.gate import GatePolicy, LiveCounts, gate_from_json, live_verdict
 from workers.feedback.decide import feedback_kind
 from workers.runtime import TaskContext
+from workers.triage.live_eval import label_counts
+
+log = logging.getLogger(__name__)
 
 
 async def run_feedback(ctx: TaskContext, args: FeedbackArgs) -> dict[str, Any]:
@@ -27,4 +33,26 @@ async def run_feedback(ctx: TaskContext, args: FeedbackArgs) -> dict[str, Any]:
         ctx.store.record_feedback(
             repo=full, number=number, kind=kind, subject=label, actor=args.actor
         )
-    return {"feedback": kind}
+    changed = regate(ctx.store, full, label) if kind else None
+    return {"feedback": kind, "gate": changed} if changed else {"feedback": kind}
+
+
+def regate(store: Store, repo: str, label: str) -> str | None:
+    """Promote or demote ``label`` from what people did with the bot's decisions on it;
+    the label's new state when it changed, else None.
+    """
+    rows = [r for r in store.gates_for(repo) if r["label"] == label]
+    if not rows:
+        return None
+    gate = gate_from_json(rows[0]["gate"])
+    decisions = [
+        a for a in store.actions_for(repo) if a["feature"] == "triage" and a["action"] == "decision"
+    ]
+    counts = label_counts(decisions, store.feedback_for(repo)).get(label, LiveCounts())
+    policy = GatePolicy(**((store.profile_for(repo) or {}).get("policy") or {}))
+    changed = live_verdict(gate, counts, policy)
+    if changed.live == gate.live:
+        return None
+    store.update_gate(repo, changed.to_json())
+    log.info("triage gate of %s on %s: %s (%s)", label, repo, changed.state, changed.reason)
+    return changed.state

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.queue import enqueue
-from core.tasks import BACKFILL, BackfillArgs, InstallationArgs
-from workers.runtime import TaskContext
+from core.tasks import BACKFILL, BOOTSTRAP, BackfillArgs, BootstrapArgs, InstallationArgs
+from workers.runtime import Runtime, TaskContext
 
 
-def queue_backfills(installation_id: int, full_names: list[str]) -> None:
-    """Start collecting each new repository's review history (one resumable task each)."""
-    from celery import current_app
-
+def queue_backfills(runtime: Runtime, installation_id: int, full_names: list[str]) -> None:
+    """Start collecting each new repository's review history and bootstrapping its triage
+    (resumable tasks, one of each per repository).
+    """
     for full in full_names:
         owner, repo = full.split("/", 1)
-        args = BackfillArgs(installation_id=installation_id, owner=owner, repo=repo)
-        enqueue(current_app, BACKFILL, args)
+        runtime.enqueue(
+            BACKFILL, BackfillArgs(installation_id=installation_id, owner=owner, repo=repo)
+        )
+        runtime.enqueue(
+            BOOTSTRAP, BootstrapArgs(installation_id=installation_id, owner=owner, repo=repo)
+        )
 
 
 async def run_installation_sync(ctx: TaskContext, args: InstallationArgs) -> dict[str, Any]:
@@ -28,7 +31,7 @@ async def run_installation_sync(ctx: TaskContext, args: InstallationArgs) -> dic
     store.upsert_installation(installation_id, args.account, args.account_type)
     if args.added:
         store.add_repositories(installation_id, list(args.added))
-        queue_backfills(installation_id, [name for _, name in args.added])
+        queue_backfills(ctx.runtime, installation_id, [name for _, name in args.added])
     if args.removed:
         store.remove_repositories(list(args.removed))
     return {

@@ -47,6 +47,7 @@ from core.settings import Settings
 from core.store import Store
 from core.tasks import RetrainArgs
 from models.triage.data import LabelledItem, item_from_json, repo_dirname
+from models.triage.gate import GatePolicy
 from workers.dataset.collect import CollectQuery, CollectResult, ResumeMismatch, collect
 from workers.retrain.decide import (
     Decision,
@@ -243,17 +244,33 @@ async def refresh_dataset(gh: GitHubAPI, repo: str, *, out: Path, say: Log) -> C
 
 
 def holdout_metrics(
-    model: TriageModel, holdout: Sequence[LabelledItem], labels: Sequence[str]
+    model: TriageModel,
+    holdout: Sequence[LabelledItem],
+    labels: Sequence[str],
+    *,
+    policy: GatePolicy | None = None,
 ) -> dict[str, Any]:
-    """A model's scores on the holdout, over the candidate's labels."""
+    """A model's scores on the holdout, over the candidate's labels, and its label gates
+    there (the holdout is the newest items, which the model never saw).
+    """
     from models.triage.calibration import NEVER
     from models.triage.evaluate import evaluate_repo
+    from models.triage.gate import gate_at_thresholds
     from models.triage.train import Task
 
     probs = align_probs(model.labels, model.predict_proba(holdout), labels)
     truth = Task("", list(labels), model.meta.multi_label).targets(holdout)
     thresholds = {lab: model.meta.thresholds.get(lab, NEVER) for lab in labels}
-    return evaluate_repo(labels, truth, probs, thresholds, multi_label=model.meta.multi_label)
+    metrics = evaluate_repo(labels, truth, probs, thresholds, multi_label=model.meta.multi_label)
+    gates = gate_at_thresholds(
+        probs,
+        truth,
+        labels,
+        thresholds=thresholds,
+        policy=policy or GatePolicy(),
+        single_label=not model.meta.multi_label,
+    )
+    return {**metrics, "gates": [g.to_json() for g in gates.values()]}
 
 
 def live_model(paths: ModelPaths, precision: str = "auto") -> TriageModel | None:
@@ -282,6 +299,7 @@ def train_and_judge(
     config: TrainConfig,
     policy: RetrainPolicy,
     say: Log,
+    gate_policy: GatePolicy | None = None,
 ) -> Outcome:
     """Fine-tune on the training part, score candidate and live model, decide."""
     from models.triage.train import train_models
@@ -290,7 +308,7 @@ def train_and_judge(
     train, holdout = plan.split.train, plan.split.holdout
     say(f"fine-tuning on {len(train)} issues; holdout {len(holdout)} from {plan.split.cutoff}")
     candidate = train_models(train, config, fingerprint, log=say)[paths.repo]
-    scores = holdout_metrics(candidate, holdout, plan.labels)
+    scores = holdout_metrics(candidate, holdout, plan.labels, policy=gate_policy)
     current = live_model(paths, config.precision)
     current_scores = holdout_metrics(current, holdout, plan.labels) if current else None
     decision = promotion(
@@ -347,8 +365,15 @@ def retrain_from_dataset(
     if done is not None and not force:
         say(f"no new labelled data since version {done}")
         return {"skipped": f"no new labelled data since version {done}", "version": done}
+    bar = (store.profile_for(paths.repo) or {}).get("policy") or {}
     outcome = train_and_judge(
-        plan, paths, fingerprint=fingerprint, config=config, policy=policy, say=say
+        plan,
+        paths,
+        fingerprint=fingerprint,
+        config=config,
+        policy=policy,
+        say=say,
+        gate_policy=GatePolicy(**bar),
     )
     number = save_version(outcome, paths)
     metrics = {"version": number, **outcome.metrics}
@@ -361,6 +386,8 @@ def retrain_from_dataset(
     )
     if outcome.decision.promote:
         point_live(paths, number)
+        # The live model's labels go live only as its gates on the holdout say.
+        store.replace_gates(paths.repo, source="model", gates=outcome.metrics["holdout"]["gates"])
     verdict = "promoted" if outcome.decision.promote else "kept the live model"
     say(f"version {number}: {verdict} ({outcome.decision.reason})")
     return summary(number, outcome)

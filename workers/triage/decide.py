@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 from core.config_schema import TriageConfig
 from models.triage.calibration import labels_to_apply
+from models.triage.taxonomy import matches_status
 
-#: Zero-shot probabilities are not calibrated: ask for more before applying a label.
-ZERO_SHOT_THRESHOLD = 0.6
 MARKER = "<!-- steward:triage -->"
 
 
@@ -84,15 +83,62 @@ def kind_enabled(config: TriageConfig, kind: str) -> bool:
     return config.enabled and switch
 
 
-def zero_shot_thresholds(labels: Iterable[str]) -> dict[str, float]:
-    """The conservative threshold used for every label before a model is trained."""
-    return {label: ZERO_SHOT_THRESHOLD for label in labels}
+@dataclass(frozen=True)
+class Gates:
+    """A repository's gates for one classifier: thresholds, and the labels that are live."""
+
+    thresholds: dict[str, float]
+    live: frozenset[str]
+    #: Whether this classifier was measured at all (False: every label is held back).
+    measured: bool = True
+
+
+def with_gates(prediction: Prediction, gates: Gates) -> Prediction:
+    """The prediction with each gated label's threshold from its gate (a classifier's own
+    thresholds stand for labels the gate did not measure).
+    """
+    return Prediction(
+        probs=prediction.probs,
+        thresholds={**prediction.thresholds, **gates.thresholds},
+        single_label=prediction.single_label,
+        source=prediction.source,
+    )
+
+
+def live_names(gates: Gates, *, repo_labels: Iterable[str], config: TriageConfig) -> set[str]:
+    """The repository's spellings of the labels the bot may apply: those the gate put
+    live, and those a maintainer gave a threshold of their own (``triage.min_confidence``:
+    their call, not the gate's).
+    """
+    existing = list(repo_labels)
+    wanted = set(gates.live) | set(config.min_confidence)
+    return {
+        name
+        for label in wanted
+        if (name := resolve_label(label, existing, config.aliases)) is not None
+    }
+
+
+def never_guessed(label: str, *, config: TriageConfig, status: Iterable[str] = ()) -> bool:
+    """A status or workflow label the bot must not guess: listed in
+    ``triage.status_labels`` or learnt as one from history (``status``), unless a
+    maintainer named it in ``triage.allow`` or ``triage.min_confidence``.
+    """
+    folded = label.casefold()
+    named = [*config.allow, *config.min_confidence]
+    if any(folded == n.casefold() for n in named):
+        return False
+    learnt = {s.casefold() for s in status}
+    return folded in learnt or matches_status(label, config.status_labels)
 
 
 def explanation(chosen: list[tuple[str, float]], source: str) -> str:
     """The optional comment that says what was applied and how sure the bot was."""
     parts = ", ".join(f"`{name}` ({prob:.0%})" for name, prob in chosen)
-    how = "this repository's trained model" if source == "model" else "label descriptions"
+    how = {
+        "model": "this repository's trained model",
+        "nearest-neighbour": "similar issues labelled before",
+    }.get(source, "label descriptions")
     return (
         f"Steward labelled this {parts}, based on {how}. Remove a label if it is wrong; "
         f"Steward will not add it again and learns from the correction.\n\n{MARKER}"

@@ -8,19 +8,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.tasks import TriageArgs
+from core.tasks import BOOTSTRAP, BootstrapArgs, TriageArgs
 from workers.feedback.decide import label_effect_key
 from workers.flow import Effect, RepoTask, open_repo
+from workers.retrain.flow import dataset_path
 from workers.runtime import TaskContext
+from workers.triage.bootstrap import NEAREST_NEIGHBOUR as NEAREST
+from workers.triage.bootstrap import history_items, read_records
 from workers.triage.decide import (
     MARKER,
+    Gates,
     Prediction,
     choose_labels,
     explanation,
     item_text,
     kind_enabled,
+    live_names,
+    never_guessed,
+    with_gates,
 )
-from workers.triage.inference import ItemText, has_model, predict_with_model, predict_zero_shot
+from workers.triage.inference import ItemText, has_model, predict_nearest, predict_with_model
 
 log = logging.getLogger(__name__)
 
@@ -154,45 +161,51 @@ async def removed_labels(task: RepoTask, args: TriageArgs) -> set[str]:
     }
 
 
-async def labelled_examples(task: RepoTask) -> list[tuple[str, str, tuple[str, ...]]]:
-    """Recently closed, labelled issues: the zero-shot path's nearest neighbours."""
-    examples = []
-    async for issue in task.gh.getiter(
-        "/repos/{owner}/{repo}/issues{?state,per_page}",
-        {"owner": task.owner, "repo": task.repo, "state": "closed", "per_page": 100},
-    ):
-        labels = tuple(str(label["name"]) for label in issue.get("labels") or [])
-        if labels:
-            examples.append((str(issue.get("title") or ""), str(issue.get("body") or ""), labels))
-        if len(examples) >= 200:
-            break
-    return examples
-
-
 def model_dir(task: RepoTask) -> Path:
     """Where this deployment keeps trained triage models."""
     return task.settings.model_dir or task.settings.data_dir / "models"
 
 
-async def predict(task: RepoTask, fetched: Fetched) -> Prediction | None:
-    """The trained model's prediction, or zero-shot's, or None when neither may run."""
-    title, body = item_text(fetched.title, fetched.body, fetched.paths)
-    text = ItemText(repo=task.full_name, title=title, body=body)
-    precision = task.settings.precision
-    if has_model(model_dir(task), task.full_name):
-        return await asyncio.to_thread(predict_with_model, model_dir(task), text, precision)
-    if not task.config.triage.zero_shot or not fetched.repo_labels:
+async def predict_from_history(
+    task: RepoTask, text: ItemText, fetched: Fetched
+) -> Prediction | None:
+    """The nearest-neighbour classifier over the bootstrapped history, over the labels the
+    bootstrap gated (None before the bootstrap, or when no label could be gated).
+    """
+    profile = task.store.profile_for(task.full_name)
+    gated = [r["label"] for r in task.store.gates_for(task.full_name) if r["source"] == NEAREST]
+    descriptions = {name: desc for name, desc, _ in fetched.repo_labels}
+    labels = [(name, descriptions[name]) for name in gated if name in descriptions]
+    if profile is None or not labels:
         return None
-    examples = await labelled_examples(task)
-    labels = [(name, desc) for name, desc, _ in fetched.repo_labels]
+    path = dataset_path(task.settings, task.full_name)
+
+    def load() -> list[Any]:
+        return history_items(read_records(path), [name for name, _ in labels])
+
     return await asyncio.to_thread(
-        predict_zero_shot,
+        predict_nearest,
         text,
         labels,
-        examples,
+        load_examples=load,
+        version=str(profile["updated_at"]),
         base_model=task.settings.base_model,
-        precision=precision,
+        precision=task.settings.precision,
     )
+
+
+async def predict(task: RepoTask, fetched: Fetched) -> Prediction | None:
+    """The trained model's prediction, or the nearest neighbours', or None when neither
+    may run.
+    """
+    title, body = item_text(fetched.title, fetched.body, fetched.paths)
+    text = ItemText(repo=task.full_name, title=title, body=body)
+    if has_model(model_dir(task), task.full_name):
+        precision = task.settings.precision
+        return await asyncio.to_thread(predict_with_model, model_dir(task), text, precision)
+    if not task.config.triage.zero_shot:
+        return None
+    return await predict_from_history(task, text, fetched)
 
 
 async def apply_labels(
@@ -229,12 +242,52 @@ def decision_key(full: str, number: int) -> str:
 
 @dataclass(frozen=True)
 class Decided:
-    """What triage chose for one item."""
+    """What triage chose for one item: labels to apply, and labels the gate held back."""
 
     chosen: list[tuple[str, float]]
+    held: list[tuple[str, float]]
     names: list[str]
     newcomer: str | None
     prediction: Prediction
+    gated: bool
+
+
+def gates_of(task: RepoTask, source: str) -> Gates:
+    """The repository's gates for the classifier that made a prediction."""
+    rows = [r for r in task.store.gates_for(task.full_name) if r["source"] == source]
+    return Gates(
+        thresholds={r["label"]: float(r["gate"]["threshold"]) for r in rows},
+        live=frozenset(r["label"] for r in rows if r["live"]),
+        measured=bool(rows),
+    )
+
+
+def learnt_status_labels(task: RepoTask) -> set[str]:
+    """The labels the bootstrap learnt to be status or workflow labels."""
+    taxonomy = (task.store.profile_for(task.full_name) or {}).get("taxonomy") or {}
+    return {name for name, use in taxonomy.items() if use.get("kind") == "status"}
+
+
+async def why_nothing(task: RepoTask) -> str:
+    """Why no classifier could run; queues the bootstrap of a repository never read."""
+    if not task.config.triage.zero_shot:
+        return "no trained model and zero-shot is off"
+    if task.store.profile_for(task.full_name) is None:
+        queued = await queue_bootstrap(task)
+        return "not bootstrapped yet" + ("; its history is being read" if queued else "")
+    return "no label of this repository has been measured yet"
+
+
+async def queue_bootstrap(task: RepoTask) -> bool:
+    """Queue the repository's bootstrap once an hour at most; True if queued now."""
+    key = f"steward:bootstrap-queued:{task.full_name}"
+    if not await task.ctx.redis.set(key, "1", nx=True, ex=3600):
+        return False
+    args = BootstrapArgs(
+        installation_id=task.args.installation_id, owner=task.owner, repo=task.repo
+    )
+    task.ctx.runtime.enqueue(BOOTSTRAP, args)
+    return True
 
 
 async def decide(task: RepoTask, args: TriageArgs, fetched: Fetched) -> Decided | str:
@@ -242,41 +295,53 @@ async def decide(task: RepoTask, args: TriageArgs, fetched: Fetched) -> Decided 
     config = task.config.triage
     prediction = await predict(task, fetched)
     if prediction is None:
-        return "no trained model and zero-shot is off"
+        return await why_nothing(task)
+    gates = gates_of(task, prediction.source)
+    repo_labels = [n for n, _, _ in fetched.repo_labels]
     chosen = choose_labels(
-        prediction,
-        repo_labels=[n for n, _, _ in fetched.repo_labels],
+        with_gates(prediction, gates),
+        repo_labels=repo_labels,
         config=config,
         removed_by_humans=await removed_labels(task, args),
     )
-    names = [name for name, _ in chosen]
+    status = learnt_status_labels(task)
+    chosen = [c for c in chosen if not never_guessed(c[0], config=config, status=status)]
+    live = live_names(gates, repo_labels=repo_labels, config=config)
+    applied = [(name, p) for name, p in chosen if name in live]
+    held = [(name, p) for name, p in chosen if name not in live]
+    names = [name for name, _ in applied]
     newcomer = good_first_issue_proposal(args.kind, fetched, config.good_first_issue)
     if newcomer and config.good_first_issue == "label":
         names.append(newcomer)
-    return Decided(chosen, names, newcomer, prediction)
+    return Decided(applied, held, names, newcomer, prediction, gates.measured)
 
 
 def effects(args: TriageArgs, decided: Decided) -> tuple[Effect, list[Effect]]:
-    """The decision's audit records: one per label, then the decision itself."""
-    labels = [
-        Effect(
-            label_effect_key(args.full_name, args.number, name),
-            "triage",
-            "label",
-            args.number,
-            {"label": name, "prob": prob},
-        )
-        for name, prob in decided.chosen
-    ]
+    """The decision's audit records: one per label (held-back ones as ``shadow``), then
+    the decision itself.
+    """
+    applied = list(decided.chosen)
+    if decided.newcomer and decided.newcomer in decided.names:
+        applied.append((decided.newcomer, 1.0))
+    labels = [label_effect(args, name, prob) for name, prob in applied]
+    labels += [label_effect(args, name, prob, mode="shadow") for name, prob in decided.held]
     detail = {
         "good_first_issue": decided.newcomer,
         "kind": args.kind,
         "applied": decided.names,
+        "shadow": [name for name, _ in decided.held],
+        "gated": decided.gated,
         "source": decided.prediction.source,
         "probs": decided.prediction.probs,
     }
     key = decision_key(args.full_name, args.number)
     return Effect(key, "triage", "decision", args.number, detail), labels
+
+
+def label_effect(args: TriageArgs, name: str, prob: float, *, mode: str | None = None) -> Effect:
+    """The audit record of one label the bot applied (or held back, ``mode="shadow"``)."""
+    key = label_effect_key(args.full_name, args.number, name)
+    return Effect(key, "triage", "label", args.number, {"label": name, "prob": prob}, mode=mode)
 
 
 async def run_triage(ctx: TaskContext, args: TriageArgs) -> dict[str, Any]:
@@ -304,12 +369,14 @@ async def run_triage(ctx: TaskContext, args: TriageArgs) -> dict[str, Any]:
     if await task.apply_once(decision, apply if decided.names else None, also=labels) is None:
         return {"skipped": "already triaged"}
     mode, source = task.config.mode, decided.prediction.source
+    held = [name for name, _ in decided.held]
     log.info(
-        "triage %s#%d: %s (%s, %s)",
+        "triage %s#%d: %s, held back %s (%s, %s)",
         task.full_name,
         args.number,
         decided.names or "no label",
+        held or "none",
         source,
         mode,
     )
-    return {"labels": decided.names, "source": source, "mode": mode}
+    return {"labels": decided.names, "shadow": held, "source": source, "mode": mode}

@@ -1,8 +1,9 @@
 """Model access inside a worker process: loaded once, micro-batched across threads.
 
 Trained models live in ``<model dir>/<owner>__<repo>/``; a repository without one is
-labelled zero-shot from its label names, descriptions and already-labelled issues.
-Both are cached per process (zero-shot for an hour, so new labels are picked up).
+classified by nearest neighbours over the history its bootstrap collected (label
+names, descriptions and the labelled issues). Both are cached per process; the
+nearest-neighbour classifier is rebuilt when the repository is bootstrapped again.
 The model folder is usually a symlink to the live version (``workers.retrain.flow``);
 it is resolved on every call, so a promotion or rollback takes effect at once.
 """
@@ -10,20 +11,19 @@ it is resolved on every call, so a promotion or rollback takes effect at once.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from models.batching import MicroBatcher
-from workers.triage.decide import Prediction, zero_shot_thresholds
+from models.triage.calibration import NEVER
+from workers.triage.decide import Prediction
 
-ZERO_SHOT_TTL = 3600.0
 _lock = threading.Lock()
 _batchers: dict[str, MicroBatcher[Any, dict[str, float]]] = {}
 _live: dict[str, str] = {}  # repository → the version folder its batcher serves
-_zero_shot: dict[tuple[str, tuple[str, ...]], tuple[float, Any]] = {}
+_nearest: dict[tuple[str, tuple[str, ...], str], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -93,40 +93,50 @@ def predict_with_model(model_dir: Path, item: ItemText, precision: str = "auto")
     )
 
 
-def predict_zero_shot(
+def predict_nearest(
     item: ItemText,
     labels: Sequence[tuple[str, str]],
-    examples: Sequence[tuple[str, str, tuple[str, ...]]],
     *,
+    load_examples: Callable[[], Sequence[Any]],
+    version: str,
     base_model: str | None,
     precision: str = "auto",
 ) -> Prediction:
-    """Zero-shot probabilities over the repository's labels ``(name, description)``."""
+    """The nearest-neighbour classifier's probabilities over the gated labels.
+
+    The classifier is built once per repository, label set and ``version`` (the time of
+    the repository's last bootstrap) from ``load_examples()`` (the collected history),
+    and kept for the process. Thresholds come from the gates, not from here: every
+    threshold is "never" until the flow applies them.
+    """
     from models.triage.data import LabelInfo, LabelledItem
 
-    key = (item.repo, tuple(sorted(name for name, _ in labels)))
-    now = time.monotonic()
+    key = (item.repo, tuple(sorted(name for name, _ in labels)), version)
     with _lock:
-        cached = _zero_shot.get(key)
-    if cached is None or now - cached[0] > ZERO_SHOT_TTL:
+        cached = _nearest.get(key)
+    if cached is None:
         from models.triage.zeroshot import ZeroShotClassifier
 
-        encoder = None
-        if base_model or precision != "auto":
-            from models.defaults import packaged_model_path, resolve_model_name
-            from models.encoder import get_encoder
-
-            name = resolve_model_name(base_model) if base_model else packaged_model_path()
-            encoder = get_encoder(name, precision=precision)
-        classifier = ZeroShotClassifier(
-            [LabelInfo(name=n, description=d) for n, d in labels],
-            [LabelledItem(repo=item.repo, title=t, body=b, labels=ls) for t, b, ls in examples],
-            encoder=encoder,
-        ).fit()
+        infos = [LabelInfo(name=n, description=d) for n, d in labels]
+        encoder = _encoder(base_model, precision)
+        cached = ZeroShotClassifier(infos, list(load_examples()), encoder=encoder).fit()
         with _lock:
-            _zero_shot[key] = (now, classifier)
-        cached = (now, classifier)
-    (probs,) = cached[1].predict([LabelledItem(repo=item.repo, title=item.title, body=item.body)])
+            # One classifier per repository: an older version's is dropped.
+            for old in [k for k in _nearest if k[0] == item.repo]:
+                _nearest.pop(old, None)
+            _nearest[key] = cached
+    (probs,) = cached.predict([LabelledItem(repo=item.repo, title=item.title, body=item.body)])
     return Prediction(
-        probs=probs, thresholds=zero_shot_thresholds(probs), single_label=True, source="zero-shot"
+        probs=probs,
+        thresholds=dict.fromkeys(probs, NEVER),
+        single_label=True,
+        source="nearest-neighbour",
     )
+
+
+def _encoder(base_model: str | None, precision: str) -> Any:
+    from models.defaults import packaged_model_path, resolve_model_name
+    from models.encoder import get_encoder
+
+    name = resolve_model_name(base_model) if base_model else packaged_model_path()
+    return get_encoder(name, precision=precision)

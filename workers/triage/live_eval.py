@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from models.triage.gate import LiveCounts
+
 
 def human_labels(feedback: Iterable[Mapping[str, Any]]) -> dict[int, tuple[set[str], set[str]]]:
     """Per item: (labels people added, labels people removed) after the bot decided."""
@@ -39,23 +41,58 @@ def live_precision(
     counts = {"live": [0, 0], "shadow": [0, 0]}  # [correct, judged]
     decided = labelled = 0
     for decision in decisions:
-        applied = list(decision["detail"].get("applied") or [])
+        live, shadow = split_decision(decision)
         decided += 1
-        labelled += bool(applied)
+        labelled += bool(decision["detail"].get("applied"))
         added, removed = people.get(int(decision["number"]), (set(), set()))
-        mode = "shadow" if decision["mode"] == "shadow" else "live"
-        if mode == "shadow" and not added:
-            continue
-        for label in applied:
-            ok = label not in removed if mode == "live" else label in added
-            counts[mode][0] += ok
-            counts[mode][1] += 1
+        for label in live:
+            counts["live"][0] += label not in removed
+            counts["live"][1] += 1
+        for label in shadow if added else ():
+            counts["shadow"][0] += label in added
+            counts["shadow"][1] += 1
     return {
         "decisions": decided,
         "coverage": labelled / decided if decided else 0.0,
         **{f"{mode}_precision": (c / n if n else None) for mode, (c, n) in counts.items()},
         **{f"{mode}_judged": n for mode, (_, n) in counts.items()},
     }
+
+
+def split_decision(decision: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(labels the bot applied, labels it only recorded) of one triage decision.
+
+    In ``mode: shadow`` nothing was applied; labels the gate held back (``shadow`` in
+    the detail) were never applied in either mode.
+    """
+    detail = decision["detail"]
+    applied = list(detail.get("applied") or [])
+    held = list(detail.get("shadow") or [])
+    if decision["mode"] == "shadow":
+        return [], applied + held
+    return applied, held
+
+
+def label_counts(
+    decisions: Iterable[Mapping[str, Any]], feedback: Iterable[Mapping[str, Any]]
+) -> dict[str, LiveCounts]:
+    """Per label, what people did with the bot's live and shadow decisions (for the gate).
+
+    A live label is right unless a person removed it; a shadow label is judged once a
+    person labelled the item, and right if they applied that label.
+    """
+    people = human_labels(feedback)
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for decision in decisions:
+        live, shadow = split_decision(decision)
+        added, removed = people.get(int(decision["number"]), (set(), set()))
+        for label in live:
+            tally[label][0] += 1
+            tally[label][1] += label not in removed
+        for label in shadow if added else ():
+            tally[label][2] += 1
+            tally[label][3] += label in added
+    return {label: LiveCounts(*counts) for label, counts in tally.items()}
 
 
 def cmd_evaluate_live(args: argparse.Namespace) -> int:

@@ -1,0 +1,184 @@
+"""Day one in-process: bootstrap on installation, the label gate, shadow decisions, and a
+label demoted when people correct it.
+
+The classifier is the real nearest-neighbour one over the packaged MiniLM encoder; the
+history is built in the fake as closed, labelled issues, so every number the gate
+measures comes from the same code a deployment runs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.tasks import BootstrapArgs, FeedbackArgs, TriageArgs
+from tests.flows.conftest import Flows
+from tests.support import INSTALLATION_ID, ORG
+from workers.feedback.flow import run_feedback
+from workers.triage.bootstrap import run_bootstrap
+from workers.triage.flow import run_triage
+from workers.triage.status import render, status_report
+
+LABELS = ("bug", "enhancement", "duplicate", "wontfix")
+THINGS = [
+    "the settings page",
+    "the CSV export",
+    "login",
+    "the search box",
+    "file upload",
+    "the dashboard",
+    "notifications",
+    "the API client",
+    "dark mode",
+    "the installer",
+    "sync",
+    "the editor",
+    "printing",
+    "the sidebar",
+    "tags",
+    "the calendar",
+    "comments",
+    "the mobile app",
+    "backups",
+    "the importer",
+]
+BUG = "Crash with a traceback when I open {}"
+WISH = "Feature request: please add keyboard shortcuts to {}"
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def add_history(flows: Flows, repo: str, rounds: int) -> None:
+    """``rounds`` × 2 closed issues, alternating bug and enhancement, plus status labels."""
+    for i in range(rounds):
+        thing = THINGS[i % len(THINGS)]
+        for k, (title, label) in enumerate(((BUG, "bug"), (WISH, "enhancement"))):
+            flows.fake.add_issue(
+                ORG,
+                repo,
+                title=title.format(thing),
+                labels=[label],
+                state="closed",
+                created_at=START + timedelta(hours=2 * i + k),
+            )
+    # Status labels on a few items: never candidates, whatever the history says.
+    for i, label in enumerate(("duplicate", "wontfix", "duplicate")):
+        flows.fake.add_issue(
+            ORG,
+            repo,
+            title=BUG.format(THINGS[i]),
+            labels=[label],
+            state="closed",
+            created_at=START + timedelta(days=30, hours=i),
+        )
+
+
+def args(repo: str) -> BootstrapArgs:
+    """The bootstrap task's arguments."""
+    return BootstrapArgs(installation_id=INSTALLATION_ID, owner=ORG, repo=repo)
+
+
+async def triage_new(flows: Flows, repo: str, title: str) -> tuple[int, dict[str, Any]]:
+    """Open a new issue and run triage on it."""
+    issue = flows.fake.add_issue(ORG, repo, title=title)
+    triage = TriageArgs(
+        installation_id=INSTALLATION_ID, owner=ORG, repo=repo, number=issue.number, kind="issue"
+    )
+    return issue.number, await flows.run(run_triage, triage)
+
+
+def report(flows: Flows, repo: str) -> dict[str, Any]:
+    """What ``steward status`` would print, as its JSON object."""
+    full = f"{ORG}/{repo}"
+    store = flows.store
+    return status_report(
+        full, gates=store.gates_for(full), profile=store.profile_for(full), model=None
+    )
+
+
+async def test_no_history_applies_nothing_and_says_so(flows: Flows) -> None:
+    repo = flows.new_repo("dayone-empty", labels=LABELS)
+
+    result = await flows.run(run_bootstrap, args(repo))
+
+    assert result == {"repo": f"{ORG}/{repo}", "examples": 0, "live": [], "fine_tune": False}
+    status = report(flows, repo)
+    assert status["live"] == [] and "no labelled history" in status["summary"]
+    number, triaged = await triage_new(flows, repo, BUG.format("the settings page"))
+    assert triaged == {"skipped": "no label of this repository has been measured yet"}
+    assert flows.fake.labels_on(ORG, repo, number) == []
+
+
+async def test_small_history_stays_in_shadow(flows: Flows) -> None:
+    repo = flows.new_repo("dayone-small", labels=LABELS)
+    add_history(flows, repo, rounds=6)
+
+    result = await flows.run(run_bootstrap, args(repo))
+
+    assert result["live"] == [] and result["examples"] == 12
+    status = report(flows, repo)
+    assert {r["label"] for r in status["labels"]} == {"bug", "enhancement"}
+    assert status["status_labels"] == ["duplicate", "wontfix"]
+    assert all(r["state"] == "shadow" and r["reason"] for r in status["labels"])
+    number, triaged = await triage_new(flows, repo, BUG.format("the CSV export"))
+    assert triaged["labels"] == [] and triaged["source"] == "nearest-neighbour"
+    assert flows.fake.labels_on(ORG, repo, number) == []
+
+
+async def test_enough_history_puts_a_label_live(flows: Flows) -> None:
+    repo = flows.new_repo("dayone-live", labels=LABELS)
+    add_history(flows, repo, rounds=40)
+
+    result = await flows.run(run_bootstrap, args(repo))
+
+    assert "bug" in result["live"]
+    status = report(flows, repo)
+    bug = next(r for r in status["labels"] if r["label"] == "bug")
+    assert bug["state"] == "live" and bug["precision"] >= 0.95 and bug["support"] >= 18
+    assert "bug" in render(status) and "never guessed (status labels): duplicate" in render(status)
+
+    number, triaged = await triage_new(flows, repo, BUG.format("the sidebar"))
+    assert triaged["labels"] == ["bug"] and triaged["source"] == "nearest-neighbour"
+    assert flows.fake.labels_on(ORG, repo, number) == ["bug"]
+    # status labels are never decided on, live or shadow
+    decision = flows.actions(repo, number)[-1]["detail"]
+    assert not {"duplicate", "wontfix"} & {*decision["applied"], *decision["shadow"]}
+
+
+async def test_people_removing_a_live_label_demote_it(flows: Flows) -> None:
+    repo = flows.new_repo("dayone-demote", labels=LABELS, config="triage:\n  min_support: 3\n")
+    add_history(flows, repo, rounds=40)
+    assert "bug" in (await flows.run(run_bootstrap, args(repo)))["live"]
+
+    outcomes = []
+    for thing in THINGS[:3]:
+        number, triaged = await triage_new(flows, repo, BUG.format(thing))
+        assert triaged["labels"] == ["bug"]
+        removed = FeedbackArgs(
+            installation_id=INSTALLATION_ID,
+            owner=ORG,
+            repo=repo,
+            number=number,
+            label="bug",
+            added=False,
+            actor="maintainer",
+        )
+        outcomes.append(await flows.run(run_feedback, removed))
+
+    assert [o["feedback"] for o in outcomes] == ["label_removed"] * 3
+    assert outcomes[-1]["gate"] == "shadow"  # demoted once three were judged wrong
+    bug = next(r for r in report(flows, repo)["labels"] if r["label"] == "bug")
+    assert bug["state"] == "shadow" and bug["reason"].startswith("demoted")
+    number, triaged = await triage_new(flows, repo, BUG.format("the calendar"))
+    assert triaged["labels"] == [] and triaged["shadow"] == ["bug"]
+    assert flows.fake.labels_on(ORG, repo, number) == []
+
+
+async def test_installation_queues_the_bootstrap(flows: Flows) -> None:
+    repo = flows.new_repo("dayone-unknown", labels=LABELS)
+    _, first = await triage_new(flows, repo, "Something")
+    _, second = await triage_new(flows, repo, "Something else")
+
+    assert first == {"skipped": "not bootstrapped yet; its history is being read"}
+    assert second == {"skipped": "not bootstrapped yet"}  # queued once, not per issue
+    (queued,) = [m for m in flows.queued("steward.bootstrap") if m["repo"] == repo]
+    assert queued["installation_id"] == INSTALLATION_ID

@@ -1,0 +1,183 @@
+"""Bootstrap on installation: learn a repository's labels from its history and gate them.
+
+When the App is installed on a repository (or one is added), this flow
+
+1. backfills the repository's labelled history with the collector's library
+   (``<data dir>/datasets/<owner>__<repo>.jsonl``: people's labels only, resumable,
+   rate-limit aware; the same file scheduled retraining reads);
+2. learns its taxonomy: which labels people apply to new items (triage labels) and
+   which are status or workflow labels the bot must never guess
+   (:func:`models.triage.taxonomy.learn_taxonomy`, ``triage.status_labels``);
+3. builds the nearest-neighbour classifier over that history and gates every triage
+   label on precision measured on the newest items (:mod:`models.triage.gate`,
+   ``triage.precision``, ``triage.min_support``);
+4. stores the gates and the profile, and queues a fine-tuning run when the history is
+   large enough (scheduled retraining then gates the fine-tuned model on its holdout).
+
+It holds the repository's retrain lock: collection and training never overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.config_schema import TriageConfig
+from core.tasks import RETRAIN, BootstrapArgs, RetrainArgs
+from models.triage.data import LabelInfo, LabelledItem, item_from_json
+from models.triage.gate import GatePolicy, LabelGate
+from models.triage.taxonomy import Taxonomy, learn_taxonomy
+from workers.flow import RepoTask, open_repo
+from workers.retrain.decide import RetrainPolicy, chronological, plan_training
+from workers.retrain.flow import dataset_path, refresh_dataset, retrain_lock
+from workers.runtime import TaskContext
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+#: The classifier the bootstrap gates (a fine-tuned model is gated as "model").
+NEAREST_NEIGHBOUR = "nearest-neighbour"
+#: The newest labelled issues the nearest-neighbour classifier keeps as examples.
+MAX_EXAMPLES = 2000
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a collected JSONL history (none when it does not exist yet)."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def history_items(records: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[LabelledItem]:
+    """Issues carrying at least one of ``labels`` (others dropped), oldest first."""
+    keep = set(labels)
+    items = []
+    for record in records:
+        if record.get("kind", "issue") != "issue":
+            continue
+        item = item_from_json(record)
+        mine = tuple(label for label in item.labels if label in keep)
+        if mine:
+            items.append(dataclasses.replace(item, labels=mine))
+    return chronological(items)[-MAX_EXAMPLES:]
+
+
+def policy_of(config: TriageConfig) -> GatePolicy:
+    """The gate's bar from the repository's config."""
+    return GatePolicy(target=config.precision, min_support=config.min_support)
+
+
+def gate_history(
+    items: Sequence[LabelledItem], labels: Sequence[LabelInfo], *, policy: GatePolicy, encoder: Any
+) -> dict[str, LabelGate]:
+    """Gate the nearest-neighbour classifier on the history (blocking: embeds every item)."""
+    import numpy as np
+
+    from models.triage.gate import gate_labels
+    from models.triage.zeroshot import ZeroShotClassifier
+
+    if not labels:
+        return {}
+    clf = ZeroShotClassifier(list(labels), list(items), encoder=encoder).fit()
+    names = [label.name for label in labels]
+    truth = np.array([[int(n in ex.labels) for n in names] for ex in clf.examples], dtype=int)
+    probs = clf.prequential_probs() if clf.examples else np.zeros((0, len(names)))
+    return gate_labels(probs, truth.reshape(-1, len(names)), names, policy=policy)
+
+
+def profile(
+    taxonomy: Taxonomy, *, policy: GatePolicy, records: int, examples: int, collected: int
+) -> dict[str, Any]:
+    """What ``steward status`` shows of the bootstrap, and the bar later verdicts use."""
+    return {
+        "source": NEAREST_NEIGHBOUR,
+        "policy": {"target": policy.target, "min_support": policy.min_support},
+        "bootstrapped_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "history": {"records": records, "examples": examples, "collected_now": collected},
+        "taxonomy": {
+            name: {"kind": use.kind, "family": use.family, "items": use.items, "reason": use.reason}
+            for name, use in sorted(taxonomy.labels.items())
+        },
+    }
+
+
+async def repo_labels(task: RepoTask) -> list[LabelInfo]:
+    """The repository's labels with their descriptions."""
+    return [
+        LabelInfo(name=str(label["name"]), description=str(label.get("description") or ""))
+        async for label in task.gh.getiter(
+            "/repos/{owner}/{repo}/labels{?per_page}",
+            {"owner": task.owner, "repo": task.repo, "per_page": 100},
+        )
+    ]
+
+
+def encoder_for(task: RepoTask) -> Any:
+    """The deployment's base encoder (``STEWARD_BASE_MODEL`` or the packaged default)."""
+    from models.defaults import packaged_model_path, resolve_model_name
+    from models.encoder import get_encoder
+
+    base = task.settings.base_model
+    name = resolve_model_name(base) if base else packaged_model_path()
+    return get_encoder(name, precision=task.settings.precision)
+
+
+def learn(
+    task: RepoTask, records: list[dict[str, Any]], labels: list[LabelInfo]
+) -> tuple[Taxonomy, list[LabelledItem], dict[str, LabelGate]]:
+    """Taxonomy, examples and gates of one repository (blocking; run in a thread)."""
+    config = task.config.triage
+    taxonomy = learn_taxonomy(records, status_labels=config.status_labels)
+    existing = {label.name for label in labels}
+    candidates = [label for label in labels if label.name in set(taxonomy.triage_labels) & existing]
+    items = history_items(records, [label.name for label in candidates])
+    gates = gate_history(items, candidates, policy=policy_of(config), encoder=encoder_for(task))
+    return taxonomy, items, gates
+
+
+def queue_fine_tuning(task: RepoTask, records: list[dict[str, Any]]) -> bool:
+    """Queue a retrain when the history is enough to fine-tune a model; True if queued."""
+    issues = [item_from_json(r) for r in records if r.get("kind", "issue") == "issue"]
+    if not plan_training(issues, RetrainPolicy()).ready:
+        return False
+    args = RetrainArgs(installation_id=task.args.installation_id, owner=task.owner, repo=task.repo)
+    task.ctx.runtime.enqueue(RETRAIN, args)
+    return True
+
+
+async def run_bootstrap(
+    ctx: TaskContext, args: BootstrapArgs, *, say: Say | None = None, fine_tune: bool = True
+) -> dict[str, Any]:
+    """Backfill, learn the taxonomy, gate the nearest-neighbour classifier, store it all."""
+    say = say or log.info
+    async with retrain_lock(ctx.redis, args.full_name) as held:
+        if not held:
+            return {"skipped": "another worker is collecting or training this repository"}
+        task = await open_repo(ctx, args)
+        out = dataset_path(ctx.settings, args.full_name)
+        collected = await refresh_dataset(task.gh, args.full_name, out=out, say=say)
+        records = read_records(out)
+        labels = await repo_labels(task)
+        taxonomy, items, gates = await asyncio.to_thread(learn, task, records, labels)
+        ctx.store.replace_gates(
+            args.full_name, source=NEAREST_NEIGHBOUR, gates=[g.to_json() for g in gates.values()]
+        )
+        summary = profile(
+            taxonomy,
+            policy=policy_of(task.config.triage),
+            records=len(records),
+            examples=len(items),
+            collected=collected.new,
+        )
+        ctx.store.save_profile(args.full_name, summary)
+    live = sorted(label for label, gate in gates.items() if gate.live)
+    queued = fine_tune and queue_fine_tuning(task, records)
+    say(f"{args.full_name}: {len(records)} items, live labels {live or 'none'}")
+    return {"repo": args.full_name, "examples": len(items), "live": live, "fine_tune": queued}

@@ -1,0 +1,163 @@
+"""``steward status --repo owner/name``: where a repository's triage stands, per label.
+
+For every label the gate measured: live or shadow, measured precision and support,
+coverage, why, and since when; which labels are status labels the bot never guesses;
+the classifier in use and when it last changed. Read from this deployment's database
+(no GitHub calls); ``--json`` prints one object for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def label_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per gated label, live ones first."""
+    rows = []
+    for row in gates:
+        gate = dict(row["gate"])
+        rows.append(
+            {
+                "label": row["label"],
+                "state": "live" if row["live"] else "shadow",
+                "source": row["source"],
+                "precision": gate.get("precision"),
+                "support": gate.get("applied", 0),
+                "coverage": gate.get("coverage"),
+                "threshold": gate.get("threshold"),
+                "since": str(row["changed_at"])[:19],
+                "reason": gate.get("reason", ""),
+            }
+        )
+    return sorted(rows, key=lambda r: (r["state"] != "live", r["label"]))
+
+
+def status_report(
+    repo: str,
+    *,
+    gates: Sequence[Mapping[str, Any]],
+    profile: Mapping[str, Any] | None,
+    model: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Everything ``steward status`` shows, as one JSON-ready object (pure)."""
+    labels = label_rows(gates)
+    taxonomy = (profile or {}).get("taxonomy") or {}
+    history = (profile or {}).get("history") or {}
+    live = [r["label"] for r in labels if r["state"] == "live"]
+    return {
+        "repo": repo,
+        "bootstrapped_at": (profile or {}).get("bootstrapped_at"),
+        "classifier": classifier_of(labels, model),
+        "model": dict(model) if model else None,
+        "policy": (profile or {}).get("policy"),
+        "history": history,
+        "labels": labels,
+        "live": live,
+        "status_labels": sorted(n for n, t in taxonomy.items() if t.get("kind") == "status"),
+        "summary": summary_line(profile, history=history, live=live),
+    }
+
+
+def classifier_of(labels: Sequence[Mapping[str, Any]], model: Mapping[str, Any] | None) -> str:
+    """Which classifier the gates measure: a fine-tuned model or the nearest neighbours."""
+    sources = {r["source"] for r in labels}
+    if "model" in sources and model:
+        return f"fine-tuned model, version {model.get('version')}"
+    if model:
+        return f"fine-tuned model, version {model.get('version')} (not gated yet: all shadow)"
+    return "nearest neighbours over the labelled history" if labels else "none"
+
+
+def summary_line(
+    profile: Mapping[str, Any] | None, *, history: Mapping[str, Any], live: Sequence[str]
+) -> str:
+    """One sentence a maintainer reads first."""
+    if profile is None:
+        return "not bootstrapped yet: nothing is applied; decisions wait for the history"
+    if not history.get("examples"):
+        return (
+            "no labelled history: nothing is applied live; every decision is recorded in "
+            "shadow until people's labels show what works"
+        )
+    if not live:
+        return "no label has reached the bar yet: decisions are recorded in shadow only"
+    return f"{len(live)} label(s) live: {', '.join(live)}; the rest are recorded in shadow"
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+
+
+def render(report: Mapping[str, Any]) -> str:
+    """The report as text for a terminal."""
+    lines = [f"{report['repo']}: {report['summary']}", f"  classifier: {report['classifier']}"]
+    if report["bootstrapped_at"]:
+        history = report["history"]
+        lines.append(
+            f"  bootstrapped {report['bootstrapped_at']} from {history.get('records', 0)} "
+            f"items ({history.get('examples', 0)} labelled issues with triage labels)"
+        )
+    if report["labels"]:
+        lines.append(
+            f"  {'label':<24} {'state':<7} {'precision':>9} {'support':>7} {'coverage':>8}  "
+            "since                why"
+        )
+    for r in report["labels"]:
+        lines.append(
+            f"  {r['label']:<24} {r['state']:<7} {_num(r['precision']):>9} {r['support']:>7} "
+            f"{_num(r['coverage']):>8}  {r['since']:<20} {r['reason']}"
+        )
+    if report["status_labels"]:
+        lines.append(f"  never guessed (status labels): {', '.join(report['status_labels'])}")
+    return "\n".join(lines)
+
+
+def live_model(settings: Any, store: Any, repo: str) -> dict[str, Any] | None:
+    """The live fine-tuned model's version and when it was recorded (None: none)."""
+    from workers.retrain.decide import version_of
+    from workers.retrain.flow import ModelPaths, live_version, model_dir_of
+
+    number = live_version(ModelPaths(model_dir_of(settings), repo))
+    if number is None:
+        return None
+    rows = [r for r in store.model_versions_for(repo) if version_of(r) == number]
+    created = str(rows[-1]["created_at"])[:19] if rows else None
+    return {"version": number, "since": created}
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print where a repository's triage stands."""
+    from core.settings import load_settings_or_exit
+    from core.store import open_store
+    from workers.dataset.collect import parse_repo
+
+    try:
+        owner, name = parse_repo(args.repo)
+    except ValueError as exc:
+        print(f"steward status: {exc}", file=sys.stderr)
+        return 2
+    settings = load_settings_or_exit()
+    store = open_store(settings.database_url_or_default)
+    repo = f"{owner}/{name}"
+    report = status_report(
+        repo,
+        gates=store.gates_for(repo),
+        profile=store.profile_for(repo),
+        model=live_model(settings, store, repo),
+    )
+    print(json.dumps(report, default=str) if args.json else render(report))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``steward status``."""
+    parser = subparsers.add_parser(
+        "status", help="a repository's triage: live and shadow labels, measured precision"
+    )
+    parser.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=cmd_status)
