@@ -141,11 +141,17 @@ class TriageConfig:
     deny: list[str] = _f([], "Never apply these labels.")
     aliases: dict[str, str] = _f({}, "Map a model label to the repository's label name.")
     min_confidence: dict[str, float] = _f(
-        {}, "Per-label minimum probability, overriding the calibrated threshold."
+        {},
+        "Per-label minimum probability, overriding the gate's threshold; a label named here "
+        "is the maintainer's call and applies without waiting for the gate.",
     )
     max_labels: int = _f(3, "Apply at most this many labels to one item.")
     explain: bool = _f(False, "Post a short comment explaining the labels (off: no noise).")
-    zero_shot: bool = _f(True, "Before a model is trained, label from label names and examples.")
+    zero_shot: bool = _f(
+        True,
+        "Before a model is trained, classify by nearest neighbours over the labelled history "
+        "(gated like a model).",
+    )
     good_first_issue: Literal["off", "suggest", "label"] = _f(
         "suggest",
         "Easy, well-described new issues: `suggest` records the proposal in the audit log, "
