@@ -468,6 +468,8 @@ class FakeGitHub:
         for name in wanted:
             if name not in item.labels:
                 self.log_event(item, "labeled", actor, label=name, label_color=_color(repo, name))
+        if wanted != item.labels:
+            item.updated_at = self.now()  # as GitHub does on any label change
         item.labels = wanted
 
     def set_state(

@@ -431,7 +431,8 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
     listed = len(fake.calls("GET", rf"/repos/{ORG}/{name}/issues$"))
     second = await retrain(settings, store, name)  # nothing new: no training at all
     assert second["skipped"].startswith("no new labelled data") and second["collected"] == 0
-    assert len(fake.calls("GET", rf"/repos/{ORG}/{name}/issues$")) == listed + 1  # one page
+    # one page of new items, one listing of items changed since the last run
+    assert len(fake.calls("GET", rf"/repos/{ORG}/{name}/issues$")) == listed + 2
 
     third = await retrain(settings, store, name, force=True)  # same data: not better
     assert third["version"] == 2 and third["promoted"] is False
@@ -517,3 +518,56 @@ async def test_one_retrain_per_repository_at_a_time(redis_url: str) -> None:
             assert again is True
     finally:
         await client.aclose()
+
+
+@pytest.mark.slow
+async def test_a_correction_changes_the_next_models_decision(
+    fake: FakeGitHub, settings: Settings
+) -> None:
+    """People correct a label; the next model, trained with the correction weighted,
+    decides that item the way people did.
+    """
+    from models.triage.data import LabelledItem
+    from models.triage.model import TriageModel
+
+    name = unique("correct")
+    full = f"{ORG}/{name}"
+    fake.add_repo(ORG, name, labels=["bug", "feature", "question"])
+    rows = nlbse_issues("facebook/react", 20)
+    for i, row in enumerate(rows):
+        fake.add_issue(
+            ORG,
+            name,
+            title=row["title"],
+            body=row["body"][:2000],
+            labels=[row["label"]],
+            state="closed",
+            created_at=BASE + timedelta(hours=7 * i),
+        )
+    store = open_store(settings.database_url_or_default)
+    paths = ModelPaths(settings.data_dir / "models", full)
+    assert (await retrain(settings, store, name))["version"] == 1
+
+    first = TriageModel.load(paths.version(1))
+    items = [LabelledItem(full, r["title"], r["body"][:2000]) for r in rows[:30]]
+    picks = [max(p, key=p.get) for p in first.predict(items)]
+    # an item of the training part the first model gets right, and another label for it
+    pairs = enumerate(zip(rows[:30], picks, strict=True))
+    index = next(i for i, (row, pick) in pairs if row["label"] == pick)
+    old = rows[index]["label"]
+    new = next(lab for lab in ("bug", "feature", "question") if lab != old)
+    issue = fake.issue(ORG, name, index + 1)
+    fake.set_labels(fake.repo(ORG, name), issue, [new], actor="maintainer")
+    store.record_feedback(
+        repo=full, number=index + 1, kind="label_removed", subject=old, actor="maintainer"
+    )
+    store.record_feedback(
+        repo=full, number=index + 1, kind="label_added", subject=new, actor="maintainer"
+    )
+
+    second = await retrain(settings, store, name, force=True)
+
+    (after,) = TriageModel.load(paths.version(second["version"])).predict([items[index]])
+    (before,) = first.predict([items[index]])
+    assert max(after, key=after.get) == new, (before, after)
+    assert after[new] > before[new]

@@ -674,3 +674,94 @@ def _via_bar(bar: Any, echo: Echo) -> Echo:
     if echo is not _stderr or bar.disable:
         return echo
     return lambda message: bar.write(message, file=sys.stderr)
+
+
+# ------------------------------------------------------------------ refreshing
+
+
+def latest_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One record per item: the last one written (a refresh appends newer versions), at
+    the place the item first appeared.
+    """
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for record in records:
+        latest[(str(record.get("repo")), int(record.get("number") or 0))] = dict(record)
+    return list(latest.values())
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The current record of every item of a collected JSONL file (none if it is missing)."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return latest_records(json.loads(line) for line in lines if line.strip())
+
+
+def refresh_path(out: Path) -> Path:
+    """Where the time of the last refresh of ``out`` is kept: ``FILE.refresh.json``."""
+    return out.with_name(out.name + ".refresh.json")
+
+
+async def refresh_updated(
+    gh: GitHubAPI, query: CollectQuery, out: Path, *, echo: Echo | None = None
+) -> int:
+    """Append a fresh record of every collected item updated since the last refresh.
+
+    Labels people change after an item was collected (a correction, a label added
+    later) reach the file this way; readers keep the last record of each item
+    (:func:`latest_records`). The first call only notes the time. Returns how many
+    records were appended.
+    """
+    marker = refresh_path(out)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    state = load_state(state_path(out))
+    if state is None or state.query.format != "jsonl":
+        return 0  # nothing collected yet; a CSV keeps one row per item and is not refreshed
+    if not marker.is_file():
+        marker.write_text(json.dumps({"since": now}) + "\n")
+        return 0
+    since = str(json.loads(marker.read_text())["since"])
+    known = {int(r["number"]) for r in read_records(out)}
+    output = Output(out, state)
+    run = Collector(gh=gh, out=out, state=state, output=output, echo=echo or _stderr)
+    try:
+        updated = await _updated_items(run, replace(query, since=since))
+        for item in updated:
+            if int(item["number"]) in known:
+                await _append(run, item)
+    finally:
+        output.close()
+    marker.write_text(json.dumps({"since": now}) + "\n")
+    return run.new
+
+
+async def _updated_items(run: Collector, query: CollectQuery) -> list[dict[str, Any]]:
+    """Every item updated since ``query.since``, all pages."""
+    owner, name = query.owner_and_name
+    params: dict[str, Any] = {
+        "owner": owner,
+        "repo": name,
+        "state": query.state,
+        "sort": "updated",
+        "direction": "asc",
+        "since": query.since,
+        "per_page": PER_PAGE,
+    }
+    url = "/repos/{owner}/{repo}/issues{?state,sort,direction,since,per_page}"
+
+    async def every() -> list[dict[str, Any]]:
+        return [item async for item in run.gh.getiter(url, params)]
+
+    return await patiently(every, sleep=run.sleep, echo=run.echo)
+
+
+async def _append(run: Collector, item: Mapping[str, Any]) -> None:
+    """Write one item's current record and commit its offset (the cursor stays)."""
+    record = await run.record_for(item)
+    text = encode_record(record, run.state.query.format) if record else None
+    if text is None:
+        return
+    offset = run.output.write(text)
+    run.new += 1
+    run.state = replace(run.state, offset=offset, written=run.state.written + 1)
+    save_state(state_path(run.out), run.state)

@@ -38,6 +38,8 @@ class RetrainPolicy:
     precision_tolerance: float = 0.02
     #: Train on at most this many of the newest training items (bounds CPU time).
     max_train_items: int = 5000
+    #: How many times an item people corrected counts in training (1: like any other).
+    correction_weight: int = 3
 
 
 @dataclass(frozen=True)
@@ -226,3 +228,44 @@ def next_version(existing: Iterable[str]) -> int:
     """One more than the largest numeric folder name (1 for none)."""
     numbers = [int(name) for name in existing if name.isdigit()]
     return max(numbers, default=0) + 1
+
+
+def apply_corrections(
+    items: Sequence[LabelledItem], feedback: Iterable[Mapping[str, Any]]
+) -> tuple[list[LabelledItem], set[int]]:
+    """Items with the labels people corrected the bot to, and the corrected numbers.
+
+    A label people removed after the bot applied it goes (``label_removed``); a label
+    they added after the bot decided comes (``label_added``). The collector's refresh
+    usually has the same labels already; the recorded corrections make sure they count
+    even before it ran.
+    """
+    changes: dict[int, tuple[set[str], set[str]]] = {}
+    for row in feedback:
+        added, removed = changes.setdefault(int(row["number"]), (set(), set()))
+        if row["kind"] == "label_added":
+            added.add(str(row["subject"]))
+            removed.discard(str(row["subject"]))
+        elif row["kind"] == "label_removed":
+            removed.add(str(row["subject"]))
+            added.discard(str(row["subject"]))
+    out, corrected = [], set()
+    for item in items:
+        if item.number is None or item.number not in changes:
+            out.append(item)
+            continue
+        added, removed = changes[item.number]
+        labels = tuple(dict.fromkeys(lab for lab in (*item.labels, *added) if lab not in removed))
+        corrected.add(item.number)
+        out.append(replace(item, labels=labels))
+    return out, corrected
+
+
+def weighted(train: Sequence[LabelledItem], corrected: set[int], weight: int) -> list[LabelledItem]:
+    """The training items with each corrected one repeated ``weight`` times in all, so
+    the next model learns most from the decisions people had to fix.
+    """
+    out = []
+    for item in train:
+        out.extend([item] * (weight if item.number in corrected else 1))
+    return out

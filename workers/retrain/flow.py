@@ -48,19 +48,29 @@ from core.store import Store
 from core.tasks import RetrainArgs
 from models.triage.data import LabelledItem, item_from_json, repo_dirname
 from models.triage.gate import GatePolicy
-from workers.dataset.collect import CollectQuery, CollectResult, ResumeMismatch, collect
+from workers.dataset.collect import (
+    CollectQuery,
+    CollectResult,
+    ResumeMismatch,
+    collect,
+    read_records,
+    refresh_updated,
+)
 from workers.retrain.decide import (
     Decision,
     Plan,
     RetrainPolicy,
     Score,
+    Split,
     align_probs,
     already_trained,
+    apply_corrections,
     data_fingerprint,
     next_version,
     plan_training,
     promotion,
     version_of,
+    weighted,
 )
 from workers.runtime import TaskContext
 
@@ -218,26 +228,24 @@ def promote_version(store: Store, paths: ModelPaths, number: int) -> dict[str, A
 
 
 def read_issues(path: Path) -> list[LabelledItem]:
-    """The issues (not pull requests) of a collected JSONL file."""
-    if not path.is_file():
-        return []
-    items = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            if record.get("kind", "issue") == "issue":
-                items.append(item_from_json(record))
-    return items
+    """The issues (not pull requests) of a collected JSONL file, as last refreshed."""
+    return [item_from_json(r) for r in read_records(path) if r.get("kind", "issue") == "issue"]
 
 
 async def refresh_dataset(gh: GitHubAPI, repo: str, *, out: Path, say: Log) -> CollectResult:
-    """Bring the repository's collected history up to date (only new items are fetched)."""
+    """Bring the repository's collected history up to date: items created since the last
+    run, then items people changed since (a corrected label reaches training this way).
+    """
     query = CollectQuery(repo=repo, state="all")
     try:
-        return await collect(gh, query, out, progress=False, echo=say)
+        result = await collect(gh, query, out, progress=False, echo=say)
     except ResumeMismatch as exc:
         say(f"{exc}; collecting again from the start")
-        return await collect(gh, query, out, progress=False, echo=say, restart=True)
+        result = await collect(gh, query, out, progress=False, echo=say, restart=True)
+    refreshed = await refresh_updated(gh, query, out, echo=say)
+    if refreshed:
+        say(f"{repo}: {refreshed} item(s) changed since the last run (labels re-read)")
+    return result
 
 
 # ------------------------------------------------------------- train, score
@@ -341,6 +349,12 @@ def save_version(outcome: Outcome, paths: ModelPaths) -> int:
     return publish(tmp, paths)
 
 
+def with_weights(plan: Plan, corrected: set[int], weight: int) -> Plan:
+    """The plan with corrected training items repeated (the holdout stays as it is)."""
+    train = weighted(plan.split.train, corrected, weight)
+    return Plan(Split(train, plan.split.holdout), plan.labels)
+
+
 def retrain_from_dataset(
     store: Store,
     paths: ModelPaths,
@@ -355,11 +369,12 @@ def retrain_from_dataset(
     clean_partial(paths)
     adopt_live(store, paths, say)
     reconcile_live(store, paths, say)
-    readiness = plan_training(read_issues(dataset), policy)
+    items, corrected = apply_corrections(read_issues(dataset), store.feedback_for(paths.repo))
+    readiness = plan_training(items, policy)
     if readiness.plan is None:
         say(f"not enough history yet: {readiness.reason}")
         return {"skipped": readiness.reason}
-    plan = readiness.plan
+    plan = with_weights(readiness.plan, corrected, policy.correction_weight)
     fingerprint = data_fingerprint([*plan.split.train, *plan.split.holdout], plan.labels)
     done = already_trained(fingerprint, store.model_versions_for(paths.repo))
     if done is not None and not force:

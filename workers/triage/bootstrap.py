@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from core.config_schema import TriageConfig
@@ -33,6 +31,7 @@ from core.tasks import RETRAIN, BootstrapArgs, RetrainArgs
 from models.triage.data import LabelInfo, LabelledItem, item_from_json
 from models.triage.gate import GatePolicy, LabelGate
 from models.triage.taxonomy import Taxonomy, learn_taxonomy
+from workers.dataset.collect import read_records
 from workers.flow import RepoTask, open_repo
 from workers.retrain.decide import RetrainPolicy, chronological, plan_training
 from workers.retrain.flow import dataset_path, refresh_dataset, retrain_lock
@@ -45,14 +44,6 @@ Say = Callable[[str], None]
 NEAREST_NEIGHBOUR = "nearest-neighbour"
 #: The newest labelled issues the nearest-neighbour classifier keeps as examples.
 MAX_EXAMPLES = 2000
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The records of a collected JSONL history (none when it does not exist yet)."""
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
 
 
 def history_items(records: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[LabelledItem]:

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from core.tasks import BOOTSTRAP, BootstrapArgs, TriageArgs
+from workers.dataset.collect import read_records
 from workers.feedback.decide import label_effect_key
 from workers.flow import Effect, RepoTask, open_repo
 from workers.retrain.flow import dataset_path
 from workers.runtime import TaskContext
 from workers.triage.bootstrap import NEAREST_NEIGHBOUR as NEAREST
-from workers.triage.bootstrap import history_items, read_records
+from workers.triage.bootstrap import history_items
 from workers.triage.decide import (
     MARKER,
     Gates,
