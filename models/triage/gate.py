@@ -5,11 +5,13 @@ Every classifier Steward uses on a repository (nearest neighbours over its histo
 or a fine-tuned model) is gated the same way, on the repository's own labelled items
 in time order:
 
-1. **Calibrate** on the older part: each label's threshold is the lowest probability
-   at which applying it would have been right often enough
+1. **Calibrate**: a label's threshold is the lowest probability at which applying it
+   would have been right often enough on earlier items
    (:func:`models.triage.calibration.choose_threshold`, Laplace-smoothed).
-2. **Measure** on the newest part, at that threshold: how often the label would have
-   been applied there and how often that was right.
+2. **Measure**, rolling forward through the newest part (``measure_fraction`` of the
+   history): each item is judged at the threshold that only the items *older* than it
+   would have set, so every measurement is on data the threshold never saw; the
+   deployed threshold is then calibrated on the whole history.
 3. **Decide**: the label is *live* when it was applied at least ``min_support`` times
    and its smoothed precision ``(right + 1) / (applied + 2)`` reaches ``target``;
    otherwise it stays in *shadow*: decided and recorded, never applied.
@@ -42,8 +44,9 @@ class GatePolicy:
     target: float = 0.95
     #: Applications it must have been measured on (``triage.min_support``).
     min_support: int = 10
-    #: Share of the history, newest first, that is measured on rather than calibrated on.
-    measure_fraction: float = 0.5
+    #: Share of the history, newest first, that is measured on (each item at the
+    #: threshold the items older than it set); the oldest rest only calibrates.
+    measure_fraction: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -131,16 +134,33 @@ def _gate_one(
     policy: GatePolicy,
     single: bool,
 ) -> LabelGate:
-    scores, right = candidates(probs[:cut], truth[:cut], column, single_label=single)
+    """Rolling measurement: every item from ``cut`` on is judged at the threshold that
+    the items before it would have set; the deployed threshold comes from all items.
+    """
+    scores, right = candidates(probs, truth, column, single_label=single)
+    rows = np.flatnonzero(probs.argmax(axis=1) == column) if single else np.arange(len(probs))
+    applied = correct = 0
+    step = max(1, (len(probs) - cut) // 200)  # recalibrate at most ~200 times
+    for start in range(cut, len(probs), step):
+        older = rows < start
+        threshold = choose_threshold(scores[older], right[older], target=policy.target)
+        now = (rows >= start) & (rows < start + step) & (scores >= threshold)
+        applied += int(now.sum())
+        correct += int(right[now].sum())
     threshold = choose_threshold(scores, right, target=policy.target)
-    return measure(
-        probs[cut:],
-        truth[cut:],
-        column,
+    if threshold >= NEVER:
+        live, reason = False, "no threshold reaches the bar on the history"
+    else:
+        live, reason = verdict(applied, correct, policy)
+    return LabelGate(
         label=label,
-        threshold=threshold,
-        policy=policy,
-        single=single,
+        threshold=float(threshold),
+        applied=applied,
+        correct=correct,
+        positives=int(truth[cut:, column].sum()),
+        measured_on=len(probs) - cut,
+        live=live,
+        reason=reason,
     )
 
 

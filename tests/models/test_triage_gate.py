@@ -59,7 +59,7 @@ def test_gate_needs_precision_and_support(n: int, noise: float, live: dict[str, 
 def test_measured_on_the_newest_items_only() -> None:
     probs, truth = history(200, noise=0.0)
     probs[100:] = probs[100:, ::-1]  # the newest half: the classifier got worse
-    gates = gate_labels(probs, truth, LABELS, policy=GatePolicy())
+    gates = gate_labels(probs, truth, LABELS, policy=GatePolicy(measure_fraction=0.5))
     assert not any(g.live for g in gates.values())
     assert all(g.measured_on == 100 for g in gates.values())
 
