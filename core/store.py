@@ -153,6 +153,8 @@ label_gates = Table(
     "label_gates",
     metadata,
     Column("repo", String(255), primary_key=True),
+    # What the gate was measured on: "issue" (also used for discussions) or "pull_request".
+    Column("kind", String(32), primary_key=True),
     Column("label", String(255), primary_key=True),
     # Which classifier was measured: "nearest-neighbour" or "model".
     Column("source", String(32), nullable=False),
@@ -451,15 +453,17 @@ class Store:
             else:
                 conn.execute(insert(backfills).values(repo=repo, kind=kind, **values))
 
-    def replace_gates(self, repo: str, *, source: str, gates: Iterable[dict[str, Any]]) -> None:
-        """Make ``gates`` (``LabelGate.to_json()`` dicts) the repository's gates.
+    def replace_gates(
+        self, repo: str, *, source: str, gates: Iterable[dict[str, Any]], kind: str = "issue"
+    ) -> None:
+        """Make ``gates`` (``LabelGate.to_json()`` dicts) the repository's gates for ``kind``.
 
         A label whose live state is unchanged keeps its ``changed_at``; labels no longer
         gated are dropped.
         """
         now = now_utc()
         with self._tx() as conn:
-            where = label_gates.c.repo == repo
+            where = (label_gates.c.repo == repo) & (label_gates.c.kind == kind)
             before = {
                 r["label"]: r for r in conn.execute(select(label_gates).where(where)).mappings()
             }
@@ -470,6 +474,7 @@ class Store:
                 conn.execute(
                     insert(label_gates).values(
                         repo=repo,
+                        kind=kind,
                         label=gate["label"],
                         source=source,
                         live=bool(gate["live"]),
@@ -479,22 +484,29 @@ class Store:
                     )
                 )
 
-    def update_gate(self, repo: str, gate: dict[str, Any]) -> None:
+    def update_gate(self, repo: str, gate: dict[str, Any], *, kind: str = "issue") -> None:
         """Store one label's new gate (a promotion or demotion)."""
         with self._tx() as conn:
             conn.execute(
                 update(label_gates)
-                .where(label_gates.c.repo == repo, label_gates.c.label == gate["label"])
+                .where(
+                    label_gates.c.repo == repo,
+                    label_gates.c.kind == kind,
+                    label_gates.c.label == gate["label"],
+                )
                 .values(live=bool(gate["live"]), gate=gate, changed_at=now_utc())
             )
 
-    def gates_for(self, repo: str) -> list[dict[str, Any]]:
-        """Every gated label of a repository: ``label``, ``source``, ``live``, ``gate``, times."""
+    def gates_for(self, repo: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """A repository's gated labels (of one ``kind``, or all): ``kind``, ``label``,
+        ``source``, ``live``, ``gate`` and times.
+        """
+        query = select(label_gates).where(label_gates.c.repo == repo)
+        if kind is not None:
+            query = query.where(label_gates.c.kind == kind)
         with self._tx() as conn:
-            rows = conn.execute(
-                select(label_gates).where(label_gates.c.repo == repo).order_by(label_gates.c.label)
-            ).mappings()
-            return [dict(r) for r in rows]
+            rows = conn.execute(query.order_by(label_gates.c.kind, label_gates.c.label))
+            return [dict(r) for r in rows.mappings()]
 
     def save_profile(self, repo: str, profile: dict[str, Any]) -> None:
         """Store the repository's triage profile (taxonomy, bootstrap summary)."""

@@ -265,7 +265,10 @@ def install_model(flows: Flows, triage_model: Path) -> Callable[[str], Path]:
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(triage_model, target_is_directory=True)
         if gated:  # as retraining records a promoted model whose holdout put `bug` live
-            flows.store.replace_gates(f"{ORG}/{repo}", source="model", gates=model_gates())
+            for kind in ("issue", "pull_request"):  # measured on both kinds of item
+                flows.store.replace_gates(
+                    f"{ORG}/{repo}", source="model", kind=kind, gates=model_gates()
+                )
         return link
 
     return install

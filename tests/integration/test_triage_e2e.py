@@ -55,7 +55,8 @@ def new_repo(fake: FakeGitHub, bot: Bot, *, config: str = "", model: bool = True
     if model:
         folder = bot.data_dir / "models" / f"{ORG}__{name}"
         save_model(folder, f"{ORG}/{name}", {"bug": 0.0, "enhancement": 2.0, "question": 2.0})
-        bot.store().replace_gates(f"{ORG}/{name}", source="model", gates=bug_live())
+        for kind in ("issue", "pull_request"):  # measured on both kinds of item
+            bot.store().replace_gates(f"{ORG}/{name}", source="model", kind=kind, gates=bug_live())
     return name
 
 

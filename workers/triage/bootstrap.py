@@ -23,6 +23,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from workers.flow import RepoTask, open_repo
 from workers.retrain.decide import RetrainPolicy, chronological, plan_training
 from workers.retrain.flow import dataset_path, refresh_dataset, retrain_lock
 from workers.runtime import TaskContext
+from workers.triage.decide import item_text
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +48,26 @@ NEAREST_NEIGHBOUR = "nearest-neighbour"
 MAX_EXAMPLES = 2000
 
 
-def history_items(records: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[LabelledItem]:
-    """Issues carrying at least one of ``labels`` (others dropped), oldest first."""
+#: What gates are measured on, apart: issues (discussions use theirs) and pull requests.
+KINDS = ("issue", "pull_request")
+
+
+def history_items(
+    records: Sequence[dict[str, Any]], labels: Sequence[str], *, kind: str = "issue"
+) -> list[LabelledItem]:
+    """Items of ``kind`` carrying at least one of ``labels`` (others dropped), oldest
+    first; a pull request reads as the bot reads a new one, with its changed paths.
+    """
     keep = set(labels)
     items = []
     for record in records:
-        if record.get("kind", "issue") != "issue":
+        if record.get("kind", "issue") != kind:
             continue
         item = item_from_json(record)
         mine = tuple(label for label in item.labels if label in keep)
         if mine:
-            items.append(dataclasses.replace(item, labels=mine))
+            title, body = item_text(item.title, item.body, record.get("files") or ())
+            items.append(dataclasses.replace(item, labels=mine, title=title, body=body))
     return chronological(items)[-MAX_EXAMPLES:]
 
 
@@ -83,18 +94,21 @@ def gate_history(
     return gate_labels(probs, truth.reshape(-1, len(names)), names, policy=policy)
 
 
-def profile(
-    taxonomy: Taxonomy, *, policy: GatePolicy, records: int, examples: int, collected: int
-) -> dict[str, Any]:
+def profile(learnt: Learnt, *, policy: GatePolicy, records: int, collected: int) -> dict[str, Any]:
     """What ``steward status`` shows of the bootstrap, and the bar later verdicts use."""
     return {
         "source": NEAREST_NEIGHBOUR,
         "policy": {"target": policy.target, "min_support": policy.min_support},
         "bootstrapped_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "history": {"records": records, "examples": examples, "collected_now": collected},
+        "history": {
+            "records": records,
+            "examples": len(learnt.examples["issue"]),
+            "pull_request_examples": len(learnt.examples["pull_request"]),
+            "collected_now": collected,
+        },
         "taxonomy": {
             name: {"kind": use.kind, "family": use.family, "items": use.items, "reason": use.reason}
-            for name, use in sorted(taxonomy.labels.items())
+            for name, use in sorted(learnt.taxonomy.labels.items())
         },
     }
 
@@ -120,17 +134,31 @@ def encoder_for(task: RepoTask) -> Any:
     return get_encoder(name, precision=task.settings.precision)
 
 
-def learn(
-    task: RepoTask, records: list[dict[str, Any]], labels: list[LabelInfo]
-) -> tuple[Taxonomy, list[LabelledItem], dict[str, LabelGate]]:
+@dataclass(frozen=True)
+class Learnt:
+    """What the bootstrap learnt of one repository."""
+
+    taxonomy: Taxonomy
+    #: Per kind (``issue``, ``pull_request``): the examples and their labels' gates.
+    examples: dict[str, list[LabelledItem]]
+    gates: dict[str, dict[str, LabelGate]]
+
+
+def learn(task: RepoTask, records: list[dict[str, Any]], labels: list[LabelInfo]) -> Learnt:
     """Taxonomy, examples and gates of one repository (blocking; run in a thread)."""
     config = task.config.triage
     taxonomy = learn_taxonomy(records, status_labels=config.status_labels)
     existing = {label.name for label in labels}
     candidates = [label for label in labels if label.name in set(taxonomy.triage_labels) & existing]
-    items = history_items(records, [label.name for label in candidates])
-    gates = gate_history(items, candidates, policy=policy_of(config), encoder=encoder_for(task))
-    return taxonomy, items, gates
+    names = [label.name for label in candidates]
+    examples = {kind: history_items(records, names, kind=kind) for kind in KINDS}
+    gates = {
+        kind: gate_history(
+            examples[kind], candidates, policy=policy_of(config), encoder=encoder_for(task)
+        )
+        for kind in KINDS
+    }
+    return Learnt(taxonomy, examples, gates)
 
 
 def queue_fine_tuning(task: RepoTask, records: list[dict[str, Any]]) -> bool:
@@ -156,19 +184,31 @@ async def run_bootstrap(
         collected = await refresh_dataset(task.gh, args.full_name, out=out, say=say)
         records = read_records(out)
         labels = await repo_labels(task)
-        taxonomy, items, gates = await asyncio.to_thread(learn, task, records, labels)
-        ctx.store.replace_gates(
-            args.full_name, source=NEAREST_NEIGHBOUR, gates=[g.to_json() for g in gates.values()]
-        )
+        learnt = await asyncio.to_thread(learn, task, records, labels)
+        for kind, gates in learnt.gates.items():
+            ctx.store.replace_gates(
+                args.full_name,
+                source=NEAREST_NEIGHBOUR,
+                kind=kind,
+                gates=[g.to_json() for g in gates.values()],
+            )
         summary = profile(
-            taxonomy,
+            learnt,
             policy=policy_of(task.config.triage),
             records=len(records),
-            examples=len(items),
             collected=collected.new,
         )
         ctx.store.save_profile(args.full_name, summary)
-    live = sorted(label for label, gate in gates.items() if gate.live)
+    live = {k: sorted(n for n, g in gates.items() if g.live) for k, gates in learnt.gates.items()}
     queued = fine_tune and queue_fine_tuning(task, records)
-    say(f"{args.full_name}: {len(records)} items, live labels {live or 'none'}")
-    return {"repo": args.full_name, "examples": len(items), "live": live, "fine_tune": queued}
+    say(f"{args.full_name}: {len(records)} items, live labels {live}")
+    return {
+        "repo": args.full_name,
+        "examples": len(learnt.examples["issue"]),
+        "live": live["issue"],
+        "pull_requests": {
+            "examples": len(learnt.examples["pull_request"]),
+            "live": live["pull_request"],
+        },
+        "fine_tune": queued,
+    }

@@ -119,6 +119,11 @@ def live_names(gates: Gates, *, repo_labels: Iterable[str], config: TriageConfig
     }
 
 
+def scope_of(kind: str) -> str:
+    """What an item is gated as: pull requests apart, discussions as issues."""
+    return "pull_request" if kind == "pull_request" else "issue"
+
+
 def never_guessed(label: str, *, config: TriageConfig, status: Iterable[str] = ()) -> bool:
     """A status or workflow label the bot must not guess: listed in
     ``triage.status_labels`` or learnt as one from history (``status``), unless a

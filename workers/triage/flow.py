@@ -26,6 +26,7 @@ from workers.triage.decide import (
     kind_enabled,
     live_names,
     never_guessed,
+    scope_of,
     with_gates,
 )
 from workers.triage.inference import ItemText, has_model, predict_nearest, predict_with_model
@@ -168,13 +169,14 @@ def model_dir(task: RepoTask) -> Path:
 
 
 async def predict_from_history(
-    task: RepoTask, text: ItemText, fetched: Fetched
+    task: RepoTask, text: ItemText, fetched: Fetched, *, scope: str
 ) -> Prediction | None:
-    """The nearest-neighbour classifier over the bootstrapped history, over the labels the
-    bootstrap gated (None before the bootstrap, or when no label could be gated).
+    """The nearest-neighbour classifier over the bootstrapped history of ``scope`` items,
+    over the labels the bootstrap gated (None before the bootstrap, or with no gate).
     """
     profile = task.store.profile_for(task.full_name)
-    gated = [r["label"] for r in task.store.gates_for(task.full_name) if r["source"] == NEAREST]
+    rows = task.store.gates_for(task.full_name, scope)
+    gated = [r["label"] for r in rows if r["source"] == NEAREST]
     descriptions = {name: desc for name, desc, _ in fetched.repo_labels}
     labels = [(name, descriptions[name]) for name in gated if name in descriptions]
     if profile is None or not labels:
@@ -182,31 +184,38 @@ async def predict_from_history(
     path = dataset_path(task.settings, task.full_name)
 
     def load() -> list[Any]:
-        return history_items(read_records(path), [name for name, _ in labels])
+        return history_items(read_records(path), [name for name, _ in labels], kind=scope)
 
     return await asyncio.to_thread(
         predict_nearest,
         text,
         labels,
         load_examples=load,
-        version=str(profile["updated_at"]),
+        version=f"{scope}@{profile['updated_at']}",
         base_model=task.settings.base_model,
         precision=task.settings.precision,
     )
 
 
-async def predict(task: RepoTask, fetched: Fetched) -> Prediction | None:
-    """The trained model's prediction, or the nearest neighbours', or None when neither
-    may run.
+async def predict(task: RepoTask, fetched: Fetched, *, scope: str) -> Prediction | None:
+    """The classifier for this kind of item, or None when none may run.
+
+    Pull requests learn from pull requests: the nearest neighbours over the repository's
+    labelled pull requests (with their changed paths) when the bootstrap gated any;
+    otherwise, like issues, the fine-tuned model or the nearest neighbours over issues.
     """
     title, body = item_text(fetched.title, fetched.body, fetched.paths)
     text = ItemText(repo=task.full_name, title=title, body=body)
+    if not task.config.triage.zero_shot and not has_model(model_dir(task), task.full_name):
+        return None
+    if scope == "pull_request" and task.config.triage.zero_shot:
+        from_pulls = await predict_from_history(task, text, fetched, scope=scope)
+        if from_pulls is not None:
+            return from_pulls
     if has_model(model_dir(task), task.full_name):
         precision = task.settings.precision
         return await asyncio.to_thread(predict_with_model, model_dir(task), text, precision)
-    if not task.config.triage.zero_shot:
-        return None
-    return await predict_from_history(task, text, fetched)
+    return await predict_from_history(task, text, fetched, scope="issue")
 
 
 async def apply_labels(
@@ -253,9 +262,11 @@ class Decided:
     gated: bool
 
 
-def gates_of(task: RepoTask, source: str) -> Gates:
-    """The repository's gates for the classifier that made a prediction."""
-    rows = [r for r in task.store.gates_for(task.full_name) if r["source"] == source]
+def gates_of(task: RepoTask, source: str, *, scope: str) -> Gates:
+    """The repository's gates for the classifier that made a prediction, measured on
+    ``scope`` items (none: every label is held back).
+    """
+    rows = [r for r in task.store.gates_for(task.full_name, scope) if r["source"] == source]
     return Gates(
         thresholds={r["label"]: float(r["gate"]["threshold"]) for r in rows},
         live=frozenset(r["label"] for r in rows if r["live"]),
@@ -294,10 +305,11 @@ async def queue_bootstrap(task: RepoTask) -> bool:
 async def decide(task: RepoTask, args: TriageArgs, fetched: Fetched) -> Decided | str:
     """The labels for the item, or why there are none to decide."""
     config = task.config.triage
-    prediction = await predict(task, fetched)
+    scope = scope_of(args.kind)
+    prediction = await predict(task, fetched, scope=scope)
     if prediction is None:
         return await why_nothing(task)
-    gates = gates_of(task, prediction.source)
+    gates = gates_of(task, prediction.source, scope=scope)
     repo_labels = [n for n, _, _ in fetched.repo_labels]
     chosen = choose_labels(
         with_gates(prediction, gates),

@@ -104,8 +104,8 @@ def predict_nearest(
 ) -> Prediction:
     """The nearest-neighbour classifier's probabilities over the gated labels.
 
-    The classifier is built once per repository, label set and ``version`` (the time of
-    the repository's last bootstrap) from ``load_examples()`` (the collected history),
+    The classifier is built once per repository, label set and ``version``
+    (``<scope>@<time of the last bootstrap>``) from ``load_examples()`` (the history),
     and kept for the process. Thresholds come from the gates, not from here: every
     threshold is "never" until the flow applies them.
     """
@@ -121,8 +121,9 @@ def predict_nearest(
         encoder = _encoder(base_model, precision)
         cached = ZeroShotClassifier(infos, list(load_examples()), encoder=encoder).fit()
         with _lock:
-            # One classifier per repository: an older version's is dropped.
-            for old in [k for k in _nearest if k[0] == item.repo]:
+            # One classifier per repository and scope: an older version's is dropped.
+            scope = version.split("@", 1)[0]
+            for old in [k for k in _nearest if k[0] == item.repo and k[2].startswith(scope)]:
                 _nearest.pop(old, None)
             _nearest[key] = cached
     (probs,) = cached.predict([LabelledItem(repo=item.repo, title=item.title, body=item.body)])

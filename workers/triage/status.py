@@ -23,6 +23,7 @@ def label_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "label": row["label"],
+                "for": "pull requests" if row.get("kind") == "pull_request" else "issues",
                 "state": "live" if row["live"] else "shadow",
                 "source": row["source"],
                 "precision": gate.get("precision"),
@@ -33,7 +34,7 @@ def label_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "reason": gate.get("reason", ""),
             }
         )
-    return sorted(rows, key=lambda r: (r["state"] != "live", r["label"]))
+    return sorted(rows, key=lambda r: (r["for"], r["state"] != "live", r["label"]))
 
 
 def status_report(
@@ -47,7 +48,7 @@ def status_report(
     labels = label_rows(gates)
     taxonomy = (profile or {}).get("taxonomy") or {}
     history = (profile or {}).get("history") or {}
-    live = [r["label"] for r in labels if r["state"] == "live"]
+    live = sorted({r["label"] for r in labels if r["state"] == "live"})
     return {
         "repo": repo,
         "bootstrapped_at": (profile or {}).get("bootstrapped_at"),
@@ -103,13 +104,13 @@ def render(report: Mapping[str, Any]) -> str:
         )
     if report["labels"]:
         lines.append(
-            f"  {'label':<24} {'state':<7} {'precision':>9} {'support':>7} {'coverage':>8}  "
-            "since                why"
+            f"  {'label':<24} {'for':<13} {'state':<7} {'precision':>9} {'support':>7} "
+            f"{'coverage':>8}  since                why"
         )
     for r in report["labels"]:
         lines.append(
-            f"  {r['label']:<24} {r['state']:<7} {_num(r['precision']):>9} {r['support']:>7} "
-            f"{_num(r['coverage']):>8}  {r['since']:<20} {r['reason']}"
+            f"  {r['label']:<24} {r['for']:<13} {r['state']:<7} {_num(r['precision']):>9} "
+            f"{r['support']:>7} {_num(r['coverage']):>8}  {r['since']:<20} {r['reason']}"
         )
     if report["status_labels"]:
         lines.append(f"  never guessed (status labels): {', '.join(report['status_labels'])}")

@@ -1,5 +1,6 @@
-"""Triage gates: each label's live/shadow state with what was measured, and each
-repository's triage profile (learnt taxonomy, bootstrap summary).
+"""Triage gates: each label's live/shadow state with what was measured, for issues and
+for pull requests apart, and each repository's triage profile (learnt taxonomy,
+bootstrap summary).
 
 Revision ID: 0004
 Revises: 0003
@@ -21,6 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "label_gates",
         sa.Column("repo", sa.String(255), primary_key=True),
+        sa.Column("kind", sa.String(32), primary_key=True),
         sa.Column("label", sa.String(255), primary_key=True),
         sa.Column("source", sa.String(32), nullable=False),
         sa.Column("live", sa.Boolean, nullable=False, default=False),
