@@ -228,6 +228,8 @@ class LiveCounts:
     live_correct: int = 0
     shadow_judged: int = 0
     shadow_correct: int = 0
+    #: The judged shadow decisions in time order: (probability, whether people agreed).
+    shadow: tuple[tuple[float, bool], ...] = ()
 
 
 def live_verdict(gate: LabelGate, counts: LiveCounts, policy: GatePolicy) -> LabelGate:
@@ -248,10 +250,34 @@ def live_verdict(gate: LabelGate, counts: LiveCounts, policy: GatePolicy) -> Lab
             f"(smoothed {smoothed:.3f} < {policy.target:.2f})"
         )
         return _with(gate, live=False, reason=why)
-    live, reason = verdict(counts.shadow_judged, counts.shadow_correct, policy)
-    if not live:
+    return _promotion(gate, counts, policy)
+
+
+def _promotion(gate: LabelGate, counts: LiveCounts, policy: GatePolicy) -> LabelGate:
+    """A shadow label goes live when people confirmed its decisions: those at its own
+    threshold reach the bar, or (a label whose history set no threshold) a threshold
+    calibrated on the earlier judged decisions holds on the later ones.
+    """
+    if not counts.shadow:  # counts without probabilities: judged at the gate's threshold
+        live, reason = verdict(counts.shadow_judged, counts.shadow_correct, policy)
+        return _with(gate, live=True, reason=f"promoted from shadow: {reason}") if live else gate
+    above = [right for prob, right in counts.shadow if prob >= gate.threshold]
+    live, reason = verdict(len(above), sum(above), policy)
+    if live:
+        return _with(gate, live=True, reason=f"promoted from shadow: {reason}")
+    probs = np.array([[prob] for prob, _ in counts.shadow], dtype=float)
+    truth = np.array([[int(right)] for _, right in counts.shadow], dtype=int)
+    rolled = gate_labels(probs, truth, [gate.label], policy=policy, single_label=False)
+    new = rolled[gate.label]
+    if not new.live:
         return gate
-    return _with(gate, live=True, reason=f"promoted from shadow: {reason}")
+    return LabelGate(
+        **{
+            **asdict(new),
+            "positives": gate.positives,
+            "reason": f"promoted from shadow at threshold {new.threshold:.3f}: {new.reason}",
+        }
+    )
 
 
 def _with(gate: LabelGate, *, live: bool, reason: str) -> LabelGate:

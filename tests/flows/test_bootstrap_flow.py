@@ -100,7 +100,13 @@ async def test_no_history_applies_nothing_and_says_so(flows: Flows) -> None:
 
     result = await flows.run(run_bootstrap, args(repo))
 
-    assert result == {"repo": f"{ORG}/{repo}", "examples": 0, "live": [], "fine_tune": False}
+    assert result == {
+        "repo": f"{ORG}/{repo}",
+        "examples": 0,
+        "live": [],
+        "pull_requests": {"examples": 0, "live": []},
+        "fine_tune": False,
+    }
     status = report(flows, repo)
     assert status["live"] == [] and "no labelled history" in status["summary"]
     number, triaged = await triage_new(flows, repo, BUG.format("the settings page"))
@@ -182,3 +188,83 @@ async def test_installation_queues_the_bootstrap(flows: Flows) -> None:
     assert second == {"skipped": "not bootstrapped yet"}  # queued once, not per issue
     (queued,) = [m for m in flows.queued("steward.bootstrap") if m["repo"] == repo]
     assert queued["installation_id"] == INSTALLATION_ID
+
+
+async def test_pull_requests_learn_from_pull_requests(flows: Flows) -> None:
+    """Labelled pull requests, with their changed paths, are gated apart from issues."""
+    repo = flows.new_repo("dayone-pulls", labels=(*LABELS, "documentation"))
+    add_history(flows, repo, rounds=40)  # issues: bug and enhancement
+    for i in range(40):  # pull requests: a fix in src/ is a bug, docs/ is documentation
+        thing = THINGS[i % len(THINGS)]
+        fix = i % 2 == 0
+        flows.fake.add_pull(
+            ORG,
+            repo,
+            title=f"Fix the crash in {thing}" if fix else f"Document {thing}",
+            files=[f"src/{i}/core.py"] if fix else [f"docs/{i}/guide.md"],
+            labels=["bug" if fix else "documentation"],
+            merged=True,
+            created_at=START + timedelta(days=40, hours=i),
+        )
+
+    result = await flows.run(run_bootstrap, args(repo))
+
+    assert result["pull_requests"]["examples"] == 40 and result["examples"] == 80
+    issue_gates = {r["label"] for r in flows.store.gates_for(f"{ORG}/{repo}", "issue")}
+    pull_gates = flows.store.gates_for(f"{ORG}/{repo}", "pull_request")
+    assert (
+        {r["label"] for r in pull_gates} == issue_gates == {"bug", "enhancement", "documentation"}
+    )
+    pull = flows.fake.add_pull(
+        ORG, repo, title="Document the sidebar", files=["docs/sidebar/guide.md"], user="dev"
+    )
+    triage = TriageArgs(
+        installation_id=INSTALLATION_ID,
+        owner=ORG,
+        repo=repo,
+        number=pull.number,
+        kind="pull_request",
+    )
+    triaged = await flows.run(run_triage, triage)
+    decision = flows.actions(repo, pull.number)[-1]["detail"]
+    assert triaged["source"] == "nearest-neighbour"
+    probs = decision["probs"]
+    assert max(probs, key=probs.get) == "documentation"  # learnt from pull requests
+    live = {r["label"] for r in pull_gates if r["live"]}
+    expected = ["documentation"] if "documentation" in live else []
+    assert triaged["labels"] == expected
+    assert triaged["shadow"] == (["documentation"] if not expected else [])
+
+
+async def test_a_label_without_a_threshold_earns_one_from_people(flows: Flows) -> None:
+    """A history too small to set any threshold: the top label is still recorded in
+    shadow, and once people have confirmed enough of those decisions it goes live at a
+    threshold calibrated on them.
+    """
+    config = "triage:\n  precision: 0.8\n  min_support: 3\n"
+    repo = flows.new_repo("dayone-earn", labels=LABELS, config=config)
+    add_history(flows, repo, rounds=2)
+    await flows.run(run_bootstrap, args(repo))
+    assert all(r["gate"]["threshold"] > 1 for r in flows.store.gates_for(f"{ORG}/{repo}"))
+
+    outcomes = []
+    for thing in THINGS[:12]:
+        number, triaged = await triage_new(flows, repo, BUG.format(thing))
+        if triaged["labels"]:
+            break
+        assert triaged["shadow"] == ["bug"]
+        confirmed = FeedbackArgs(
+            installation_id=INSTALLATION_ID,
+            owner=ORG,
+            repo=repo,
+            number=number,
+            label="bug",
+            added=True,
+            actor="maintainer",
+        )
+        outcomes.append(await flows.run(run_feedback, confirmed))
+
+    assert outcomes[-1].get("gate") == "live"
+    bug = next(r for r in report(flows, repo)["labels"] if r["label"] == "bug")
+    assert bug["state"] == "live" and bug["reason"].startswith("promoted from shadow at")
+    assert bug["threshold"] < 1

@@ -390,12 +390,19 @@ def retrain_from_dataset(
         say=say,
         gate_policy=GatePolicy(**bar),
     )
+    number = record_version(store, paths, outcome, fingerprint=fingerprint)
+    verdict = "promoted" if outcome.decision.promote else "kept the live model"
+    say(f"version {number}: {verdict} ({outcome.decision.reason})")
+    return summary(number, outcome)
+
+
+def record_version(store: Store, paths: ModelPaths, outcome: Outcome, *, fingerprint: str) -> int:
+    """Save the candidate as the next version, record it, and make it live if promoted."""
     number = save_version(outcome, paths)
-    metrics = {"version": number, **outcome.metrics}
     store.add_model_version(
         paths.repo,
         str(paths.version(number)),
-        metrics=metrics,
+        metrics={"version": number, **outcome.metrics},
         fingerprint=fingerprint,
         promoted=outcome.decision.promote,
     )
@@ -403,9 +410,7 @@ def retrain_from_dataset(
         point_live(paths, number)
         # The live model's labels go live only as its gates on the holdout say.
         store.replace_gates(paths.repo, source="model", gates=outcome.metrics["holdout"]["gates"])
-    verdict = "promoted" if outcome.decision.promote else "kept the live model"
-    say(f"version {number}: {verdict} ({outcome.decision.reason})")
-    return summary(number, outcome)
+    return number
 
 
 def summary(number: int, outcome: Outcome) -> dict[str, Any]:

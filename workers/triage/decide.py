@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -117,6 +118,29 @@ def live_names(gates: Gates, *, repo_labels: Iterable[str], config: TriageConfig
         for label in wanted
         if (name := resolve_label(label, existing, config.aliases)) is not None
     }
+
+
+def top_candidate(
+    prediction: Prediction,
+    *,
+    repo_labels: Iterable[str],
+    config: TriageConfig,
+    removed: Iterable[str] = (),
+) -> list[tuple[str, float]]:
+    """The single most probable label, whatever its threshold, under the repository's own
+    constraints (exists, permitted, not removed by a person): the decision recorded in
+    shadow when no label cleared its threshold. Multi-label predictions have none.
+    """
+    if not prediction.single_label or not prediction.probs:
+        return []
+    top = sorted(prediction.probs.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    anything = Prediction(prediction.probs, {top: 0.0}, True, prediction.source)
+    return choose_labels(
+        anything,
+        repo_labels=repo_labels,
+        config=dataclasses.replace(config, min_confidence={}),
+        removed_by_humans=removed,
+    )
 
 
 def scope_of(kind: str) -> str:

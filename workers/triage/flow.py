@@ -27,6 +27,7 @@ from workers.triage.decide import (
     live_names,
     never_guessed,
     scope_of,
+    top_candidate,
     with_gates,
 )
 from workers.triage.inference import ItemText, has_model, predict_nearest, predict_with_model
@@ -311,15 +312,19 @@ async def decide(task: RepoTask, args: TriageArgs, fetched: Fetched) -> Decided 
         return await why_nothing(task)
     gates = gates_of(task, prediction.source, scope=scope)
     repo_labels = [n for n, _, _ in fetched.repo_labels]
+    removed = await removed_labels(task, args)
     chosen = choose_labels(
         with_gates(prediction, gates),
         repo_labels=repo_labels,
         config=config,
-        removed_by_humans=await removed_labels(task, args),
+        removed_by_humans=removed,
     )
+    live = live_names(gates, repo_labels=repo_labels, config=config)
+    if not chosen:  # held back, so that people's labels can judge it and earn it a threshold
+        top = top_candidate(prediction, repo_labels=repo_labels, config=config, removed=removed)
+        chosen = [c for c in top if c[0] not in live]
     status = learnt_status_labels(task)
     chosen = [c for c in chosen if not never_guessed(c[0], config=config, status=status)]
-    live = live_names(gates, repo_labels=repo_labels, config=config)
     applied = [(name, p) for name, p in chosen if name in live]
     held = [(name, p) for name, p in chosen if name not in live]
     names = [name for name, _ in applied]

@@ -21,6 +21,7 @@ from models.triage.calibration import NEVER
 from workers.triage.decide import Prediction
 
 _lock = threading.Lock()
+_build_lock = threading.Lock()
 _batchers: dict[str, MicroBatcher[Any, dict[str, float]]] = {}
 _live: dict[str, str] = {}  # repository → the version folder its batcher serves
 _nearest: dict[tuple[str, tuple[str, ...], str], Any] = {}
@@ -109,23 +110,24 @@ def predict_nearest(
     and kept for the process. Thresholds come from the gates, not from here: every
     threshold is "never" until the flow applies them.
     """
-    from models.triage.data import LabelInfo, LabelledItem
+    from models.triage.data import LabelledItem
 
     key = (item.repo, tuple(sorted(name for name, _ in labels)), version)
-    with _lock:
-        cached = _nearest.get(key)
-    if cached is None:
-        from models.triage.zeroshot import ZeroShotClassifier
-
-        infos = [LabelInfo(name=n, description=d) for n, d in labels]
-        encoder = _encoder(base_model, precision)
-        cached = ZeroShotClassifier(infos, list(load_examples()), encoder=encoder).fit()
+    # One build at a time: concurrent first tasks wait for it instead of each embedding
+    # the whole history again.
+    with _build_lock:
         with _lock:
-            # One classifier per repository and scope: an older version's is dropped.
-            scope = version.split("@", 1)[0]
-            for old in [k for k in _nearest if k[0] == item.repo and k[2].startswith(scope)]:
-                _nearest.pop(old, None)
-            _nearest[key] = cached
+            cached = _nearest.get(key)
+        if cached is None:
+            cached = _build_nearest(
+                labels, load_examples(), base_model=base_model, precision=precision
+            )
+            with _lock:
+                # One classifier per repository and scope: an older version's is dropped.
+                scope = version.split("@", 1)[0]
+                for old in [k for k in _nearest if k[0] == item.repo and k[2].startswith(scope)]:
+                    _nearest.pop(old, None)
+                _nearest[key] = cached
     (probs,) = cached.predict([LabelledItem(repo=item.repo, title=item.title, body=item.body)])
     return Prediction(
         probs=probs,
@@ -133,6 +135,21 @@ def predict_nearest(
         single_label=True,
         source="nearest-neighbour",
     )
+
+
+def _build_nearest(
+    labels: Sequence[tuple[str, str]],
+    examples: Sequence[Any],
+    *,
+    base_model: str | None,
+    precision: str,
+) -> Any:
+    from models.triage.data import LabelInfo
+    from models.triage.zeroshot import ZeroShotClassifier
+
+    infos = [LabelInfo(name=n, description=d) for n, d in labels]
+    encoder = _encoder(base_model, precision)
+    return ZeroShotClassifier(infos, list(examples), encoder=encoder).fit()
 
 
 def _encoder(base_model: str | None, precision: str) -> Any:

@@ -83,16 +83,28 @@ def label_counts(
     """
     people = human_labels(feedback)
     tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    scores: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     for decision in decisions:
         live, shadow = split_decision(decision)
         added, removed = people.get(int(decision["number"]), (set(), set()))
+        probs = decision["detail"].get("probs") or {}
         for label in live:
             tally[label][0] += 1
             tally[label][1] += label not in removed
         for label in shadow if added else ():
             tally[label][2] += 1
             tally[label][3] += label in added
-    return {label: LiveCounts(*counts) for label, counts in tally.items()}
+            scores[label].append((float(probs.get(label, 0.0)), label in added))
+    return {
+        label: LiveCounts(
+            live_applied=applied,
+            live_correct=kept,
+            shadow_judged=judged,
+            shadow_correct=agreed,
+            shadow=tuple(scores[label]),
+        )
+        for label, (applied, kept, judged, agreed) in tally.items()
+    }
 
 
 def cmd_evaluate_live(args: argparse.Namespace) -> int:
