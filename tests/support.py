@@ -11,7 +11,8 @@ from typing import Any
 
 from fakegithub import deliveries, load_webhook_example
 from fakegithub.deliveries import sign, with_author
-from fakegithub.fake import new_key_pair
+from fakegithub.fake import FakeGitHub, new_key_pair
+from fakegithub.state import Issue
 
 __all__ = ["sign", "with_author"]
 
@@ -57,6 +58,28 @@ def opened(
     payload[key]["number"] = number
     payload[key]["labels"] = []
     return with_author(payload, key, login, association)
+
+
+def newcomer_with_good_first_issues(fake: FakeGitHub, repo: str) -> Issue:
+    """Two open good first issues (one about the HTTP/2 docs), an unrelated issue, and a
+    newcomer's first issue about the same docs; returns the newcomer's issue.
+    """
+    fake.add_issue(
+        ORG,
+        repo,
+        title="Fix typo in the HTTP/2 docs",
+        labels=["good first issue"],
+        body="The transport docs misspell 'stream'.",
+    )
+    fake.add_issue(ORG, repo, title="Add dark mode to the website", labels=["good first issue"])
+    fake.add_issue(ORG, repo, title="Rewrite the scheduler", labels=["enhancement"])
+    return fake.add_issue(
+        ORG,
+        repo,
+        title="HTTP/2 docs are confusing",
+        body="The transport page is hard to follow.",
+        user="newbie",
+    )
 
 
 def unique(prefix: str) -> str:

@@ -147,21 +147,29 @@ def _gate_one(
         now = (rows >= start) & (rows < start + step) & (scores >= threshold)
         applied += int(now.sum())
         correct += int(right[now].sum())
-    threshold = choose_threshold(scores, right, target=policy.target)
-    if threshold >= NEVER:
-        live, reason = False, "no threshold reaches the bar on the history"
-    else:
-        live, reason = verdict(applied, correct, policy)
-    return LabelGate(
-        label=label,
-        threshold=float(threshold),
-        applied=applied,
-        correct=correct,
-        positives=int(truth[cut:, column].sum()),
-        measured_on=len(probs) - cut,
-        live=live,
-        reason=reason,
+    return judged(
+        LabelGate(
+            label=label,
+            threshold=choose_threshold(scores, right, target=policy.target),
+            applied=applied,
+            correct=correct,
+            positives=int(truth[cut:, column].sum()),
+            measured_on=len(probs) - cut,
+            live=False,
+            reason="no threshold reaches the bar on the history",
+        ),
+        policy,
     )
+
+
+def judged(gate: LabelGate, policy: GatePolicy) -> LabelGate:
+    """``gate`` with its live state and reason from what was measured (a label without a
+    threshold keeps the reason it came with and stays in shadow).
+    """
+    if gate.threshold >= NEVER:
+        return _with(gate, live=False, reason=gate.reason)
+    live, reason = verdict(gate.applied, gate.correct, policy)
+    return _with(gate, live=live, reason=reason)
 
 
 def measure(
@@ -177,20 +185,18 @@ def measure(
     """One label's gate at a given threshold, measured on ``probs`` (unseen items)."""
     scores, right = candidates(probs, truth, column, single_label=single)
     hits = scores >= threshold
-    applied, correct = int(hits.sum()), int(right[hits].sum())
-    if threshold >= NEVER:
-        live, reason = False, "no threshold reaches the bar on the older items"
-    else:
-        live, reason = verdict(applied, correct, policy)
-    return LabelGate(
-        label=label,
-        threshold=float(threshold),
-        applied=applied,
-        correct=correct,
-        positives=int(truth[:, column].sum()),
-        measured_on=len(probs),
-        live=live,
-        reason=reason,
+    return judged(
+        LabelGate(
+            label=label,
+            threshold=float(threshold),
+            applied=int(hits.sum()),
+            correct=int(right[hits].sum()),
+            positives=int(truth[:, column].sum()),
+            measured_on=len(probs),
+            live=False,
+            reason="its calibration set no threshold",
+        ),
+        policy,
     )
 
 

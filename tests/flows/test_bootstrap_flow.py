@@ -86,6 +86,19 @@ async def triage_new(flows: Flows, repo: str, title: str) -> tuple[int, dict[str
     return issue.number, await flows.run(run_triage, triage)
 
 
+def label_change(repo: str, number: int, *, added: bool) -> FeedbackArgs:
+    """A maintainer adding or removing ``bug`` on an item, as the feedback route queues it."""
+    return FeedbackArgs(
+        installation_id=INSTALLATION_ID,
+        owner=ORG,
+        repo=repo,
+        number=number,
+        label="bug",
+        added=added,
+        actor="maintainer",
+    )
+
+
 def report(flows: Flows, repo: str) -> dict[str, Any]:
     """What ``steward status`` would print, as its JSON object."""
     full = f"{ORG}/{repo}"
@@ -159,15 +172,7 @@ async def test_people_removing_a_live_label_demote_it(flows: Flows) -> None:
     for thing in THINGS[:3]:
         number, triaged = await triage_new(flows, repo, BUG.format(thing))
         assert triaged["labels"] == ["bug"]
-        removed = FeedbackArgs(
-            installation_id=INSTALLATION_ID,
-            owner=ORG,
-            repo=repo,
-            number=number,
-            label="bug",
-            added=False,
-            actor="maintainer",
-        )
+        removed = label_change(repo, number, added=False)
         outcomes.append(await flows.run(run_feedback, removed))
 
     assert [o["feedback"] for o in outcomes] == ["label_removed"] * 3
@@ -253,15 +258,7 @@ async def test_a_label_without_a_threshold_earns_one_from_people(flows: Flows) -
         if triaged["labels"]:
             break
         assert triaged["shadow"] == ["bug"]
-        confirmed = FeedbackArgs(
-            installation_id=INSTALLATION_ID,
-            owner=ORG,
-            repo=repo,
-            number=number,
-            label="bug",
-            added=True,
-            actor="maintainer",
-        )
+        confirmed = label_change(repo, number, added=True)
         outcomes.append(await flows.run(run_feedback, confirmed))
 
     assert outcomes[-1].get("gate") == "live"

@@ -15,7 +15,7 @@ import pytest
 from core.tasks import WelcomeArgs
 from fakegithub.fake import FakeGitHub
 from tests.flows.conftest import Flows
-from tests.support import INSTALLATION_ID, ORG
+from tests.support import INSTALLATION_ID, ORG, newcomer_with_good_first_issues
 from workers.welcome.decide import WelcomeKind, marker
 from workers.welcome.flow import run_welcome
 
@@ -352,22 +352,7 @@ async def test_invalid_config_is_reported_once_and_defaults_apply(flows: Flows) 
 async def test_newcomer_welcome_lists_matching_good_first_issues(flows: Flows) -> None:
     fake = flows.fake
     repo = flows.new_repo("gfi", config="welcome:\n  good_first_issues: 1\n")
-    fake.add_issue(
-        ORG,
-        repo,
-        title="Fix typo in the HTTP/2 docs",
-        labels=["good first issue"],
-        body="The transport docs misspell 'stream'.",
-    )
-    fake.add_issue(ORG, repo, title="Add dark mode to the website", labels=["good first issue"])
-    fake.add_issue(ORG, repo, title="Rewrite the scheduler", labels=["enhancement"])
-    mine = fake.add_issue(
-        ORG,
-        repo,
-        title="HTTP/2 docs are confusing",
-        body="The transport page is hard to follow.",
-        user="newbie",
-    )
+    mine = newcomer_with_good_first_issues(fake, repo)
 
     args = welcome_args(repo, "issue", Item(mine.number), author="newbie")
     assert (await flows.run(run_welcome, args))["posted"] is True

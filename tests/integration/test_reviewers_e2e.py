@@ -9,7 +9,16 @@ import pytest
 
 from fakegithub.fake import FakeGitHub
 from tests.bot import Bot
-from tests.support import ORG, example, opened, retarget, unique, wait_for, with_author
+from tests.support import (
+    ORG,
+    example,
+    newcomer_with_good_first_issues,
+    opened,
+    retarget,
+    unique,
+    wait_for,
+    with_author,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -176,22 +185,7 @@ def test_newcomer_welcome_lists_matching_good_first_issues(
 ) -> None:
     repo = unique("gfi")
     fake.add_repo(ORG, repo, files={".github/steward.yml": "welcome:\n  good_first_issues: 1\n"})
-    fake.add_issue(
-        ORG,
-        repo,
-        title="Fix typo in the HTTP/2 docs",
-        labels=["good first issue"],
-        body="The transport docs misspell 'stream'.",
-    )
-    fake.add_issue(ORG, repo, title="Add dark mode to the website", labels=["good first issue"])
-    fake.add_issue(ORG, repo, title="Rewrite the scheduler", labels=["enhancement"])
-    mine = fake.add_issue(
-        ORG,
-        repo,
-        title="HTTP/2 docs are confusing",
-        body="The transport page is hard to follow.",
-        user="newbie",
-    )
+    mine = newcomer_with_good_first_issues(fake, repo)
     assert bot.deliver("issues", opened("issues.opened", repo, mine.number, "newbie"))[0] == 202
     wait_for(lambda: fake.comment_bodies(ORG, repo, mine.number), timeout=90)
     (welcome,) = fake.comment_bodies(ORG, repo, mine.number)
