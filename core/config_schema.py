@@ -174,6 +174,11 @@ class TriageConfig:
         "Status and workflow labels the bot never guesses (case-insensitive; a trailing `*` "
         "matches a prefix, e.g. `status/*`). Set `[]` to learn them from history alone.",
     )
+    report: Literal["off", "issue"] = _f(
+        "off",
+        "`issue`: once the history is read, open one issue that says which labels went live "
+        "and which stay in shadow (`steward status` shows the same; off: no noise).",
+    )
 
 
 @dataclass(frozen=True)

@@ -265,3 +265,19 @@ async def test_a_label_without_a_threshold_earns_one_from_people(flows: Flows) -
     bug = next(r for r in report(flows, repo)["labels"] if r["label"] == "bug")
     assert bug["state"] == "live" and bug["reason"].startswith("promoted from shadow at")
     assert bug["threshold"] < 1
+
+
+async def test_report_issue_once_when_asked(flows: Flows) -> None:
+    """``triage.report: issue`` opens one summary issue; off (the default) opens none."""
+    quiet = flows.new_repo("dayone-quiet", labels=LABELS)
+    loud = flows.new_repo("dayone-report", labels=LABELS, config="triage:\n  report: issue\n")
+    for repo in (quiet, loud):
+        add_history(flows, repo, rounds=6)
+        await flows.run(run_bootstrap, args(repo))
+    await flows.run(run_bootstrap, args(loud))  # bootstrapped again: still one issue
+
+    opened = flows.requests("POST", rf"/repos/{ORG}/{loud}/issues$")
+    (report,) = [r.json for r in opened]
+    assert report["title"] == "Steward: triage on day one"
+    assert "no label has reached the bar yet" in report["body"] and "bug" in report["body"]
+    assert flows.requests("POST", rf"/repos/{ORG}/{quiet}/issues$") == []

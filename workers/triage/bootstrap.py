@@ -33,7 +33,7 @@ from models.triage.data import LabelInfo, LabelledItem, item_from_json
 from models.triage.gate import GatePolicy, LabelGate
 from models.triage.taxonomy import Taxonomy, learn_taxonomy
 from workers.dataset.collect import read_records
-from workers.flow import RepoTask, open_repo
+from workers.flow import Effect, RepoTask, open_repo
 from workers.retrain.decide import RetrainPolicy, chronological, plan_training
 from workers.retrain.flow import dataset_path, refresh_dataset, retrain_lock
 from workers.runtime import TaskContext
@@ -161,6 +161,50 @@ def learn(task: RepoTask, records: list[dict[str, Any]], labels: list[LabelInfo]
     return Learnt(taxonomy, examples, gates)
 
 
+REPORT_MARKER = "<!-- steward:triage-report -->"
+
+
+def report_body(text: str) -> str:
+    """The one-time summary issue: where triage stands, and how to follow it."""
+    return (
+        "Steward read this repository's labelled history and measured, label by label, how "
+        "often it would have been right on the newest issues. Only labels that reached the "
+        "bar are applied; the others are recorded in shadow and go live once people's "
+        "labels show they are right.\n\n"
+        f"```\n{text}\n```\n\n"
+        "`steward status --repo` shows the current state at any time. Close this issue "
+        f"whenever you like; it is not posted again.\n\n{REPORT_MARKER}"
+    )
+
+
+async def report_once(task: RepoTask) -> bool:
+    """Open the summary issue if ``triage.report: issue`` asks for it (once per repository)."""
+    from workers.triage.status import render, status_report
+
+    if task.config.triage.report != "issue":
+        return False
+    store = task.store
+    report = status_report(
+        task.full_name,
+        gates=store.gates_for(task.full_name),
+        profile=store.profile_for(task.full_name),
+        model=None,
+    )
+
+    async def open_issue() -> dict[str, Any]:
+        issue = await task.gh.post(
+            "/repos/{owner}/{repo}/issues",
+            {"owner": task.owner, "repo": task.repo},
+            data={"title": "Steward: triage on day one", "body": report_body(render(report))},
+        )
+        return {"issue": int(issue["number"])}
+
+    effect = Effect(
+        f"triage:{task.full_name}:report", "triage", "report", 0, {"live": report["live"]}
+    )
+    return await task.apply_once(effect, open_issue) is not None
+
+
 def queue_fine_tuning(task: RepoTask, records: list[dict[str, Any]]) -> bool:
     """Queue a retrain when the history is enough to fine-tune a model; True if queued."""
     issues = [item_from_json(r) for r in records if r.get("kind", "issue") == "issue"]
@@ -199,6 +243,7 @@ async def run_bootstrap(
             collected=collected.new,
         )
         ctx.store.save_profile(args.full_name, summary)
+        await report_once(task)
     live = {k: sorted(n for n, g in gates.items() if g.live) for k, gates in learnt.gates.items()}
     queued = fine_tune and queue_fine_tuning(task, records)
     say(f"{args.full_name}: {len(records)} items, live labels {live}")
