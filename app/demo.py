@@ -33,7 +33,7 @@ LABEL_DESCRIPTIONS = {
     "enhancement": "New feature or request",
     "question": "Further information is requested",
 }
-#: Closed, labelled issues: what the zero-shot classifier compares new issues with.
+#: Closed, labelled issues: the history a bootstrap would read.
 PAST_ISSUES = [
     ("Crash when the config file is empty", "bug"),
     ("Exception on startup after upgrading", "bug"),

@@ -20,7 +20,7 @@ class Prediction:
     probs: dict[str, float]
     thresholds: dict[str, float]
     single_label: bool
-    source: str  # "model" | "zero-shot"
+    source: str  # "model" | "nearest-neighbour"
 
 
 def resolve_label(name: str, repo_labels: Iterable[str], aliases: Mapping[str, str]) -> str | None:
