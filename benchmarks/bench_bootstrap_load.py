@@ -49,9 +49,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
+from benchmarks import bench_day_one as day_one  # noqa: E402
 from benchmarks.bench_day_one import (  # noqa: E402
     DATA,
-    DEFAULT_LABELS,
     Row,
     as_utc,
     bench_redis,
@@ -106,19 +106,7 @@ def plan_rows(path: Path, *, a_items: int, probes: int, items: int, seed: int) -
 
 def seed_repo(fake: FakeGitHub, name: str, history: Sequence[Row]) -> None:
     """A repository with GitHub's default labels and ``history`` closed and labelled."""
-    fake.add_repo(ORG, name)
-    for label, colour, description in DEFAULT_LABELS:
-        fake.add_label(ORG, name, label, color=colour, description=description)
-    for row in sorted(history, key=lambda r: r.created_at):
-        fake.add_issue(
-            ORG,
-            name,
-            title=row.title,
-            body=row.body,
-            labels=[row.label],
-            state="closed",
-            created_at=row.created_at,
-        )
+    day_one.seed_repo(fake, name, history, with_status=False)
 
 
 # ------------------------------------------------------------------------- the fake

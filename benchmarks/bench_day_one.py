@@ -200,14 +200,16 @@ def pending_triage(client: redis.Redis) -> int:
 # ------------------------------------------------------------------- the repository
 
 
-def seed_repo(fake: FakeGitHub, name: str, history: Sequence[Row]) -> int:
-    """A repository with the default labels, the history closed and labelled, and the
-    status-labelled extras; returns the number of extras.
+def seed_repo(
+    fake: FakeGitHub, name: str, history: Sequence[Row], *, with_status: bool = True
+) -> int:
+    """A repository with the default labels, the history closed and labelled, and (with
+    ``with_status``) the status-labelled extras; returns the number of extras.
     """
     fake.add_repo(ORG, name)
     for label, colour, description in DEFAULT_LABELS:
         fake.add_label(ORG, name, label, color=colour, description=description)
-    extras = status_extras(history)
+    extras = status_extras(history) if with_status else []
     for row in sorted([*history, *extras], key=lambda r: r.created_at):
         fake.add_issue(
             ORG,

@@ -60,6 +60,33 @@ def opened(
     return with_author(payload, key, login, association)
 
 
+#: Subjects of synthetic issues, and two kinds of title that nearest neighbours tell apart.
+THINGS = [
+    "the settings page",
+    "the CSV export",
+    "login",
+    "the search box",
+    "file upload",
+    "the dashboard",
+    "notifications",
+    "the API client",
+    "dark mode",
+    "the installer",
+    "sync",
+    "the editor",
+    "printing",
+    "the sidebar",
+    "tags",
+    "the calendar",
+    "comments",
+    "the mobile app",
+    "backups",
+    "the importer",
+]
+BUG = "Crash with a traceback when I open {}"
+WISH = "Feature request: please add keyboard shortcuts to {}"
+
+
 def newcomer_with_good_first_issues(fake: FakeGitHub, repo: str) -> Issue:
     """Two open good first issues (one about the HTTP/2 docs), an unrelated issue, and a
     newcomer's first issue about the same docs; returns the newcomer's issue.

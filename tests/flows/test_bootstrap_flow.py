@@ -13,37 +13,13 @@ from typing import Any
 
 from core.tasks import BootstrapArgs, FeedbackArgs, TriageArgs
 from tests.flows.conftest import Flows
-from tests.support import INSTALLATION_ID, ORG
+from tests.support import BUG, INSTALLATION_ID, ORG, THINGS, WISH
 from workers.feedback.flow import run_feedback
 from workers.triage.bootstrap import run_bootstrap
 from workers.triage.flow import run_triage
 from workers.triage.status import render, status_report
 
 LABELS = ("bug", "enhancement", "duplicate", "wontfix")
-THINGS = [
-    "the settings page",
-    "the CSV export",
-    "login",
-    "the search box",
-    "file upload",
-    "the dashboard",
-    "notifications",
-    "the API client",
-    "dark mode",
-    "the installer",
-    "sync",
-    "the editor",
-    "printing",
-    "the sidebar",
-    "tags",
-    "the calendar",
-    "comments",
-    "the mobile app",
-    "backups",
-    "the importer",
-]
-BUG = "Crash with a traceback when I open {}"
-WISH = "Feature request: please add keyboard shortcuts to {}"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
