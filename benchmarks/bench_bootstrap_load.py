@@ -64,7 +64,7 @@ from benchmarks.bench_day_one import (  # noqa: E402
 )
 from fakegithub.fake import FakeGitHub  # noqa: E402
 from fakegithub.http import RecordedRequest  # noqa: E402
-from tests.bot import Bot, bot_env  # noqa: E402
+from tests.bot import Bot  # noqa: E402
 from tests.support import APP_ID, INSTALLATION_ID, ORG, key_pair, opened  # noqa: E402
 
 START = time.monotonic()
@@ -169,23 +169,15 @@ class DefaultBot(Bot):
 
 @contextlib.contextmanager
 def running(api_url: str, redis_url: str, data_dir: Path, concurrency: int | None) -> Iterator[Bot]:
-    """``steward serve --no-worker`` and one ``steward worker``, ready; killed afterwards
-    whatever happened (a fine-tuning may still be running).
-    """
-    env = bot_env(api_url=api_url, data_dir=data_dir, redis_url=redis_url)
-    # The tests' 6 s visibility timeout redelivers tasks that wait behind a long one; a
-    # deployment runs with the product's default.
-    env.pop("STEWARD_VISIBILITY_TIMEOUT", None)
-    bot = DefaultBot(env=env, data_dir=data_dir)
-    bot.concurrency = concurrency
-    try:
-        bot.start_server("--no-worker")
-        bot.start_worker()
-        wait_until(lambda: " ready" in bot.log("worker.log") or None, 120, "worker ready")
+    """bench_day_one's bot, with the worker at ``concurrency`` (None: the product default)."""
+
+    def make(**kwargs: Any) -> Bot:
+        bot = DefaultBot(**kwargs)
+        bot.concurrency = concurrency
+        return bot
+
+    with day_one.running(api_url, redis_url, data_dir, make=make) as bot:
         yield bot
-    finally:
-        bot.kill_workers()
-        bot.stop()
 
 
 def install(fake: FakeGitHub, bot: Bot, name: str) -> float:

@@ -240,15 +240,18 @@ def install_payload(fake: FakeGitHub, name: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def running(api_url: str, redis_url: str, data_dir: Path) -> Iterator[Bot]:
-    """A fresh ``steward serve --no-worker`` and one ``steward worker``, ready to work;
-    killed afterwards whatever happened (a fine-tuning may still be running).
+def running(
+    api_url: str, redis_url: str, data_dir: Path, *, make: Callable[..., Bot] = Bot
+) -> Iterator[Bot]:
+    """A fresh ``steward serve --no-worker`` and one ``steward worker`` (``make`` builds
+    the bot), ready to work; killed afterwards whatever happened (a fine-tuning may
+    still be running).
     """
     env = bot_env(api_url=api_url, data_dir=data_dir, redis_url=redis_url)
     # The tests' 6 s visibility timeout redelivers tasks that wait in a burst; a
     # deployment runs with the product's default.
     env.pop("STEWARD_VISIBILITY_TIMEOUT", None)
-    bot = Bot(env=env, data_dir=data_dir)
+    bot = make(env=env, data_dir=data_dir)
     try:
         bot.start_server("--no-worker")
         bot.start_worker()
