@@ -109,9 +109,14 @@ class BootstrapArgs(RepoArgs):
 
 @dataclass(frozen=True, kw_only=True)
 class RetrainArgs(RepoArgs):
-    """Fine-tune a repository's triage model; ``force`` trains on unchanged data too."""
+    """Fine-tune a repository's triage model; ``force`` trains on unchanged data too.
+
+    ``together`` names more repositories of the same owner, trained with it on one
+    shared encoder (the scheduled retrain sends one task per org).
+    """
 
     force: bool = False
+    together: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

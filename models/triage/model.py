@@ -1,17 +1,30 @@
 """The trained triage classifier: encoder + linear head + calibrated thresholds.
 
-A model folder holds the encoder and tokenizer (``save_pretrained``, safetensors, with
-``label2id``/``id2label`` in ``config.json``), the head in ``head.safetensors`` and
-``triage.json`` (labels, thresholds, metrics, data fingerprint, base model, version).
-No pickles. Models fine-tuned together share one encoder; ``triage.json`` records
-its digest so a process loads that encoder once for all of them.
+A model folder holds the head in ``head.safetensors``, ``triage.json`` (labels,
+thresholds, metrics, data fingerprint, base model, the encoder's digest, version) and
+the lexical channel, and either
+
+* the encoder and tokenizer themselves (``save_pretrained``, safetensors, with
+  ``label2id``/``id2label`` in ``config.json``): a *standalone* folder, what
+  ``steward train --out`` writes and what can be copied anywhere; or
+* nothing more: the encoder lives once in an *encoder store*,
+  ``<model dir>/.encoders/<digest>/``, shared by every repository whose model was
+  fine-tuned with it (an org's repositories are trained together on one encoder).
+  The loader finds it by digest in the ``.encoders`` folder of the model folder's
+  nearest ancestor that has one.
+
+No pickles. ``triage.json`` records the encoder's digest, so a process loads an
+encoder once for all the models that share it, whichever layout they use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +46,8 @@ if TYPE_CHECKING:
 FORMAT_VERSION = "steward-triage/1"
 META_FILE = "triage.json"
 HEAD_FILE = "head.safetensors"
+#: The encoder store's folder name, inside a model dir (one sub-folder per digest).
+ENCODERS_DIR = ".encoders"
 
 
 @dataclass
@@ -141,21 +156,27 @@ class TriageModel:
             probs, self.meta.thresholds, min_confidence, single_label=not self.meta.multi_label
         )
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the model folder (safetensors + JSON only)."""
+    def save(self, directory: str | Path, *, encoders: Path | None = None) -> Path:
+        """Write the model folder (safetensors + JSON only).
+
+        With ``encoders`` (an encoder store), the encoder is written there once per
+        digest and the folder holds only what is this repository's own.
+        """
         from safetensors.torch import save_file
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        config = self.encoder.model.config
-        config.id2label = dict(enumerate(self.labels))
-        config.label2id = {lab: i for i, lab in enumerate(self.labels)}
-        self.encoder.model.save_pretrained(out, safe_serialization=True)
-        self.encoder.tokenizer.save_pretrained(out)
-        head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
-        save_file(head, str(out / HEAD_FILE), metadata={"format": FORMAT_VERSION})
         if not self.meta.encoder_digest:
             self.meta.encoder_digest = state_digest(self.encoder.model)
+        if encoders is None:
+            config = self.encoder.model.config
+            config.id2label = dict(enumerate(self.labels))
+            config.label2id = {lab: i for i, lab in enumerate(self.labels)}
+            save_encoder(self.encoder, out)
+        else:
+            store_encoder(self.encoder, encoders, self.meta.encoder_digest)
+        head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
+        save_file(head, str(out / HEAD_FILE), metadata={"format": FORMAT_VERSION})
         if self.lexical is not None:
             self.lexical.save(out)
         text = json.dumps(asdict(self.meta), indent=2, sort_keys=True, default=to_builtin)
@@ -179,7 +200,7 @@ class TriageModel:
                 f"{path} is not a triage model (no {META_FILE}); train one with `steward train`"
             )
         meta = TriageMeta.from_dict(json.loads((path / META_FILE).read_text()))
-        encoder = shared_encoder(path, meta, device, precision)
+        encoder = shared_encoder(encoder_folder(path, meta), meta, device, precision)
         state = load_file(str(path / HEAD_FILE))
         head = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
         head.load_state_dict(state)
@@ -187,6 +208,45 @@ class TriageModel:
         model = cls(encoder, head, meta)
         model.lexical = LexicalModel.load(path)
         return model
+
+
+def save_encoder(encoder: Encoder, folder: Path) -> None:
+    """The encoder's weights, config and tokenizer, in ``folder``."""
+    encoder.model.save_pretrained(folder, safe_serialization=True)
+    encoder.tokenizer.save_pretrained(folder)
+
+
+def store_encoder(encoder: Encoder, encoders: Path, digest: str) -> Path:
+    """``encoders/<digest>``, written once: atomically, and skipped when present.
+
+    Two processes saving the same encoder at once both write a temporary folder;
+    the first rename wins and the other's copy is thrown away.
+    """
+    target = encoders / digest
+    if (target / "config.json").is_file():
+        return target
+    encoders.mkdir(parents=True, exist_ok=True)
+    tmp = encoders / f".tmp-{uuid.uuid4().hex}"
+    save_encoder(encoder, tmp)
+    try:
+        os.rename(tmp, target)
+    except OSError:  # another process stored the same digest first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def encoder_folder(path: Path, meta: TriageMeta) -> Path:
+    """Where a model folder's encoder is: the folder itself, or the store by digest."""
+    if (path / "config.json").is_file():
+        return path
+    for parent in path.resolve().parents:
+        candidate = parent / ENCODERS_DIR / meta.encoder_digest
+        if meta.encoder_digest and (candidate / "config.json").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{path} holds no encoder and no {ENCODERS_DIR}/{meta.encoder_digest[:12] or '?'}"
+        " was found above it; copy the model dir whole, or save it standalone"
+    )
 
 
 _ENCODERS: dict[tuple[str, str | None, str], Encoder] = {}

@@ -29,7 +29,7 @@ from models.triage.data import (
 )
 from models.triage.evaluate import evaluate_repo
 from models.triage.lexical import LexicalModel, blend
-from models.triage.model import TriageMeta, TriageModel
+from models.triage.model import TriageMeta, TriageModel, state_digest
 from models.triage.text import TextOptions, prepare_text
 
 if TYPE_CHECKING:
@@ -542,6 +542,7 @@ def train_models(
         log("no calibration folds: thresholds stay above 1, so no label is applied automatically")
     log(f"final fine-tuning on {len(items)} items")
     tuned = fine_tune(groups, tasks, cfg)
+    digest = state_digest(tuned.encoder.model)  # once, not once per repository saved
     models = {}
     for repo in groups:
         model = tuned.to_model(
@@ -550,6 +551,7 @@ def train_models(
             fingerprint=fingerprint,
             metrics={"cross_fitted": metrics.get(repo, {}), "calibration_folds": k},
         )
+        model.meta.encoder_digest = digest
         model.attach_lexical(fit_lexical(groups[repo], tasks[repo], cfg), cfg.lexical_weight)
         models[repo] = model
     return models

@@ -257,3 +257,21 @@ async def test_report_issue_once_when_asked(flows: Flows) -> None:
     assert report["title"] == "Steward: triage on day one"
     assert "no label has reached the bar yet" in report["body"] and "bug" in report["body"]
     assert flows.requests("POST", rf"/repos/{ORG}/{quiet}/issues$") == []
+
+
+async def test_the_orgs_last_bootstrap_queues_one_retrain_for_the_org(flows: Flows) -> None:
+    """Repositories of one org are fine-tuned together (one shared encoder): the first
+    bootstrapped waits for its org mate, the last queues one retrain naming both.
+    """
+    first = flows.new_repo("dayone-org-a", labels=LABELS)
+    second = flows.new_repo("dayone-org-b", labels=LABELS)
+    add_history(flows, first, rounds=55)  # 110 labelled issues: enough to fine-tune
+    ids = [(flows.fake.repo(ORG, name).id, f"{ORG}/{name}") for name in (first, second)]
+    flows.store.add_repositories(INSTALLATION_ID, ids)
+
+    assert (await flows.run(run_bootstrap, args(first)))["fine_tune"] is False
+    assert flows.queued("steward.retrain") == []
+    assert (await flows.run(run_bootstrap, args(second)))["fine_tune"] is True
+
+    [message] = flows.queued("steward.retrain")
+    assert (message["owner"], message["repo"], message["together"]) == (ORG, second, [first])

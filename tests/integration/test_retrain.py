@@ -184,6 +184,25 @@ def test_promotion_rule(candidate: Score, current: Score | None, promote: bool, 
     assert decision.promote is promote and why in decision.reason
 
 
+@pytest.mark.parametrize(
+    ("candidate", "current", "promote", "why"),
+    [
+        pytest.param(Score(0.60, 0.9, 5), Score(0.60, 0.9, 5), True, "shared encoder", id="equal"),
+        pytest.param(Score(0.595, 0.9, 5), Score(0.60, 0.9, 5), True, "holds", id="within margin"),
+        pytest.param(Score(0.58, 0.9, 5), Score(0.60, 0.9, 5), False, "does not beat", id="worse"),
+        pytest.param(
+            Score(0.60, 0.85, 5), Score(0.60, 0.90, 5), False, "precision", id="less precise"
+        ),
+    ],
+)
+def test_promotion_of_a_repository_carried_along_in_its_orgs_training(
+    candidate: Score, current: Score, promote: bool, why: str
+) -> None:
+    """Same data, new shared encoder: it moves when it is not worse (one encoder per org)."""
+    decision = promotion(candidate, current, POLICY, same_data=True)
+    assert decision.promote is promote and why in decision.reason
+
+
 def test_align_probs_scores_an_older_vocabulary_on_the_same_columns() -> None:
     probs = np.array([[0.7, 0.3], [0.2, 0.8]])
     aligned = align_probs(["bug", "old"], probs, ["feature", "bug"])
@@ -214,6 +233,18 @@ def test_retrain_jobs_and_queueing(tmp_path: Path) -> None:
     assert queue_retrains(store, sent.append) == 2
     assert sent == retrain_jobs([(7, "o/a"), (8, "p/c")])
     assert sent[0] == RetrainArgs(installation_id=7, owner="o", repo="a")
+
+
+def test_retrain_jobs_are_one_per_org() -> None:
+    """An org's repositories are trained together; the same owner under another
+    installation (a user and an org of one name cannot be, but a re-install can) is not.
+    """
+    jobs = retrain_jobs([(7, "o/a"), (7, "o/b"), (7, "p/c"), (9, "o/d"), (7, "o/e")])
+    assert [(j.installation_id, j.owner, j.repo, j.together) for j in jobs] == [
+        (7, "o", "a", ("b", "e")),
+        (7, "p", "c", ()),
+        (9, "o", "d", ()),
+    ]
 
 
 @pytest.mark.parametrize("precision", ["auto", "fp32"])
@@ -457,6 +488,48 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
         (2, False, False),
     ]
     assert main(["models", "promote", "--repo", full, "--version", "7"]) == 1
+
+
+@pytest.mark.slow
+async def test_an_org_is_retrained_on_one_shared_encoder(
+    fake: FakeGitHub, settings: Settings
+) -> None:
+    """Two repositories of one org: one fine-tuning, one encoder on disk and in memory,
+    a head per repository, each promoted on its own holdout.
+    """
+    from models.triage.model import ENCODERS_DIR, load_cached
+
+    names = [unique("org-a"), unique("org-b")]
+    for name, source in zip(names, ("facebook/react", "microsoft/vscode"), strict=True):
+        fake.add_repo(ORG, name, labels=["bug", "feature", "question"])
+        for i, row in enumerate(nlbse_issues(source, 20)):
+            fake.add_issue(
+                ORG,
+                name,
+                title=row["title"],
+                body=row["body"][:2000],
+                labels=[row["label"]],
+                state="closed",
+                created_at=BASE + timedelta(hours=7 * i),
+            )
+    store = open_store(settings.database_url_or_default)
+    model_dir = settings.data_dir / "models"
+
+    result = await retrain(settings, store, names[0], together=(names[1],))
+
+    other = f"{ORG}/{names[1]}"
+    assert result["promoted"] is True and result["together"][other]["promoted"] is True
+    assert result["collected"] == 60 and result["together"][other]["collected"] == 60
+    [encoder] = list((model_dir / ENCODERS_DIR).iterdir())
+    lives = [ModelPaths(model_dir, f"{ORG}/{name}").live.resolve() for name in names]
+    assert all(not (live / "config.json").exists() for live in lives)
+    first, second = (load_cached(live) for live in lives)
+    assert first.encoder is second.encoder and first.meta.encoder_digest == encoder.name
+    assert first.meta.repo != second.meta.repo
+
+    again = await retrain(settings, store, names[0], together=(names[1],))
+    assert again["skipped"].startswith("no new labelled data")
+    assert again["together"][other]["skipped"].startswith("no new labelled data")
 
 
 @pytest.mark.slow

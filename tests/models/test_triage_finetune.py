@@ -69,6 +69,35 @@ def test_saved_model_predicts_like_the_trained_one(
     assert not list((tmp_path / "m").glob("*.bin")) and not list((tmp_path / "m").glob("*.pkl"))
 
 
+def test_an_encoder_store_holds_one_encoder_for_many_repositories(
+    tuned: FineTuned, small: dict[str, list[LabelledItem]], tmp_path: Path
+) -> None:
+    """Models fine-tuned together keep one encoder on disk and one in memory."""
+    from models.triage.model import ENCODERS_DIR, TriageModel, load_cached
+
+    store = tmp_path / "models" / ENCODERS_DIR
+    folders = {repo: tmp_path / "models" / ".versions" / repo_dirname(repo) / "1" for repo in REPOS}
+    for repo, folder in folders.items():
+        tuned.to_model(repo).save(folder, encoders=store)
+    [encoder_dir] = list(store.iterdir())
+    assert (encoder_dir / "model.safetensors").is_file() and (
+        encoder_dir / "tokenizer.json"
+    ).is_file()
+    for folder in folders.values():
+        assert not (folder / "config.json").exists()
+        assert sum(f.stat().st_size for f in folder.iterdir()) < 100_000  # a head, not 87 MB
+    first, second = (load_cached(folder) for folder in folders.values())
+    assert first.encoder is second.encoder
+    repo = REPOS[0]
+    expected = tuned.to_model(repo).predict_proba(small[repo])
+    np.testing.assert_allclose(first.predict_proba(small[repo]), expected, atol=1e-5)
+
+    moved = tmp_path / "elsewhere"
+    folders[repo].rename(moved)  # a version folder copied without its model dir
+    with pytest.raises(FileNotFoundError, match=ENCODERS_DIR):
+        TriageModel.load(moved)
+
+
 def test_cli_evaluate_json_and_classify(
     tuned: FineTuned,
     small: dict[str, list[LabelledItem]],

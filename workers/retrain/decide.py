@@ -161,12 +161,17 @@ def plan_training(items: Sequence[LabelledItem], policy: RetrainPolicy) -> Readi
     return Readiness(True, "ready", Plan(Split(train, holdout), labels))
 
 
-def promotion(candidate: Score, current: Score | None, policy: RetrainPolicy) -> Decision:
+def promotion(
+    candidate: Score, current: Score | None, policy: RetrainPolicy, *, same_data: bool = False
+) -> Decision:
     """Whether the candidate replaces the live model (both scored on the same holdout).
 
     With no live model the candidate goes live. Otherwise it must beat the live
     model's macro F1 by ``margin``, and if it applies labels at all, its applied
     precision may not fall more than ``precision_tolerance`` below the live one's.
+    A candidate trained on the same data as the live model (``same_data``: it came
+    along in its org's pooled training) need only hold its macro F1 within ``margin``:
+    moving it to the org's new encoder keeps one encoder per org in memory.
     """
     if current is None:
         return Decision(True, "no live model")
@@ -178,6 +183,12 @@ def promotion(candidate: Score, current: Score | None, policy: RetrainPolicy) ->
             f"model's {current.applied_precision:.3f} - {policy.precision_tolerance}",
         )
     gain = candidate.macro_f1 - current.macro_f1
+    if same_data and gain >= -policy.margin:
+        return Decision(
+            True,
+            f"same data on the org's shared encoder: macro F1 {candidate.macro_f1:.3f} holds "
+            f"{current.macro_f1:.3f} within {policy.margin}",
+        )
     if gain < policy.margin:
         return Decision(
             False,

@@ -299,23 +299,62 @@ class Outcome:
     decision: Decision
 
 
-def train_and_judge(
-    plan: Plan,
-    paths: ModelPaths,
-    *,
-    fingerprint: str,
-    config: TrainConfig,
-    policy: RetrainPolicy,
-    say: Log,
-    gate_policy: GatePolicy | None = None,
-) -> Outcome:
-    """Fine-tune on the training part, score candidate and live model, decide."""
+@dataclass(frozen=True)
+class Member:
+    """One repository of a retrain: where its model lives and its collected history."""
+
+    paths: ModelPaths
+    dataset: Path
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A repository with enough history: what to train on and whether it is new data.
+
+    ``done`` is the version already trained on exactly this data (None: new data, or
+    a forced run). Such a repository is still *carried* in an org's pooled training,
+    so that its model can move to the org's new shared encoder.
+    """
+
+    paths: ModelPaths
+    plan: Plan
+    fingerprint: str
+    done: int | None = None
+
+    @property
+    def fresh(self) -> bool:
+        """Whether this repository's data asks for training by itself."""
+        return self.done is None
+
+
+def train_pooled(
+    ready: Sequence[Prepared], config: TrainConfig, say: Log
+) -> dict[str, TriageModel]:
+    """One fine-tuning over every repository's training part: a shared encoder and a
+    head per repository (what lets an org keep one encoder on disk and in memory).
+    """
     from models.triage.train import train_models
 
+    train = [it for p in ready for it in p.plan.split.train]
+    say(f"fine-tuning on {len(train)} issues of {len(ready)} repositories")
+    models = train_models(train, config, log=say)
+    for p in ready:
+        models[p.paths.repo].meta.fingerprint = p.fingerprint
+    return models
+
+
+def judge(
+    candidate: TriageModel,
+    prepared: Prepared,
+    *,
+    config: TrainConfig,
+    policy: RetrainPolicy,
+    gate_policy: GatePolicy | None = None,
+) -> Outcome:
+    """Score the candidate and the live model on the same holdout, and decide."""
+    plan, paths = prepared.plan, prepared.paths
     started = time.monotonic()
     train, holdout = plan.split.train, plan.split.holdout
-    say(f"fine-tuning on {len(train)} issues; holdout {len(holdout)} from {plan.split.cutoff}")
-    candidate = train_models(train, config, fingerprint, log=say)[paths.repo]
     scores = holdout_metrics(candidate, holdout, plan.labels, policy=gate_policy)
     current = live_model(paths, config.precision)
     current_scores = holdout_metrics(current, holdout, plan.labels) if current else None
@@ -323,6 +362,7 @@ def train_and_judge(
         Score.from_metrics(scores),
         Score.from_metrics(current_scores) if current_scores else None,
         policy,
+        same_data=not prepared.fresh,
     )
     metrics = {
         "holdout": scores,
@@ -341,11 +381,17 @@ def train_and_judge(
 
 
 def save_version(outcome: Outcome, paths: ModelPaths) -> int:
-    """Write the candidate to a temporary folder, then publish it as the next version."""
+    """Write the candidate to a temporary folder, then publish it as the next version.
+
+    The encoder goes to the model dir's encoder store once per digest; the version
+    folder holds the repository's head, lexical channel and ``triage.json``.
+    """
+    from models.triage.model import ENCODERS_DIR
+
     paths.versions.mkdir(parents=True, exist_ok=True)
     tmp = paths.versions / f".tmp-{uuid.uuid4().hex}"
     outcome.model.meta.metrics = {**outcome.model.meta.metrics, "holdout": outcome.metrics}
-    outcome.model.save(tmp)
+    outcome.model.save(tmp, encoders=paths.model_dir / ENCODERS_DIR)
     return publish(tmp, paths)
 
 
@@ -353,6 +399,70 @@ def with_weights(plan: Plan, corrected: set[int], weight: int) -> Plan:
     """The plan with corrected training items repeated (the holdout stays as it is)."""
     train = weighted(plan.split.train, corrected, weight)
     return Plan(Split(train, plan.split.holdout), plan.labels)
+
+
+def prepare(
+    store: Store, member: Member, *, policy: RetrainPolicy, force: bool, say: Log
+) -> Prepared | dict[str, Any]:
+    """Tidy the repository's versions, read its history with people's corrections and
+    plan its training; a dict says why it is skipped.
+    """
+    paths = member.paths
+    clean_partial(paths)
+    adopt_live(store, paths, say)
+    reconcile_live(store, paths, say)
+    feedback = store.feedback_for(paths.repo)
+    items, corrected = apply_corrections(read_issues(member.dataset), feedback)
+    readiness = plan_training(items, policy)
+    if readiness.plan is None:
+        say(f"{paths.repo}: not enough history yet: {readiness.reason}")
+        return {"skipped": readiness.reason}
+    plan = with_weights(readiness.plan, corrected, policy.correction_weight)
+    fingerprint = data_fingerprint([*plan.split.train, *plan.split.holdout], plan.labels)
+    done = None if force else already_trained(fingerprint, store.model_versions_for(paths.repo))
+    return Prepared(paths, plan, fingerprint, done)
+
+
+def retrain_group(
+    store: Store,
+    members: Sequence[Member],
+    *,
+    config: TrainConfig,
+    policy: RetrainPolicy,
+    force: bool = False,
+    say: Log = log.info,
+) -> dict[str, dict[str, Any]]:
+    """Everything after collection, for one repository or an org's (blocking; the flow
+    runs it in a thread). Returns each repository's result by full name.
+
+    Training runs when at least one repository has new data; then every repository
+    with enough history is trained together, and each is judged on its own holdout.
+    """
+    results: dict[str, dict[str, Any]] = {}
+    ready: list[Prepared] = []
+    for member in members:
+        prepared = prepare(store, member, policy=policy, force=force, say=say)
+        if isinstance(prepared, Prepared):
+            ready.append(prepared)
+        else:
+            results[member.paths.repo] = prepared
+    if not any(p.fresh for p in ready):
+        for p in ready:
+            say(f"{p.paths.repo}: no new labelled data since version {p.done}")
+            reason = f"no new labelled data since version {p.done}"
+            results[p.paths.repo] = {"skipped": reason, "version": p.done}
+        return results
+    candidates = train_pooled(ready, config, say)
+    for p in ready:
+        bar = (store.profile_for(p.paths.repo) or {}).get("policy") or {}
+        outcome = judge(
+            candidates[p.paths.repo], p, config=config, policy=policy, gate_policy=GatePolicy(**bar)
+        )
+        number = record_version(store, p.paths, outcome, fingerprint=p.fingerprint)
+        verdict = "promoted" if outcome.decision.promote else "kept the live model"
+        say(f"{p.paths.repo} version {number}: {verdict} ({outcome.decision.reason})")
+        results[p.paths.repo] = summary(number, outcome)
+    return results
 
 
 def retrain_from_dataset(
@@ -365,35 +475,10 @@ def retrain_from_dataset(
     force: bool = False,
     say: Log = log.info,
 ) -> dict[str, Any]:
-    """Everything after collection (blocking; the flow runs it in a thread)."""
-    clean_partial(paths)
-    adopt_live(store, paths, say)
-    reconcile_live(store, paths, say)
-    items, corrected = apply_corrections(read_issues(dataset), store.feedback_for(paths.repo))
-    readiness = plan_training(items, policy)
-    if readiness.plan is None:
-        say(f"not enough history yet: {readiness.reason}")
-        return {"skipped": readiness.reason}
-    plan = with_weights(readiness.plan, corrected, policy.correction_weight)
-    fingerprint = data_fingerprint([*plan.split.train, *plan.split.holdout], plan.labels)
-    done = already_trained(fingerprint, store.model_versions_for(paths.repo))
-    if done is not None and not force:
-        say(f"no new labelled data since version {done}")
-        return {"skipped": f"no new labelled data since version {done}", "version": done}
-    bar = (store.profile_for(paths.repo) or {}).get("policy") or {}
-    outcome = train_and_judge(
-        plan,
-        paths,
-        fingerprint=fingerprint,
-        config=config,
-        policy=policy,
-        say=say,
-        gate_policy=GatePolicy(**bar),
-    )
-    number = record_version(store, paths, outcome, fingerprint=fingerprint)
-    verdict = "promoted" if outcome.decision.promote else "kept the live model"
-    say(f"version {number}: {verdict} ({outcome.decision.reason})")
-    return summary(number, outcome)
+    """One repository's :func:`retrain_group` (what ``steward models retrain`` runs)."""
+    members = [Member(paths, dataset)]
+    results = retrain_group(store, members, config=config, policy=policy, force=force, say=say)
+    return results[paths.repo]
 
 
 def record_version(store: Store, paths: ModelPaths, outcome: Outcome, *, fingerprint: str) -> int:
@@ -462,41 +547,62 @@ async def run_retrain(
     config: TrainConfig | None = None,
     say: Log | None = None,
 ) -> dict[str, Any]:
-    """Refresh the repository's history, train a candidate, promote it if it is better."""
-    full = args.full_name
+    """Refresh the history of the repository (and of ``args.together``, its org's other
+    repositories), train candidates on one shared encoder, promote each that is better.
+
+    Each repository's lock is held while it is collected and trained; a repository
+    another worker holds is left out of this run.
+    """
     say = say or log.info
-    async with retrain_lock(ctx.redis, full) as held:
-        if not held:
-            say(f"{full} is being retrained by another worker")
-            return {"skipped": "another worker is retraining this repository"}
-        out = dataset_path(ctx.settings, full)
+    names = [args.repo, *(n for n in args.together if n != args.repo)]
+    async with contextlib.AsyncExitStack() as stack:
+        members, busy = [], []
         gh = await ctx.client(args.installation())
-        collected = await refresh_dataset(gh, full, out=out, say=say)
-        say(f"{full}: {collected.new} new item(s), {collected.written} collected in all")
-        result = await asyncio.to_thread(
-            retrain_from_dataset,
+        for name in names:
+            full = f"{args.owner}/{name}"
+            if not await stack.enter_async_context(retrain_lock(ctx.redis, full)):
+                say(f"{full} is being retrained by another worker")
+                busy.append(full)
+                continue
+            out = dataset_path(ctx.settings, full)
+            collected = await refresh_dataset(gh, full, out=out, say=say)
+            say(f"{full}: {collected.new} new item(s), {collected.written} collected in all")
+            members.append((Member(ModelPaths(model_dir_of(ctx.settings), full), out), collected))
+        results = await asyncio.to_thread(
+            retrain_group,
             ctx.store,
-            ModelPaths(model_dir_of(ctx.settings), full),
-            out,
+            [member for member, _ in members],
             config=config or default_train_config(ctx.settings),
             policy=policy or RetrainPolicy(),
             force=args.force,
             say=say,
         )
-        return {"repo": full, "collected": collected.new, **result}
+    skipped = {"skipped": "another worker is retraining this repository"}
+    for full in busy:
+        results[full] = skipped
+    for member, collected in members:
+        results[member.paths.repo] = {"collected": collected.new, **results[member.paths.repo]}
+    first = args.full_name
+    together = {full: r for full, r in results.items() if full != first}
+    return {"repo": first, **results[first], **({"together": together} if together else {})}
 
 
 def retrain_jobs(repositories: Sequence[tuple[int, str]]) -> list[RetrainArgs]:
-    """Task arguments for ``steward.retrain``, one per active repository."""
-    jobs = []
+    """Task arguments for ``steward.retrain``: one per org (installation and owner),
+    naming its first repository and the others as ``together``.
+    """
+    orgs: dict[tuple[int, str], list[str]] = {}
     for installation_id, full in repositories:
         owner, _, name = full.partition("/")
-        jobs.append(RetrainArgs(installation_id=installation_id, owner=owner, repo=name))
-    return jobs
+        orgs.setdefault((installation_id, owner), []).append(name)
+    return [
+        RetrainArgs(installation_id=inst, owner=owner, repo=names[0], together=tuple(names[1:]))
+        for (inst, owner), names in orgs.items()
+    ]
 
 
 def queue_retrains(store: Store, send: Callable[[RetrainArgs], object]) -> int:
-    """Queue a retrain of every active repository; return how many."""
+    """Queue a retrain of every org with active repositories; return how many."""
     jobs = retrain_jobs(store.all_active_repositories())
     for job in jobs:
         send(job)

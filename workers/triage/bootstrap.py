@@ -11,8 +11,9 @@ When the App is installed on a repository (or one is added), this flow
 3. builds the nearest-neighbour classifier over that history and gates every triage
    label on precision measured on the newest items (:mod:`models.triage.gate`,
    ``triage.precision``, ``triage.min_support``);
-4. stores the gates and the profile, and queues a fine-tuning run when the history is
-   large enough (scheduled retraining then gates the fine-tuned model on its holdout).
+4. stores the gates and the profile; the org's last repository to be bootstrapped
+   queues one fine-tuning run for the whole org (its repositories share one encoder;
+   the run skips those with too little history and gates the others on their holdout).
 
 It holds the repository's retrain lock: collection and training never overlap.
 """
@@ -205,12 +206,32 @@ async def report_once(task: RepoTask) -> bool:
     return await task.apply_once(effect, open_issue) is not None
 
 
+def org_members(task: RepoTask) -> list[str]:
+    """The names of this repository's org mates in the installation (itself first)."""
+    installation = task.args.installation()
+    mates = [
+        full.partition("/")[2]
+        for full in task.ctx.store.active_repositories(installation)
+        if full.partition("/")[0].lower() == task.owner.lower() and full != task.full_name
+    ]
+    return [task.repo, *mates]
+
+
 def queue_fine_tuning(task: RepoTask, records: list[dict[str, Any]]) -> bool:
-    """Queue a retrain when the history is enough to fine-tune a model; True if queued."""
+    """Queue one retrain for the org once its last repository is bootstrapped; True if
+    queued. The org's repositories are then fine-tuned together on one shared encoder.
+    """
+    names = org_members(task)
+    waiting = [n for n in names[1:] if task.ctx.store.profile_for(f"{task.owner}/{n}") is None]
     issues = [item_from_json(r) for r in records if r.get("kind", "issue") == "issue"]
-    if not plan_training(issues, RetrainPolicy()).ready:
+    if waiting or (len(names) == 1 and not plan_training(issues, RetrainPolicy()).ready):
         return False
-    args = RetrainArgs(installation_id=task.args.installation_id, owner=task.owner, repo=task.repo)
+    args = RetrainArgs(
+        installation_id=task.args.installation_id,
+        owner=task.owner,
+        repo=task.repo,
+        together=tuple(names[1:]),
+    )
     task.ctx.runtime.enqueue(RETRAIN, args)
     return True
 
