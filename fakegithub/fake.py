@@ -422,6 +422,7 @@ class FakeGitHub:
         author: str = "octocat",
         labels: Iterable[str] = (),
         created_at: datetime | None = None,
+        category: str = "General",
     ) -> Discussion:
         """Create a discussion (numbered in the same sequence as issues, like GitHub)."""
         target = self.repo(owner, repo)
@@ -432,6 +433,7 @@ class FakeGitHub:
             ident, make_node_id("D", ident), number, title, body, author, created_at or self.now()
         )
         made.labels = [self.add_label(owner, repo, n).name for n in labels]
+        made.category = category
         target.discussions[number] = made
         return made
 

@@ -216,6 +216,13 @@ class Resolvers:
             "number": item.number,
             "title": item.title,
             "body": item.body,
+            "category": {
+                "__typename": "DiscussionCategory",
+                "id": f"DIC_{repo.id}_{item.category}",
+                "name": item.category,
+                "description": None,
+                "isAnswerable": item.category == "Q&A",
+            },
             "url": f"{self.fake.urls.web}/{repo.full_name}/discussions/{item.number}",
             "createdAt": iso(item.created_at),
             "author": self.user(item.author),

@@ -178,6 +178,8 @@ class Discussion:
     created_at: datetime
     labels: list[str] = field(default_factory=list)
     comments: list[DiscussionComment] = field(default_factory=list)
+    #: The discussion's category, one of GitHub's defaults unless a repo made its own.
+    category: str = "General"
 
 
 @dataclass

@@ -319,3 +319,24 @@ async def test_explain_comment_when_asked(
         return
     (comment,) = [c for c in flows.fake.comment_bodies(ORG, repo, item.number) if MARKER in c]
     assert "`bug`" in comment and "trained model" in comment
+
+
+async def test_the_classifier_reads_a_discussions_category(
+    flows: Flows, install_model: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Discussions go through the issue gate with their category as a feature."""
+    from workers.triage import flow as triage_flow
+
+    repo = flows.new_repo("triage-category", labels=REPO_LABELS)
+    install_model(repo)
+    made = flows.fake.add_discussion(ORG, repo, title="How do I export?", category="Q&A")
+    seen: list[Any] = []
+    real = triage_flow.predict_with_model
+
+    def spy(*args: Any) -> Any:
+        seen.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(triage_flow, "predict_with_model", spy)
+    await flows.run(run_triage, triage_args(repo, "discussion", Item(made.number, made.node_id)))
+    assert [text.title for text in seen] == ["Q&A: How do I export?"]

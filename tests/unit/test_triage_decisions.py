@@ -54,9 +54,18 @@ def test_resolve_label_is_case_insensitive() -> None:
     assert resolve_label("nope", REPO, {}) is None
 
 
-def test_item_text_appends_paths() -> None:
-    assert item_text("t", "b", ["a.py", "b.py"]) == ("t", "b\n\nChanged files: a.py b.py")
-    assert item_text("t", "b") == ("t", "b")
+@pytest.mark.parametrize(
+    ("paths", "category", "expected"),
+    [
+        (["a.py", "b.py"], "", ("t", "b\n\nChanged files: a.py b.py")),
+        ([], "", ("t", "b")),
+        ([], "Q&A", ("Q&A: t", "b")),
+        ([], "Ideas", ("Ideas: t", "b")),
+    ],
+)
+def test_item_text(paths: list[str], category: str, expected: tuple[str, str]) -> None:
+    """A PR's changed paths go in its body, a discussion's category ahead of its title."""
+    assert item_text("t", "b", paths, category=category) == expected
 
 
 def test_explanation_names_labels_and_marker() -> None:

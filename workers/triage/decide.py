@@ -174,9 +174,16 @@ def explanation(chosen: list[tuple[str, float]], source: str) -> str:
     )
 
 
-def item_text(title: str, body: str, paths: Iterable[str] = ()) -> tuple[str, str]:
-    """Title and body as the model sees them (a PR's changed paths appended to its body)."""
+def item_text(
+    title: str, body: str, paths: Iterable[str] = (), *, category: str = ""
+) -> tuple[str, str]:
+    """Title and body as the model sees them: a PR's changed paths appended to its body,
+    a discussion's category ahead of its title ("Q&A: How do I…", "Ideas: Support…"),
+    where both the encoder and the nearest neighbours read it with the words it carries.
+    """
     files = list(paths)
     if files:
         body = f"{body}\n\nChanged files: {' '.join(files[:50])}"
+    if category:
+        title = f"{category}: {title}"
     return title, body

@@ -40,6 +40,7 @@ query TriageDiscussion($id: ID!) {
     ... on Discussion {
       title
       body
+      category { name }
       labels(first: 20) { nodes { name } }
     }
   }
@@ -75,6 +76,8 @@ class Fetched:
     labels: list[str]
     paths: list[str]
     repo_labels: list[tuple[str, str, str]]  # (name, description, node id)
+    #: A discussion's category ("Q&A", "Ideas", …): a feature the classifier reads.
+    category: str = ""
 
 
 async def _rest_labels(task: RepoTask) -> list[tuple[str, str, str]]:
@@ -107,6 +110,7 @@ async def _fetch_discussion(task: RepoTask, node_id: str) -> Fetched:
         labels=[n["name"] for n in node["labels"]["nodes"]],
         paths=[],
         repo_labels=await _graphql_labels(task),
+        category=str((node.get("category") or {}).get("name") or ""),
     )
 
 
@@ -205,7 +209,7 @@ async def predict(task: RepoTask, fetched: Fetched, *, scope: str) -> Prediction
     labelled pull requests (with their changed paths) when the bootstrap gated any;
     otherwise, like issues, the fine-tuned model or the nearest neighbours over issues.
     """
-    title, body = item_text(fetched.title, fetched.body, fetched.paths)
+    title, body = item_text(fetched.title, fetched.body, fetched.paths, category=fetched.category)
     text = ItemText(repo=task.full_name, title=title, body=body)
     if not task.config.triage.zero_shot and not has_model(model_dir(task), task.full_name):
         return None
