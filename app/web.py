@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from aiohttp import web
-from gidgethub import BadRequest, ValidationFailure, sansio
+from gidgethub import ValidationFailure, sansio
 from gidgethub.routing import Router
 
 from app.routes import Dispatch, Job, build_router
@@ -31,6 +34,10 @@ log = logging.getLogger("steward.webhooks")
 #: GitHub caps webhook payloads at 25 MB.
 MAX_BODY = 25 * 1024 * 1024
 REQUIRED_HEADERS = ("X-GitHub-Event", "X-GitHub-Delivery")
+#: Event names (``issues``, ``pull_request_review``…) and delivery ids (GUIDs; tools
+#: replaying deliveries use other printable ids).
+EVENT_NAME = re.compile(r"[a-z_]{1,64}")
+DELIVERY_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 def delivery_key(delivery_id: str) -> str:
@@ -73,18 +80,58 @@ def verify_delivery(headers: Any, body: bytes, secret: str) -> sansio.Event:
     missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
     if missing:
         raise web.HTTPBadRequest(text=f"missing header(s): {', '.join(missing)}")
-    # Verified above; gidgethub would verify again (and refuse without the secret).
-    unsigned = {
-        k.lower(): v for k, v in headers.items() if not k.lower().startswith("x-hub-signature")
-    }
+    event, delivery = headers["X-GitHub-Event"], headers["X-GitHub-Delivery"]
+    if not EVENT_NAME.fullmatch(event) or not DELIVERY_ID.fullmatch(delivery):
+        raise web.HTTPBadRequest(text="X-GitHub-Event or X-GitHub-Delivery is not a valid value")
+    data = parse_body(headers.get("Content-Type", ""), body)
+    return sansio.Event(data, event=event, delivery_id=delivery)
+
+
+def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
+    """The payload object of a delivery, JSON or form-encoded as GitHub sends them.
+
+    JSON is parsed strictly (orjson): nesting deeper than 1,024 levels, ``NaN`` and
+    ``Infinity``, lone surrogates and invalid UTF-8 are refused; a declared charset is
+    honoured when Python knows it and refused (400) when it does not.
+    """
+    mime, _, params = content_type.partition(";")
+    mime = mime.strip().lower()
+    charset = _charset(params)
     try:
-        return sansio.Event.from_http(unsigned, body)
-    except BadRequest:
+        text = body.decode(charset)
+    except LookupError:
+        raise web.HTTPBadRequest(text=f"unsupported charset {charset[:40]!r}") from None
+    except UnicodeDecodeError:
+        raise web.HTTPBadRequest(text=f"body is not valid {charset[:40]}") from None
+    if mime == "application/x-www-form-urlencoded":
+        text = _form_payload(text)
+    elif mime != "application/json":
         raise web.HTTPBadRequest(
             text="content type must be application/json (set it in the App's webhook settings)"
-        ) from None
-    except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text="body is not valid JSON") from None
+        )
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(text=f"body is not valid JSON: {str(exc)[:80]}") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="payload must be a JSON object")
+    return data
+
+
+def _charset(params: str) -> str:
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip('"') or "utf-8"
+    return "utf-8"
+
+
+def _form_payload(text: str) -> str:
+    """The ``payload`` field of a form-encoded delivery (GitHub's other content type)."""
+    fields = urllib.parse.parse_qs(text, max_num_fields=20)
+    if len(fields.get("payload", [])) != 1:
+        raise web.HTTPBadRequest(text="form-encoded delivery without one `payload` field")
+    return fields["payload"][0]
 
 
 def is_own_or_bot_sender(envelope: Envelope, settings: Settings) -> bool:
@@ -102,8 +149,6 @@ async def handle_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     body = await request.read()
     event = verify_delivery(request.headers, body, receiver.settings.webhook_secret or "")
-    if not isinstance(event.data, dict):
-        raise web.HTTPBadRequest(text="payload must be a JSON object")
     try:
         envelope = Envelope.parse(event.event, str(event.delivery_id), event.data)
     except PayloadError as exc:
@@ -130,6 +175,13 @@ async def _accept(receiver: Receiver, event: sansio.Event, envelope: Envelope) -
         await receiver.router.dispatch(event, dispatch)
     except PayloadError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
+    except Exception:
+        # Parsing is meant to be total; a shape it missed is still the sender's input,
+        # not our outage: answer 400 (GitHub would retry a 5xx forever) and log the bug.
+        log.exception("a route failed on %s.%s; answering 400", envelope.event, envelope.action)
+        raise web.HTTPBadRequest(
+            text=f"payload has an unexpected shape for {envelope.event}.{envelope.action}"
+        ) from None
     if not dispatch.jobs:
         return _json(200, ignored=f"no handler for {envelope.event}.{envelope.action}")
     return await _queue_once(receiver, envelope, dispatch.jobs)
@@ -190,7 +242,15 @@ async def errors_as_json(
         if exc.status < 400:
             raise
         if exc.status != 404:
-            log.warning("rejected %s %s: %d %s", request.method, request.path, exc.status, exc.text)
+            delivery = request.headers.get("X-GitHub-Delivery", "-")[:100]
+            log.warning(
+                "rejected %s %s (delivery %r): %d %s",
+                request.method,
+                request.path,
+                delivery,
+                exc.status,
+                exc.text,
+            )
         return web.Response(
             status=exc.status,
             text=json.dumps({"error": exc.text or exc.reason}),

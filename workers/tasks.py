@@ -15,12 +15,12 @@ from typing import Any
 
 import aiohttp
 from celery import Task, shared_task
-from gidgethub import GitHubBroken
+from gidgethub import BadRequest, GitHubBroken, QueryError
 
 from core import tasks as contracts
 from core.logs import log_context
 from core.queue import enqueue
-from core.tasks import A, TaskArgs
+from core.tasks import A, TaskArgs, TaskArgsError
 from workers.feedback.flow import run_feedback
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
 from workers.installations.flow import run_installation_sync
@@ -37,6 +37,29 @@ log = logging.getLogger(__name__)
 Flow = Callable[[TaskContext, A], Awaitable[dict[str, Any]]]
 TRANSIENT = (GitHubUnavailable, GitHubBroken, aiohttp.ClientError, asyncio.TimeoutError)
 MAX_RETRIES = 12
+#: GitHub answers that no retry changes: the item, repository or installation is gone or
+#: was never there, or GitHub refuses the change. The task records why and stops.
+PERMANENT = frozenset({404, 410, 422, 451})
+
+
+def cannot_act(exc: Exception) -> dict[str, Any] | None:
+    """The task's result when ``exc`` means it cannot act at all (None: it may retry or
+    it is a real failure): arguments that name no installation, or GitHub's 4xx answer
+    that the item, repository or installation is not there.
+    """
+    if isinstance(exc, TaskArgsError):
+        return {"skipped": str(exc)}
+    if isinstance(exc, BadRequest) and int(exc.status_code) in PERMANENT:
+        status = int(exc.status_code)
+        return {"skipped": f"GitHub answered {status}: {str(exc)[:200] or 'no message'}"}
+    if isinstance(exc, QueryError) and _graphql_types(exc) == {"NOT_FOUND"}:
+        return {"skipped": f"GitHub's GraphQL API: {str(exc)[:200]}"}
+    return None
+
+
+def _graphql_types(exc: QueryError) -> set[str]:
+    errors = exc.response.get("errors") if isinstance(exc.response, dict) else None
+    return {str(e.get("type")) for e in errors or [] if isinstance(e, dict)}
 
 
 async def _run_flow(flow: Flow[A], args: A) -> dict[str, Any]:
@@ -58,11 +81,26 @@ def _log_fields(task: Task, args: TaskArgs) -> dict[str, Any]:
 def run_task(
     task: Task, contract: contracts.Task[A], kwargs: dict[str, Any], *, flow: Flow[A]
 ) -> dict[str, Any]:
-    """Run ``flow`` for one task, retrying later on rate limits and GitHub outages."""
-    args = contract.parse(kwargs)
+    """Run ``flow`` for one task, retrying later on rate limits and GitHub outages.
+
+    A message that does not fit its contract, or an item GitHub says is not there, is
+    logged once with the reason and ends the task: retrying cannot help, and a task
+    exception would hide real failures.
+    """
+    try:
+        args = contract.parse(kwargs)
+    except TaskArgsError as exc:
+        log.error("refused %s: %s", task.name, exc)
+        return {"rejected": str(exc)}
     with log_context(**_log_fields(task, args)):
         try:
             return asyncio.run(_run_flow(flow, args))
+        except (TaskArgsError, BadRequest, QueryError) as exc:
+            result = cannot_act(exc)
+            if result is None:
+                raise
+            log.warning("cannot act: %s", result["skipped"])
+            return result
         except RateLimited as exc:
             log.warning("rate limited; task retries in %.0fs", exc.wait_seconds)
             raise task.retry(countdown=exc.wait_seconds, max_retries=MAX_RETRIES) from exc

@@ -6,7 +6,7 @@ from gidgethub import sansio
 from gidgethub.routing import Router
 
 from app.routes.dispatch import Dispatch
-from core.payloads import Actor, Item
+from core.payloads import Item, label_name
 from core.tasks import FEEDBACK, FeedbackArgs
 
 router = Router()
@@ -21,8 +21,9 @@ _ITEMS = {"issues": Item.issue, "pull_request": Item.pull_request, "discussion":
 @router.register("discussion", action="unlabeled")
 async def label_changed(event: sansio.Event, dispatch: Dispatch) -> None:
     """A human added or removed a label: queue a check against what the bot did."""
-    label = event.data.get("label") or {}
-    if not label.get("name") or not isinstance(event.data.get("sender"), dict):
+    label = event.data.get("label")
+    sender = dispatch.envelope.sender
+    if not isinstance(label, dict) or not label.get("name") or sender is None:
         return
     item = _ITEMS[event.event](event.data)
     args = FeedbackArgs(
@@ -30,8 +31,8 @@ async def label_changed(event: sansio.Event, dispatch: Dispatch) -> None:
         owner=item.repo.owner,
         repo=item.repo.name,
         number=item.number,
-        label=str(label["name"]),
+        label=label_name(label["name"]),
         added=event.data.get("action") == "labeled",
-        actor=Actor.parse(event.data["sender"]).login,
+        actor=sender.login,
     )
     dispatch.enqueue(FEEDBACK, args)

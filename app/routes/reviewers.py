@@ -34,9 +34,9 @@ async def pull_request_ready(event: sansio.Event, dispatch: Dispatch) -> None:
 @router.register("pull_request_review", action="submitted")
 async def pull_request_history(event: sansio.Event, dispatch: Dispatch) -> None:
     """A merged pull request (or a review of one) joins the review history."""
-    pull = event.data.get("pull_request") or {}
-    if pull.get("merged") or pull.get("merged_at"):
-        dispatch.enqueue(RECORD_PULL, _pull(dispatch, Item.pull_request(event.data)))
+    item = Item.pull_request(event.data)
+    if item.merged:
+        dispatch.enqueue(RECORD_PULL, _pull(dispatch, item))
 
 
 @router.register("issues", action="opened")
