@@ -3,7 +3,8 @@
 A test builds state with ``add_repo``/``add_issue``/…, starts the server with
 ``async with fake.serve() as base_url`` and points the code under test at
 ``base_url`` (``GITHUB_API_URL``). Afterwards it inspects ``fake.requests``,
-``fake.violations`` and helpers such as ``fake.labels_on(...)``.
+``fake.violations`` and helpers such as ``fake.labels_on(...)``. ``fake.hooks``
+sends webhooks to a receiver and keeps the App's delivery log, as GitHub does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aiohttp import web
 from fakegithub import auth
 from fakegithub import serialize as ser
 from fakegithub.contract import Contract, Violation
+from fakegithub.hookshot import Hookshot
 from fakegithub.http import Fault, HTTPError, RecordedRequest
 from fakegithub.state import (
     AccessToken,
@@ -92,6 +94,8 @@ class FakeGitHub:
         self.rate_used: dict[tuple[str, str], int] = {}
         self.used_manifest_codes: set[str] = set()
         self._ids = itertools.count(1001)
+        #: The App's webhook: sends deliveries and keeps GitHub's delivery log.
+        self.hooks = Hookshot(self)
 
     # ------------------------------------------------------------------ basics
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakegithub import search
 from fakegithub import serialize as ser
+from fakegithub.hookshot import page_deliveries
 from fakegithub.http import HTTPError, Reply, not_found
 from fakegithub.paging import paginate
 from fakegithub.state import Installation, Issue, Label, Repo, iso
@@ -129,6 +130,33 @@ async def create_token(ctx: Context) -> Reply:
         "repository_selection": "all" if inst.repositories is None else "selected",
     }
     return Reply(payload, 201)
+
+
+@handles("apps/list-webhook-deliveries")
+async def list_hook_deliveries(ctx: Context) -> Reply:
+    """GET /app/hook/deliveries: the App's delivery log, newest first, cursor-paged."""
+    rows = ctx.fake.hooks.log(ctx.app_id or 0)
+    page, link = page_deliveries(rows, ctx.query, f"{ctx.urls.api}{ctx.path}")
+    return Reply(page, 200, {"Link": link} if link else {})
+
+
+@handles("apps/get-webhook-delivery")
+async def get_hook_delivery(ctx: Context) -> Reply:
+    """GET /app/hook/deliveries/{delivery_id}: one attempt with its request and response."""
+    row = ctx.fake.hooks.find(ctx.app_id or 0, int(ctx.params["delivery_id"]))
+    if row is None:
+        raise not_found()
+    return Reply(row.detail_json())
+
+
+@handles("apps/redeliver-webhook-delivery")
+async def redeliver_hook_delivery(ctx: Context) -> Reply:
+    """POST /app/hook/deliveries/{delivery_id}/attempts: 202, then send it again."""
+    delivery_id = int(ctx.params["delivery_id"])
+    if ctx.fake.hooks.find(ctx.app_id or 0, delivery_id) is None:
+        raise not_found()
+    ctx.fake.hooks.schedule_redelivery(delivery_id)
+    return Reply({}, 202)
 
 
 @handles("apps/create-from-manifest")

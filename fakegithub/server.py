@@ -34,6 +34,9 @@ JWT_OPERATIONS = frozenset(
         "apps/get-installation",
         "apps/get-repo-installation",
         "apps/create-installation-access-token",
+        "apps/list-webhook-deliveries",
+        "apps/get-webhook-delivery",
+        "apps/redeliver-webhook-delivery",
     }
 )
 #: Operations GitHub serves without credentials.
