@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models.reviewers.cli",
     "workers.dataset.cli",
     "workers.retrain.cli",
+    "workers.deliveries.cli",
     "workers.triage.live_eval",
     "workers.triage.status",
 )

@@ -25,6 +25,7 @@ from gidgethub import ValidationFailure, sansio
 from gidgethub.routing import Router
 
 from app.routes import Dispatch, Job, build_router
+from core.deliveries import delivery_key
 from core.logs import log_context
 from core.payloads import Envelope, PayloadError
 from core.settings import Settings
@@ -38,11 +39,6 @@ REQUIRED_HEADERS = ("X-GitHub-Event", "X-GitHub-Delivery")
 #: replaying deliveries use other printable ids).
 EVENT_NAME = re.compile(r"[a-z_]{1,64}")
 DELIVERY_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
-
-
-def delivery_key(delivery_id: str) -> str:
-    """Redis key remembering a delivery id."""
-    return f"steward:delivery:{delivery_id}"
 
 
 @dataclass

@@ -13,7 +13,15 @@ from typing import Any
 from celery import Celery
 
 from core.settings import Settings
-from core.tasks import DEFAULT_QUEUE, INFERENCE_QUEUE, RETRAIN_ALL, A, Task, task_routes
+from core.tasks import (
+    DEFAULT_QUEUE,
+    INFERENCE_QUEUE,
+    RECOVER_DELIVERIES,
+    RETRAIN_ALL,
+    A,
+    Task,
+    task_routes,
+)
 
 __all__ = ["DEFAULT_QUEUE", "INFERENCE_QUEUE", "broker_url", "create_celery", "enqueue"]
 
@@ -62,16 +70,23 @@ def create_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Periodic tasks for ``steward worker --beat``: retrain every repository's model
-    every ``STEWARD_RETRAIN_HOURS`` (none when it is 0).
+    every ``STEWARD_RETRAIN_HOURS`` and ask GitHub to redeliver what Steward missed
+    every ``STEWARD_RECOVER_MINUTES`` (each left out when its setting is 0).
     """
-    if settings.retrain_hours <= 0:
-        return {}
-    return {
-        "retrain-all": {
+    schedule: dict[str, dict[str, Any]] = {}
+    if settings.retrain_hours > 0:
+        schedule["retrain-all"] = {
             "task": RETRAIN_ALL.name,
             "schedule": timedelta(hours=settings.retrain_hours),
         }
-    }
+    if settings.recover_minutes > 0:
+        schedule["recover-deliveries"] = {
+            "task": RECOVER_DELIVERIES.name,
+            "schedule": timedelta(minutes=settings.recover_minutes),
+            # A run missed while no worker was up is not worth queueing twice.
+            "options": {"expires": settings.recover_minutes * 60},
+        }
+    return schedule
 
 
 def enqueue(app: Celery, task: Task[A], args: A, **options: Any) -> None:

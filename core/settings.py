@@ -65,6 +65,8 @@ class Settings:
     env_file: Path = Path(".env")
     #: Hours between scheduled retrains of every repository's triage model (0: never).
     retrain_hours: int = 24
+    #: Minutes between runs of the recovery of deliveries GitHub could not hand over (0: never).
+    recover_minutes: int = 5
     #: Autocast for model inference: ``auto`` (bf16 where the hardware has it), ``bf16``, ``fp32``.
     precision: str = "auto"
 
@@ -250,6 +252,7 @@ def load_settings(
         http_retries=_int(values, "STEWARD_HTTP_RETRIES", 4),
         env_file=dotenv_path,
         retrain_hours=_int(values, "STEWARD_RETRAIN_HOURS", 24),
+        recover_minutes=_int(values, "STEWARD_RECOVER_MINUTES", 5),
         precision=_precision(values),
     )
 

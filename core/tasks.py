@@ -231,6 +231,7 @@ BACKFILL = Task("steward.backfill", BackfillArgs)
 BOOTSTRAP = Task("steward.bootstrap", BootstrapArgs, INFERENCE_QUEUE)
 RETRAIN = Task("steward.retrain", RetrainArgs, INFERENCE_QUEUE)
 RETRAIN_ALL = Task("steward.retrain_all", NoArgs)
+RECOVER_DELIVERIES = Task("steward.recover_deliveries", NoArgs)
 FEEDBACK = Task("steward.feedback", FeedbackArgs)
 INSTALLATION = Task("steward.installation", InstallationArgs)
 
@@ -247,6 +248,7 @@ TASKS: dict[str, Task[Any]] = {
         BOOTSTRAP,
         RETRAIN,
         RETRAIN_ALL,
+        RECOVER_DELIVERIES,
         FEEDBACK,
         INSTALLATION,
     )

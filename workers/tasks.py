@@ -21,6 +21,7 @@ from core import tasks as contracts
 from core.logs import log_context
 from core.queue import enqueue
 from core.tasks import A, TaskArgs, TaskArgsError
+from workers.deliveries.flow import run_recover_deliveries
 from workers.feedback.flow import run_feedback
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
 from workers.installations.flow import run_installation_sync
@@ -194,6 +195,14 @@ def retrain_all() -> dict[str, Any]:
     return {"queued": queued}
 
 
+@shared_task(name=contracts.RECOVER_DELIVERIES.name, bind=True)  # type: ignore[untyped-decorator]
+def recover_deliveries(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Ask GitHub to redeliver webhooks Steward missed (Celery beat runs this; see
+    :mod:`workers.deliveries.flow`).
+    """
+    return run_task(self, contracts.RECOVER_DELIVERIES, kwargs, flow=run_recover_deliveries)
+
+
 __all__ = [
     "TaskContext",
     "backfill",
@@ -202,6 +211,7 @@ __all__ = [
     "installation",
     "issue_people",
     "record_pull",
+    "recover_deliveries",
     "retrain",
     "retrain_all",
     "reviewers",

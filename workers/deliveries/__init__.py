@@ -1,0 +1,1 @@
+"""Recovering webhook deliveries GitHub could not hand over (``decide``, ``flow``, ``cli``)."""
