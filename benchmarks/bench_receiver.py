@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -47,12 +49,17 @@ def pick_redis() -> str | None:
     return None
 
 
-async def fire(url: str, total: int, concurrency: int) -> tuple[list[float], dict[int, int]]:
-    """Post ``total`` deliveries with ``concurrency`` workers; (latencies ms, status counts)."""
+def issue_opened_body() -> bytes:
+    """The body every benchmark delivery carries: GitHub's real ``issues.opened`` example."""
     payload = retarget(
         load_webhook_example("issues.opened"), owner="bench", repo="r", installation_id=1
     )
-    body = json.dumps(payload).encode()
+    return json.dumps(payload).encode()
+
+
+async def fire(url: str, total: int, concurrency: int) -> tuple[list[float], dict[int, int]]:
+    """Post ``total`` deliveries with ``concurrency`` workers; (latencies ms, status counts)."""
+    body = issue_opened_body()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -81,6 +88,57 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def start_steward(
+    port: int, redis_url: str | None, data_dir: str, private_key: str
+) -> subprocess.Popen[bytes]:
+    """`steward serve --no-worker` on ``port`` in its own process group (its own session)."""
+    env = {
+        **os.environ,
+        "APP_ID": "1",
+        "PRIVATE_KEY": private_key,
+        "WEBHOOK_SECRET": SECRET,
+        "STEWARD_DATA_DIR": data_dir,
+        "STEWARD_ENV_FILE": f"{data_dir}/none.env",
+        "LOG_LEVEL": "warning",
+        "PORT": str(port),
+    }
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--no-worker"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+
+
+def wait_for_http(url: str, timeout: float = 60) -> bool:
+    """Poll ``url`` until it answers 2xx; False if ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group and wait for it (SIGKILL after 30 s)."""
+    if server.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(5)
+
+
 def main() -> int:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -94,43 +152,16 @@ def main() -> int:
     port = free_port()
     redis_url = pick_redis()
     tmp = tempfile.mkdtemp(prefix="steward-bench-")
-    env = {
-        **os.environ,
-        "APP_ID": "1",
-        "PRIVATE_KEY": key_pair()[0],
-        "WEBHOOK_SECRET": SECRET,
-        "STEWARD_DATA_DIR": tmp,
-        "STEWARD_ENV_FILE": f"{tmp}/none.env",
-        "LOG_LEVEL": "warning",
-        "PORT": str(port),
-    }
-    env.pop("REDIS_URL", None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--no-worker"],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-    )
+    server = start_steward(port, redis_url, tmp, key_pair()[0])
     url = f"http://127.0.0.1:{port}/api/github/webhooks"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                import urllib.request
-
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz")
         asyncio.run(fire(url, args.warmup, args.concurrency))
         started = time.perf_counter()
         latencies, statuses = asyncio.run(fire(url, args.requests, args.concurrency))
         elapsed = time.perf_counter() - started
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        stop_server(server)
         if redis_url:
             redis.Redis.from_url(redis_url).flushdb()
     print(
