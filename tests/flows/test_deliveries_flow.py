@@ -164,11 +164,14 @@ async def test_what_steward_has_is_left_alone(world: World) -> None:
     await world.redis.set(delivery_key(accepted), "1", ex=60)  # answered after the timeout
     world.up()
 
-    done = await world.run(dry_run=True)
+    await world.redis.set(LOCK_KEY, "a run of the job", ex=30)
+    done = await world.run(dry_run=True)  # only reads: no lock needed
     verdicts = {v.guid: v.verdict for v in done.plan.verdicts}
     assert verdicts == {delivered: "delivered", lost: "redeliver", accepted: "accepted"}
     assert done.asked == [] and world.asks() == [] and await read_mark(world.redis) is None
 
+    assert (await world.run(no_probe=True)).skipped == "another recovery run holds the lock"
+    await world.redis.delete(LOCK_KEY)
     done = await world.run(no_probe=True)
     await world.settle()
     assert done.asked == [lost] and world.received == [delivered, lost]

@@ -210,7 +210,14 @@ async def recover(
     options: RecoverOptions = RecoverOptions(),
     policy: RecoveryPolicy = DEFAULT_POLICY,
 ) -> Recovery:
-    """One run (see the module's docstring); ``ttl`` is how long asks are remembered."""
+    """One run (see the module's docstring); ``ttl`` is how long asks are remembered.
+
+    A dry run only reads, so it takes no lock.
+    """
+    if options.dry_run:
+        return await _run(
+            redis, deliveries, ttl=ttl, options=options, policy=options.policy(policy)
+        )
     lock = redis.lock(LOCK_KEY, timeout=LOCK_TTL, blocking=False)
     if not await lock.acquire():
         now = datetime.now(UTC)
