@@ -7,7 +7,6 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -15,7 +14,13 @@ from aiohttp import web
 from app.embedded import EmbeddedRedis, WorkerProcess
 from app.routes import Job
 from app.setup import add_setup_routes
-from app.web import Receiver, create_app, default_router
+from app.web import (
+    Receiver,
+    create_app,
+    default_router,
+    sending_publisher,
+    stream_publisher,
+)
 from core.logs import configure_logging, register_secret
 from core.settings import Settings
 from core.store import Store, open_store
@@ -23,20 +28,6 @@ from core.store import Store, open_store
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = web.AppKey("webhook_path", str)
-
-
-def celery_sender(celery_app: Any) -> Callable[[Job], None]:
-    """Send jobs through Celery; give up fast so a dead broker turns into a 503."""
-
-    def send(job: Job) -> None:
-        celery_app.send_task(
-            job.task,
-            kwargs=job.kwargs,
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.3},
-        )
-
-    return send
 
 
 async def _not_configured(request: web.Request) -> web.Response:
@@ -56,10 +47,32 @@ async def _status_page(request: web.Request) -> web.Response:
     )
 
 
+def fast_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (Linux, macOS), else asyncio's.
+
+    The receiver spends much of each delivery in the loop and its sockets; uvloop
+    does that part in C.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
 def build_web_app(
-    settings: Settings, *, redis: aioredis.Redis, store: Store, send: Callable[[Job], None]
+    settings: Settings,
+    *,
+    redis: aioredis.Redis,
+    store: Store,
+    send: Callable[[Job], None] | None = None,
 ) -> web.Application:
-    """The full web app: receiver when configured, the setup flow when not."""
+    """The full web app: receiver when configured, the setup flow when not.
+
+    Jobs go to the task streams in one atomic script per delivery; ``send`` (tests, or
+    another broker) takes each job instead.
+    """
 
     async def redis_ready() -> None:
         await redis.ping()
@@ -67,10 +80,12 @@ def build_web_app(
     async def db_ready() -> None:
         await asyncio.to_thread(store.ping)
 
+    ttl = settings.delivery_ttl
+    publish = stream_publisher(redis, ttl) if send is None else sending_publisher(redis, ttl, send)
     receiver = Receiver(
         settings=settings,
         redis=redis,
-        send=send,
+        publish=publish,
         router=default_router(),
         ready_checks={"redis": redis_ready, "database": db_ready},
     )
@@ -141,13 +156,10 @@ def serve(settings: Settings, *, start_worker: bool | None = None) -> int:
     try:
         settings = stack.start_backends(start_worker=start_worker)
         store = open_store(settings.database_url_or_default)
-        from core.queue import create_celery
-
-        celery_app = create_celery(settings)
 
         async def app_factory() -> web.Application:
             client = aioredis.Redis.from_url(str(settings.redis_url))
-            app = build_web_app(settings, redis=client, store=store, send=celery_sender(celery_app))
+            app = build_web_app(settings, redis=client, store=store)
 
             async def close_redis(_: web.Application) -> None:
                 await client.aclose()
@@ -166,7 +178,12 @@ def serve(settings: Settings, *, start_worker: bool | None = None) -> int:
             settings.webhook_path,
         )
         web.run_app(
-            app_factory(), host=settings.host, port=settings.port, print=None, access_log=None
+            app_factory(),
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log=None,
+            loop=fast_event_loop(),
         )
     finally:
         stack.stop()

@@ -25,10 +25,12 @@ from gidgethub import ValidationFailure, sansio
 from gidgethub.routing import Router
 
 from app.routes import Dispatch, Job, build_router
+from core import streams
 from core.deliveries import delivery_key
 from core.logs import log_context
 from core.payloads import Envelope, PayloadError
 from core.settings import Settings
+from core.tasks import TASKS
 
 log = logging.getLogger("steward.webhooks")
 
@@ -41,13 +43,17 @@ EVENT_NAME = re.compile(r"[a-z_]{1,64}")
 DELIVERY_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
+#: Queue a delivery's jobs once: True when queued, False for a delivery already seen.
+Publish = Callable[[str, list[Job]], Awaitable[bool]]
+
+
 @dataclass
 class Receiver:
     """What the webhook handler needs, injected."""
 
     settings: Settings
     redis: aioredis.Redis
-    send: Callable[[Job], None]
+    publish: Publish
     router: Router
     ready_checks: dict[str, Callable[[], Awaitable[None]]]
 
@@ -184,26 +190,60 @@ async def _accept(receiver: Receiver, event: sansio.Event, envelope: Envelope) -
 
 
 async def _queue_once(receiver: Receiver, envelope: Envelope, jobs: list[Job]) -> web.Response:
-    key = delivery_key(envelope.delivery_id)
     try:
-        first = await receiver.redis.set(key, "1", nx=True, ex=receiver.settings.delivery_ttl)
+        first = await receiver.publish(envelope.delivery_id, jobs)
     except Exception:
-        log.exception("Redis unreachable; answering 503 so GitHub records a failed delivery")
-        return _json(503, error="queue unavailable")
-    if not first:
-        return _json(200, duplicate=True)
-    try:
-        # One hop to a thread for all of this delivery's jobs: publishing blocks on Redis.
-        await asyncio.to_thread(_send_all, receiver.send, jobs)
-    except Exception:
-        # Forget the delivery so GitHub's redelivery of it is not mistaken for a duplicate.
-        await receiver.redis.delete(key)
         log.exception("BROKER DOWN: could not queue %s; answering 503", [j.task for j in jobs])
         return _json(503, error="queue unavailable; redeliver this event later")
+    if not first:
+        return _json(200, duplicate=True)
     return _json(202, queued=[job.task for job in jobs])
 
 
-def _send_all(send: Callable[[Job], None], jobs: list[Job]) -> None:
+def stream_publisher(redis: aioredis.Redis, ttl: int) -> Publish:
+    """Remember the delivery and queue all its tasks in one atomic Redis script.
+
+    One round trip, no kombu on the request path: the delivery id and every task
+    message land together, or (a duplicate delivery, a Redis failure) none do.
+    """
+    script = redis.register_script(streams.QUEUE_SCRIPT)
+
+    async def publish(delivery_id: str, jobs: list[Job]) -> bool:
+        messages = [
+            (
+                TASKS[job.task].queue,
+                streams.task_message(job.task, job.kwargs, TASKS[job.task].queue),
+            )
+            for job in jobs
+        ]
+        keys, args = streams.queue_once_args(delivery_key(delivery_id), ttl, messages)
+        return bool(await script(keys=keys, args=args))
+
+    return publish
+
+
+def sending_publisher(redis: aioredis.Redis, ttl: int, send: Callable[[Job], None]) -> Publish:
+    """Remember the delivery, then hand each job to ``send`` (a Celery sender, or a
+    test's capture); a failed send forgets the delivery so GitHub's retry is not
+    mistaken for a duplicate.
+    """
+
+    async def publish(delivery_id: str, jobs: list[Job]) -> bool:
+        key = delivery_key(delivery_id)
+        if not await redis.set(key, "1", nx=True, ex=ttl):
+            return False
+        try:
+            # One hop to a thread for all of this delivery's jobs: publishing may block.
+            await asyncio.to_thread(_send_each, send, jobs)
+        except Exception:
+            await redis.delete(key)
+            raise
+        return True
+
+    return publish
+
+
+def _send_each(send: Callable[[Job], None], jobs: list[Job]) -> None:
     for job in jobs:
         send(job)
 

@@ -56,6 +56,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing the pack
 
 import redis  # noqa: E402
 
+from core.streams import queued_messages  # noqa: E402
+from core.tasks import INFERENCE_QUEUE  # noqa: E402
 from fakegithub.fake import FakeGitHub  # noqa: E402
 from tests.bot import Bot, bot_env  # noqa: E402
 from tests.support import APP_ID, INSTALLATION_ID, ORG, example, key_pair, opened  # noqa: E402
@@ -191,9 +193,8 @@ def reset_redis(url: str) -> None:
 
 
 def pending_triage(client: redis.Redis) -> int:
-    """Triage tasks still queued or in flight (kombu's queue list and its unacked hash)."""
-    messages = [json.loads(m) for m in client.lrange("steward.inference", 0, -1)]
-    messages += [json.loads(value)[0] for value in client.hvals("unacked")]
+    """Triage tasks still queued or in flight (the inference queue's stream)."""
+    messages = queued_messages(client, [INFERENCE_QUEUE])
     return sum(1 for m in messages if (m.get("headers") or {}).get("task") == TRIAGE_TASK)
 
 

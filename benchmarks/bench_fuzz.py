@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_day_one import bench_redis, running, say, wait_until  # noqa: E402
+from core.streams import queued_count  # noqa: E402
 from fakegithub.fake import FakeGitHub  # noqa: E402
 from tests.fuzzing import Delivery, fuzzed  # noqa: E402
 from tests.support import APP_ID, INSTALLATION_ID, ORG, key_pair  # noqa: E402
@@ -92,9 +93,7 @@ async def post_all(
 
 def idle(redis_url: str) -> bool:
     """No task queued, in flight, or waiting for a retry."""
-    client = redis.Redis.from_url(redis_url)
-    queued = sum(int(client.llen(q)) for q in QUEUES)
-    return queued == 0 and int(client.hlen("unacked")) == 0
+    return queued_count(redis.Redis.from_url(redis_url), QUEUES) == 0
 
 
 def worker_outcomes(log: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import Celery
 
+from core import streams
 from core.settings import Settings
 from core.tasks import (
     DEFAULT_QUEUE,
@@ -41,7 +42,8 @@ def create_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
     """
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL must be set before creating the Celery app")
-    app = Celery("steward", broker=broker_url(settings.redis_url), include=list(include))
+    streams.register()
+    app = Celery("steward", broker=f"{streams.ALIAS}://", include=list(include))
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -51,12 +53,15 @@ def create_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_transport_options={
+            "redis_url": settings.redis_url,
+            # Seconds a held message may go untouched before another worker claims it
+            # (a live worker touches what it holds three times as often).
             "visibility_timeout": settings.visibility_timeout,
-            # A killed worker's tasks come back soon after the visibility timeout,
-            # not after kombu's default sweep of about 100 s.
-            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 2)),
-            "unacked_restore_throttle": 1,
         },
+        # Remote control and events need fanout exchanges, which the stream transport
+        # does not offer; health is /readyz and the logs.
+        worker_enable_remote_control=False,
+        worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
         worker_hijack_root_logger=False,

@@ -52,7 +52,7 @@ class Settings:
     #: Acknowledge deliveries whose sender is any ``[bot]`` account without acting.
     ignore_bots: bool = True
     #: Seconds before an un-acknowledged Celery task is handed to another worker.
-    visibility_timeout: int = 600
+    visibility_timeout: int = 30
     #: Seconds a delivery id is remembered for de-duplication.
     delivery_ttl: int = 7 * 24 * 3600
     #: Longest wait for a GitHub rate limit inside one task before re-queueing it.
@@ -247,7 +247,7 @@ def load_settings(
         client_id=values.get("GITHUB_CLIENT_ID") or None,
         client_secret=values.get("GITHUB_CLIENT_SECRET") or None,
         ignore_bots=_flag(values.get("STEWARD_IGNORE_BOTS"), True),
-        visibility_timeout=_int(values, "STEWARD_VISIBILITY_TIMEOUT", 600),
+        visibility_timeout=_int(values, "STEWARD_VISIBILITY_TIMEOUT", 30),
         delivery_ttl=_int(values, "STEWARD_DELIVERY_TTL", 7 * 24 * 3600),
         http_retries=_int(values, "STEWARD_HTTP_RETRIES", 4),
         env_file=dotenv_path,

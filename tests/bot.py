@@ -23,6 +23,8 @@ from typing import Any
 import redis
 
 from core.store import Store, open_store
+from core.streams import queued_count
+from core.tasks import DEFAULT_QUEUE, INFERENCE_QUEUE
 from tests.support import APP_ID, SECRET, delivery_headers, free_port, key_pair, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,7 +158,7 @@ class Bot:
         client = redis.Redis.from_url(redis_url)
 
         def idle() -> bool:
-            return client.llen("steward") == 0 and client.hlen("unacked") == 0
+            return queued_count(client, (DEFAULT_QUEUE, INFERENCE_QUEUE)) == 0
 
         wait_for(idle, timeout=timeout, interval=0.2)
         time.sleep(0.3)

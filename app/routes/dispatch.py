@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from core.payloads import Envelope
 from core.tasks import A, Task
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,13 @@ class Dispatch:
 
     envelope: Envelope
     jobs: list[Job] = field(default_factory=list)
+    _parsed: dict[Callable[..., Any], Any] = field(default_factory=dict)
+
+    def parse(self, parser: Callable[[Mapping[str, Any]], T], data: Mapping[str, Any]) -> T:
+        """``parser(data)``, once per delivery: several features route the same event."""
+        if parser not in self._parsed:
+            self._parsed[parser] = parser(data)
+        return typing.cast(T, self._parsed[parser])
 
     def enqueue(self, task: Task[A], args: A) -> None:
         """Ask for ``task`` to run with ``args`` (the delivery id added when unset)."""

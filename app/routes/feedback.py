@@ -25,7 +25,7 @@ async def label_changed(event: sansio.Event, dispatch: Dispatch) -> None:
     sender = dispatch.envelope.sender
     if not isinstance(label, dict) or not label.get("name") or sender is None:
         return
-    item = _ITEMS[event.event](event.data)
+    item = dispatch.parse(_ITEMS[event.event], event.data)
     args = FeedbackArgs(
         installation_id=dispatch.envelope.installation_id,
         owner=item.repo.owner,

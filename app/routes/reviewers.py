@@ -25,7 +25,7 @@ def _pull(dispatch: Dispatch, item: Item) -> PullArgs:
 @router.register("pull_request", action="ready_for_review")
 async def pull_request_ready(event: sansio.Event, dispatch: Dispatch) -> None:
     """Suggest reviewers once a pull request is ready (drafts wait for ready_for_review)."""
-    item = Item.pull_request(event.data)
+    item = dispatch.parse(Item.pull_request, event.data)
     if not item.draft:
         dispatch.enqueue(REVIEWERS, _pull(dispatch, item))
 
@@ -34,7 +34,7 @@ async def pull_request_ready(event: sansio.Event, dispatch: Dispatch) -> None:
 @router.register("pull_request_review", action="submitted")
 async def pull_request_history(event: sansio.Event, dispatch: Dispatch) -> None:
     """A merged pull request (or a review of one) joins the review history."""
-    item = Item.pull_request(event.data)
+    item = dispatch.parse(Item.pull_request, event.data)
     if item.merged:
         dispatch.enqueue(RECORD_PULL, _pull(dispatch, item))
 
@@ -42,7 +42,7 @@ async def pull_request_history(event: sansio.Event, dispatch: Dispatch) -> None:
 @router.register("issues", action="opened")
 async def issue_opened(event: sansio.Event, dispatch: Dispatch) -> None:
     """Find people who know what a new issue is about."""
-    item = Item.issue(event.data)
+    item = dispatch.parse(Item.issue, event.data)
     args = IssueArgs(
         installation_id=dispatch.envelope.installation_id,
         owner=item.repo.owner,

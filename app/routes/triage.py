@@ -27,16 +27,16 @@ def _queue(dispatch: Dispatch, item: Item) -> None:
 @router.register("issues", action="opened")
 async def issue_opened(event: sansio.Event, dispatch: Dispatch) -> None:
     """Label a new issue."""
-    _queue(dispatch, Item.issue(event.data))
+    _queue(dispatch, dispatch.parse(Item.issue, event.data))
 
 
 @router.register("pull_request", action="opened")
 async def pull_request_opened(event: sansio.Event, dispatch: Dispatch) -> None:
     """Label a new pull request (its changed paths are read by the worker)."""
-    _queue(dispatch, Item.pull_request(event.data))
+    _queue(dispatch, dispatch.parse(Item.pull_request, event.data))
 
 
 @router.register("discussion", action="created")
 async def discussion_created(event: sansio.Event, dispatch: Dispatch) -> None:
     """Label a new discussion."""
-    _queue(dispatch, Item.discussion(event.data))
+    _queue(dispatch, dispatch.parse(Item.discussion, event.data))

@@ -30,19 +30,19 @@ def _queue(dispatch: Dispatch, item: Item, kind: str) -> None:
 @router.register("issues", action="opened")
 async def issue_opened(event: sansio.Event, dispatch: Dispatch) -> None:
     """A new issue may be someone's first."""
-    _queue(dispatch, Item.issue(event.data), "issue")
+    _queue(dispatch, dispatch.parse(Item.issue, event.data), "issue")
 
 
 @router.register("pull_request", action="opened")
 async def pull_request_opened(event: sansio.Event, dispatch: Dispatch) -> None:
     """A new pull request may be someone's first."""
-    _queue(dispatch, Item.pull_request(event.data), "pull_request")
+    _queue(dispatch, dispatch.parse(Item.pull_request, event.data), "pull_request")
 
 
 @router.register("pull_request", action="closed")
 async def pull_request_closed(event: sansio.Event, dispatch: Dispatch) -> None:
     """A merged pull request may be someone's first merged one."""
-    item = Item.pull_request(event.data)
+    item = dispatch.parse(Item.pull_request, event.data)
     if item.merged:
         _queue(dispatch, item, "merged_pull_request")
 
@@ -50,4 +50,4 @@ async def pull_request_closed(event: sansio.Event, dispatch: Dispatch) -> None:
 @router.register("discussion", action="created")
 async def discussion_created(event: sansio.Event, dispatch: Dispatch) -> None:
     """A new discussion may be someone's first."""
-    _queue(dispatch, Item.discussion(event.data), "discussion")
+    _queue(dispatch, dispatch.parse(Item.discussion, event.data), "discussion")
