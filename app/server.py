@@ -15,11 +15,12 @@ from app.embedded import EmbeddedRedis, WorkerProcess
 from app.routes import Job
 from app.setup import add_setup_routes
 from app.web import (
+    Publish,
     Receiver,
+    StreamPublisher,
     create_app,
     default_router,
     sending_publisher,
-    stream_publisher,
 )
 from core.logs import configure_logging, register_secret
 from core.settings import Settings
@@ -81,7 +82,11 @@ def build_web_app(
         await asyncio.to_thread(store.ping)
 
     ttl = settings.delivery_ttl
-    publish = stream_publisher(redis, ttl) if send is None else sending_publisher(redis, ttl, send)
+    publish: Publish
+    if send is None:
+        publish = StreamPublisher(str(settings.redis_url), ttl, redis)
+    else:
+        publish = sending_publisher(redis, ttl, send)
     receiver = Receiver(
         settings=settings,
         redis=redis,
@@ -90,6 +95,13 @@ def build_web_app(
         ready_checks={"redis": redis_ready, "database": db_ready},
     )
     app = create_app(receiver) if settings.is_configured else _setup_app(settings, receiver)
+    if isinstance(publish, StreamPublisher):
+        closing = publish
+
+        async def close_publisher(_: web.Application) -> None:
+            await closing.close()
+
+        app.on_cleanup.append(close_publisher)
     app[WEBHOOK_PATH] = settings.webhook_path
     if settings.is_configured:
         app.router.add_get("/", _status_page)

@@ -24,6 +24,7 @@ from aiohttp import web
 from gidgethub import ValidationFailure, sansio
 from gidgethub.routing import Router
 
+from app import pipeline
 from app.routes import Dispatch, Job, build_router
 from core import streams
 from core.deliveries import delivery_key
@@ -62,7 +63,7 @@ RECEIVER = web.AppKey("receiver", Receiver)
 
 
 def _json(code: int, **body: Any) -> web.Response:
-    return web.json_response(body, status=code)
+    return web.Response(body=orjson.dumps(body), status=code, content_type="application/json")
 
 
 def verify_delivery(headers: Any, body: bytes, secret: str) -> sansio.Event:
@@ -200,26 +201,37 @@ async def _queue_once(receiver: Receiver, envelope: Envelope, jobs: list[Job]) -
     return _json(202, queued=[job.task for job in jobs])
 
 
-def stream_publisher(redis: aioredis.Redis, ttl: int) -> Publish:
+class StreamPublisher:
     """Remember the delivery and queue all its tasks in one atomic Redis script.
 
     One round trip, no kombu on the request path: the delivery id and every task
-    message land together, or (a duplicate delivery, a Redis failure) none do.
+    message land together, or (a duplicate delivery, a Redis failure) none do. The
+    calls share one pipelined connection (:mod:`app.pipeline`) where the URL allows,
+    else they go through redis-py.
     """
-    script = redis.register_script(streams.QUEUE_SCRIPT)
 
-    async def publish(delivery_id: str, jobs: list[Job]) -> bool:
+    def __init__(self, redis_url: str, ttl: int, fallback: aioredis.Redis) -> None:
+        """Queue to the Redis at ``redis_url``; ``fallback`` serves URLs the pipeline can't."""
+        self.ttl = ttl
+        self.pipeline = pipeline.PipelinedRedis(redis_url) if pipeline.supports(redis_url) else None
+        self.script = fallback.register_script(streams.QUEUE_SCRIPT)
+
+    async def __call__(self, delivery_id: str, jobs: list[Job]) -> bool:
+        """Queue ``jobs`` unless ``delivery_id`` was seen; True when queued."""
+        queues = [TASKS[job.task].queue for job in jobs]
         messages = [
-            (
-                TASKS[job.task].queue,
-                streams.task_message(job.task, job.kwargs, TASKS[job.task].queue),
-            )
-            for job in jobs
+            (queue, streams.task_message(job.task, job.kwargs, queue))
+            for queue, job in zip(queues, jobs, strict=True)
         ]
-        keys, args = streams.queue_once_args(delivery_key(delivery_id), ttl, messages)
-        return bool(await script(keys=keys, args=args))
+        keys, args = streams.queue_once_args(delivery_key(delivery_id), self.ttl, messages)
+        if self.pipeline is not None:
+            return bool(await self.pipeline.evalsha(streams.QUEUE_SCRIPT, keys, args))
+        return bool(await self.script(keys=keys, args=args))
 
-    return publish
+    async def close(self) -> None:
+        """Close the pipelined connection."""
+        if self.pipeline is not None:
+            await self.pipeline.close()
 
 
 def sending_publisher(redis: aioredis.Redis, ttl: int, send: Callable[[Job], None]) -> Publish:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ class Dispatch:
 
     def enqueue(self, task: Task[A], args: A) -> None:
         """Ask for ``task`` to run with ``args`` (the delivery id added when unset)."""
-        if args.delivery_id is None:
-            args = dataclasses.replace(args, delivery_id=self.envelope.delivery_id)
-        self.jobs.append(Job(task=task.name, kwargs=task.message(args)))
+        kwargs = task.message(args)
+        if kwargs["delivery_id"] is None:
+            kwargs["delivery_id"] = self.envelope.delivery_id
+        self.jobs.append(Job(task=task.name, kwargs=kwargs))
