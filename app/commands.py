@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
+from core.logs import configure_logging
 from core.settings import load_settings_or_exit
 
 
@@ -17,7 +19,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
     if args.port:
         settings = settings.with_overrides(port=args.port)
-    return serve(settings, start_worker=args.worker)
+    if args.web_only:  # a sibling started by `serve --web-processes N`
+        from app.server import run_web
+
+        configure_logging(settings.log_level, settings.log_format)
+        run_web(settings, reuse_port=True)
+        return 0
+    return serve(settings, start_worker=args.worker, web_processes=args.web_processes)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -79,6 +87,14 @@ def register(subparsers: Any) -> None:
         action="store_false",
         help="web process only (workers run elsewhere)",
     )
+    serve.add_argument(
+        "--web-processes",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY") or 1),
+        metavar="N",
+        help="web processes sharing the port (SO_REUSEPORT; default $WEB_CONCURRENCY or 1)",
+    )
+    serve.add_argument("--web-only", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     demo = subparsers.add_parser("demo", help="replay real deliveries against a fake GitHub")

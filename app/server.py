@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -159,44 +162,82 @@ class Stack:
             self.embedded_redis.stop()
 
 
-def serve(settings: Settings, *, start_worker: bool | None = None) -> int:
-    """Run the bot until interrupted."""
+def serve(settings: Settings, *, start_worker: bool | None = None, web_processes: int = 1) -> int:
+    """Run the bot until interrupted.
+
+    With ``web_processes`` > 1, that many web processes share the port (``SO_REUSEPORT``:
+    the kernel spreads connections over them) and one Redis; this process starts the
+    backends, runs one of them and stops the others when it stops.
+    """
     configure_logging(settings.log_level, settings.log_format)
     for secret in (settings.webhook_secret, settings.private_key, settings.client_secret):
         register_secret(secret)
     stack = Stack(settings)
+    siblings: list[subprocess.Popen[bytes]] = []
     try:
         settings = stack.start_backends(start_worker=start_worker)
-        store = open_store(settings.database_url_or_default)
-
-        async def app_factory() -> web.Application:
-            client = aioredis.Redis.from_url(str(settings.redis_url))
-            app = build_web_app(settings, redis=client, store=store)
-
-            async def close_redis(_: web.Application) -> None:
-                await client.aclose()
-
-            app.on_cleanup.append(close_redis)
-            return app
-
         if not settings.is_configured:
             log.warning(
                 "no GitHub App configured: open http://localhost:%d/ to create one", settings.port
             )
+        store = open_store(settings.database_url_or_default)  # migrated once, before siblings
+        siblings = [_start_sibling(settings) for _ in range(web_processes - 1)]
         log.info(
-            "listening on %s:%d, webhooks at %s",
+            "listening on %s:%d, webhooks at %s (%d web process(es))",
             settings.host,
             settings.port,
             settings.webhook_path,
+            web_processes,
         )
-        web.run_app(
-            app_factory(),
-            host=settings.host,
-            port=settings.port,
-            print=None,
-            access_log=None,
-            loop=fast_event_loop(),
-        )
+        run_web(settings, store=store, reuse_port=web_processes > 1)
     finally:
+        _stop_siblings(siblings)
         stack.stop()
     return 0
+
+
+def run_web(settings: Settings, *, store: Store | None = None, reuse_port: bool = False) -> None:
+    """One web process: the app on uvloop until SIGINT or SIGTERM."""
+    store = store or open_store(settings.database_url_or_default)
+
+    async def app_factory() -> web.Application:
+        client = aioredis.Redis.from_url(str(settings.redis_url))
+        app = build_web_app(settings, redis=client, store=store)
+
+        async def close_redis(_: web.Application) -> None:
+            await client.aclose()
+
+        app.on_cleanup.append(close_redis)
+        return app
+
+    web.run_app(
+        app_factory(),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        reuse_port=reuse_port or None,
+        loop=fast_event_loop(),
+    )
+
+
+def _start_sibling(settings: Settings) -> subprocess.Popen[bytes]:
+    """Another web process on the same port, with the backends this process resolved."""
+    env = {
+        **os.environ,
+        "REDIS_URL": str(settings.redis_url),
+        "DATABASE_URL": settings.database_url_or_default,
+        "PORT": str(settings.port),
+    }
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--web-only"], env=env)
+
+
+def _stop_siblings(siblings: list[subprocess.Popen[bytes]]) -> None:
+    for sibling in siblings:
+        if sibling.poll() is None:
+            sibling.send_signal(signal.SIGTERM)
+    for sibling in siblings:
+        try:
+            sibling.wait(15)
+        except subprocess.TimeoutExpired:
+            sibling.kill()

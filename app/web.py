@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 import urllib.parse
@@ -261,8 +262,8 @@ def _send_each(send: Callable[[Job], None], jobs: list[Job]) -> None:
 
 
 async def handle_health(request: web.Request) -> web.Response:
-    """GET /healthz: the process is alive."""
-    return _json(200, status="ok")
+    """GET /healthz: the process is alive (and which one: several may share the port)."""
+    return _json(200, status="ok", pid=os.getpid())
 
 
 async def handle_ready(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ key removed, a whole object replaced; then serialised, sometimes with an odd
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import urllib.parse
@@ -99,7 +100,7 @@ def mutate(payload: dict[str, Any], rnd: random.Random) -> str:
         depth = rnd.choice([50, 600, 5000])
         parent[key] = json.loads("[" * depth + "]" * depth) if depth < 900 else "deep"
         return f"nest {'.'.join(map(str, path))} {depth}"
-    value = rnd.choice(ODD_VALUES)
+    value = copy.deepcopy(rnd.choice(ODD_VALUES))  # never shared: a later mutation nests
     parent[key] = value
     return f"set {'.'.join(map(str, path))} = {value!r:.30}"
 
