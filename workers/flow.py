@@ -134,11 +134,12 @@ class RepoTask:
         first. Only the check-and-apply is serialised: a worker killed outside it
         leaves no lock behind.
         """
-        async with self.ctx.lock(effect.key):
+        async with self.ctx.lock(effect.key) as held:
             if self.store.has_action(effect.key):
                 return None
             detail = dict(effect.detail)
             if self.live and apply is not None:
+                await held.check()
                 detail.update(await apply() or {})
             for each in also:
                 self.record(each)

@@ -6,6 +6,7 @@ first use, from the environment; nothing happens at import time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -18,6 +19,7 @@ from typing import Any
 import aiohttp
 import redis
 import redis.asyncio as aioredis
+from redis.exceptions import LockError
 
 from core.settings import Settings, load_settings
 from core.store import Store, open_store
@@ -135,16 +137,57 @@ class TaskContext:
         )
 
     @contextlib.asynccontextmanager
-    async def lock(self, key: str) -> AsyncIterator[None]:
+    async def lock(self, key: str) -> AsyncIterator[HeldLock]:
         """A Redis lock so two workers never apply the same effect at once.
 
-        It expires after ``lock_timeout`` seconds (longer than any rate-limit wait a
-        task sleeps through), so a worker killed while holding it delays, not blocks.
+        It lives ``lock_timeout`` seconds unless renewed; its holder renews it every
+        third of that while inside (a GitHub call with retries and rate-limit waits can
+        take minutes), so a live holder keeps it and a killed one frees it within
+        ``lock_timeout``. A holder whose lock still expired (its process stalled) does
+        not apply: :meth:`HeldLock.check` raises :class:`LockLost` first, and the task
+        is retried. A lock found expired at release is logged, not raised: the effect
+        landed and was recorded.
         """
-        timeout = self.settings.lock_timeout
-        name = f"steward:lock:{key}"
-        async with self.redis.lock(name, timeout=timeout, blocking_timeout=timeout):
-            yield
+        ttl = self.settings.lock_timeout
+        lock = self.redis.lock(f"steward:lock:{key}", timeout=ttl, blocking_timeout=ttl * 3)
+        if not await lock.acquire():
+            raise LockLost(f"{key}: another worker held the lock for {ttl * 3:.0f} s")
+        keeper = asyncio.create_task(_keep(lock, ttl))
+        try:
+            yield HeldLock(key, lock)
+        finally:
+            keeper.cancel()
+            try:
+                await lock.release()
+            except LockError:
+                log.warning("lock %s had expired before its release (its work is done)", key)
+
+
+class LockLost(Exception):
+    """This worker does not hold the lock it needs (taken, or expired while stalled)."""
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """A lock held by this task; :meth:`check` right before acting."""
+
+    key: str
+    lock: Any
+
+    async def check(self) -> None:
+        """Raise :class:`LockLost` unless this task still owns the lock."""
+        if not await self.lock.owned():
+            raise LockLost(f"{self.key}: the lock expired before the effect was applied")
+
+
+async def _keep(lock: Any, ttl: float) -> None:
+    """Renew ``lock`` every third of its time to live until cancelled (or lost)."""
+    while True:
+        await asyncio.sleep(ttl / 3)
+        try:
+            await lock.reacquire()
+        except LockError:
+            return
 
 
 def redis_client_url(settings: Settings) -> str:

@@ -28,7 +28,7 @@ from workers.installations.flow import run_installation_sync
 from workers.retrain.flow import queue_retrains, run_retrain
 from workers.reviewers.flow import run_issue_people, run_reviewers
 from workers.reviewers.history import run_backfill, run_record_pull
-from workers.runtime import TaskContext, get_runtime
+from workers.runtime import LockLost, TaskContext, get_runtime
 from workers.triage.bootstrap import run_bootstrap
 from workers.triage.flow import run_triage
 from workers.welcome.flow import run_welcome
@@ -36,7 +36,13 @@ from workers.welcome.flow import run_welcome
 log = logging.getLogger(__name__)
 
 Flow = Callable[[TaskContext, A], Awaitable[dict[str, Any]]]
-TRANSIENT = (GitHubUnavailable, GitHubBroken, aiohttp.ClientError, asyncio.TimeoutError)
+TRANSIENT = (
+    GitHubUnavailable,
+    GitHubBroken,
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    LockLost,
+)
 MAX_RETRIES = 12
 #: GitHub answers that no retry changes: the item, repository or installation is gone or
 #: was never there, or GitHub refuses the change. The task records why and stops.
