@@ -71,6 +71,7 @@ from benchmarks.bench_receiver import (  # noqa: E402
     issue_opened_body,
     percentile,
     pick_redis,
+    run,
     start_steward,
     stop_server,
     wait_for_http,
@@ -318,7 +319,7 @@ def probe(server: Server) -> None:
 
 def warm_up(server: Server, total: int, concurrency: int) -> None:
     """Untimed deliveries, so both servers are past start-up costs and JIT."""
-    _, statuses = asyncio.run(fire(server.url, total, concurrency))
+    _, statuses = run(fire(server.url, total, concurrency))
     server.acked_untimed += sum(n for s, n in statuses.items() if 200 <= s < 300)
 
 
@@ -347,7 +348,7 @@ def run_rounds(servers: list[Server], total: int, rounds: int, concurrency: int)
     for index, size in enumerate(round_sizes(total, rounds)):
         order = servers if index % 2 == 0 else servers[::-1]
         for server in order:
-            asyncio.run(timed_round(server, size, concurrency))
+            run(timed_round(server, size, concurrency))
             progress(
                 f"round {index + 1}/{rounds} {server.name:<7} {size} deliveries, "
                 f"{server.round_rates[-1]:.0f}/s, {server.round_cpu_ms[-1]:.2f} CPU ms each"

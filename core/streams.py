@@ -243,9 +243,18 @@ class Channel(virtual.Channel):
                     return payload
         raise Empty()
 
+    def drain_events(self, timeout: float | None = None, callback: Any = None) -> Any:
+        """Touch what this channel holds, then read if the prefetch limit allows.
+
+        The touch must not wait for room: a worker busy with all it may hold reads
+        nothing, and its tasks would otherwise look abandoned after the claim time.
+        """
+        self._touch_if_due()
+        return super().drain_events(timeout=timeout, callback=callback)  # type: ignore[no-untyped-call]
+
     def _get_many(self, queues: Sequence[str], timeout: float | None = None) -> None:
         """Deliver what the queues hold (claimed messages of dead workers first)."""
-        if self._upkeep(queues):
+        if self._claim_if_due(queues):
             return
         count = max(1, self.qos.can_consume_max_estimate() or 1)
         streams = {self._ensure_group(queue): ">" for queue in queues}
@@ -259,12 +268,15 @@ class Channel(virtual.Channel):
         if not delivered:
             raise Empty()
 
-    def _upkeep(self, queues: Sequence[str]) -> int:
-        """Touch the messages this channel holds; claim those dead workers held."""
+    def _touch_if_due(self) -> None:
         now = time.monotonic()
         if now >= self._next_touch:
             self._touch_held()
             self._next_touch = now + self.claim_after / 3
+
+    def _claim_if_due(self, queues: Sequence[str]) -> int:
+        """Claim what dead workers held (every quarter of the claim time)."""
+        now = time.monotonic()
         if now < self._next_claim:
             return 0
         self._next_claim = now + max(0.5, self.claim_after / 4)
@@ -377,8 +389,9 @@ class Transport(virtual.Transport):
     """Kombu transport ``steward://`` (the Redis URL is the ``redis_url`` option)."""
 
     Channel = Channel
-    #: Reads block in Redis (up to MAX_BLOCK), so no sleeping between polls.
-    polling_interval = None  # type: ignore[assignment]
+    #: Reads block in Redis (up to MAX_BLOCK); this short sleep only paces the loop while
+    #: a worker holds all it may (it reads nothing then, and must not spin).
+    polling_interval = 0.05
     default_port = 6379  # type: ignore[assignment]
     driver_type = "redis"
     driver_name = "redis-streams"

@@ -29,7 +29,7 @@ import aiohttp
 
 from fakegithub.deliveries import delivery_headers
 from fakegithub.http import HTTPError
-from fakegithub.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from fakegithub.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE, positive
 from fakegithub.state import iso
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ def page_deliveries(
     The ``cursor`` names the newest delivery of a page (``v1_<id>``), so deliveries
     logged while a client pages do not shift the pages it has yet to read.
     """
-    per_page = min(_positive(query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    per_page = min(positive(query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
     kept = [r for r in rows if matches_status(r, query.get("status"))]
     cursor = query.get("cursor")
     if cursor:
@@ -296,11 +296,3 @@ def page_deliveries(
     params = {k: v for k, v in query.items() if k != "cursor"}
     params["cursor"] = f"v1_{rest[0].id}"
     return [r.item_json() for r in page], f'<{url}?{urlencode(params)}>; rel="next"'
-
-
-def _positive(raw: str | None, default: int) -> int:
-    try:
-        value = int(raw) if raw is not None else default
-    except ValueError:
-        return default
-    return value if value > 0 else default

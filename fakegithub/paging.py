@@ -17,12 +17,13 @@ MAX_PER_PAGE = 100
 
 def page_args(query: Mapping[str, str]) -> tuple[int, int]:
     """``(page, per_page)`` from a query, clamped like GitHub (per_page ≤ 100)."""
-    page = _positive(query.get("page"), 1)
-    per_page = min(_positive(query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    page = positive(query.get("page"), 1)
+    per_page = min(positive(query.get("per_page"), DEFAULT_PER_PAGE), MAX_PER_PAGE)
     return page, per_page
 
 
-def _positive(raw: str | None, default: int) -> int:
+def positive(raw: str | None, default: int) -> int:
+    """A positive integer query value, or ``default`` (missing, malformed, not positive)."""
     try:
         value = int(raw) if raw is not None else default
     except ValueError:

@@ -375,6 +375,23 @@ def nlbse_issues(repo: str, per_label: int) -> list[dict[str, str]]:
     return [row for group in zip(*pools.values(), strict=True) for row in group]
 
 
+def add_history(
+    fake: FakeGitHub, name: str, rows: list[dict[str, str]], *, open_every: int = 0
+) -> None:
+    """``rows`` as labelled issues of ``ORG/name``, 7 hours apart (every ``open_every``-th
+    left open, the rest closed)."""
+    for i, row in enumerate(rows):
+        fake.add_issue(
+            ORG,
+            name,
+            title=row["title"],
+            body=row["body"][:2000],
+            labels=[row["label"]],
+            state="open" if open_every and i % open_every == 0 else "closed",
+            created_at=BASE + timedelta(hours=7 * i),
+        )
+
+
 @pytest.fixture
 def fake(fake_github: tuple[FakeGitHub, str]) -> Iterator[FakeGitHub]:
     github, _ = fake_github
@@ -434,16 +451,7 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
     name = unique("retrain")
     full = f"{ORG}/{name}"
     fake.add_repo(ORG, name, labels=["bug", "feature", "question"])
-    for i, row in enumerate(nlbse_issues("facebook/react", 20)):
-        fake.add_issue(
-            ORG,
-            name,
-            title=row["title"],
-            body=row["body"][:2000],
-            labels=[row["label"]],
-            state="closed" if i % 3 else "open",
-            created_at=BASE + timedelta(hours=7 * i),
-        )
+    add_history(fake, name, nlbse_issues("facebook/react", 20), open_every=3)
     fake.add_pull(ORG, name, title="Fix it", files=["a.py"], user="dev")  # not an issue
     store = open_store(settings.database_url_or_default)
     paths = ModelPaths(settings.data_dir / "models", full)
@@ -501,16 +509,7 @@ async def test_an_org_is_retrained_on_one_shared_encoder(
     names = [unique("org-a"), unique("org-b")]
     for name, source in zip(names, ("facebook/react", "microsoft/vscode"), strict=True):
         fake.add_repo(ORG, name, labels=["bug", "feature", "question"])
-        for i, row in enumerate(nlbse_issues(source, 20)):
-            fake.add_issue(
-                ORG,
-                name,
-                title=row["title"],
-                body=row["body"][:2000],
-                labels=[row["label"]],
-                state="closed",
-                created_at=BASE + timedelta(hours=7 * i),
-            )
+        add_history(fake, name, nlbse_issues(source, 20))
     store = open_store(settings.database_url_or_default)
     model_dir = settings.data_dir / "models"
 
@@ -606,16 +605,7 @@ async def test_a_correction_changes_the_next_models_decision(
     full = f"{ORG}/{name}"
     fake.add_repo(ORG, name, labels=["bug", "feature", "question"])
     rows = nlbse_issues("facebook/react", 20)
-    for i, row in enumerate(rows):
-        fake.add_issue(
-            ORG,
-            name,
-            title=row["title"],
-            body=row["body"][:2000],
-            labels=[row["label"]],
-            state="closed",
-            created_at=BASE + timedelta(hours=7 * i),
-        )
+    add_history(fake, name, rows)
     store = open_store(settings.database_url_or_default)
     paths = ModelPaths(settings.data_dir / "models", full)
     assert (await retrain(settings, store, name))["version"] == 1

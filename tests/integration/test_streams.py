@@ -39,14 +39,14 @@ def connect(redis_url: str) -> Connection:
 class Consumer:
     """A kombu consumer of one queue, collecting the messages it is handed."""
 
-    def __init__(self, redis_url: str, queue: str) -> None:
+    def __init__(self, redis_url: str, queue: str, prefetch: int = 4) -> None:
         self.conn = connect(redis_url)
         self.messages: list[Any] = []
         entity = Queue(queue, Exchange(queue, type="direct"), routing_key=queue)
         self.consumer = self.conn.Consumer(
             entity, callbacks=[lambda body, message: self.messages.append(message)]
         )
-        self.consumer.qos(prefetch_count=4)
+        self.consumer.qos(prefetch_count=prefetch)
         self.consumer.consume()
 
     def drain(self, seconds: float) -> list[Any]:
@@ -114,9 +114,7 @@ def test_a_live_worker_keeps_what_it_holds(redis_url: str, queue_name: str) -> N
     assert len(holder.messages) == 1 and other.messages == []
 
 
-def test_a_warm_shutdown_gives_held_messages_back_at_once(
-    redis_url: str, queue_name: str
-) -> None:
+def test_a_warm_shutdown_gives_held_messages_back_at_once(redis_url: str, queue_name: str) -> None:
     publish(redis_url, queue_name, unique("d"), n=2)
     leaving = Consumer(redis_url, queue_name)
     assert len(leaving.drain(0.5)) == 2
@@ -127,3 +125,19 @@ def test_a_warm_shutdown_gives_held_messages_back_at_once(
     for message in got:
         message.ack()
     assert streams.queued_count(redis.Redis.from_url(redis_url), [queue_name]) == 0
+
+
+def test_a_worker_holding_all_it_may_still_keeps_what_it_holds(
+    redis_url: str, queue_name: str
+) -> None:
+    """A busy worker reads nothing new, but must go on touching what it holds."""
+    publish(redis_url, queue_name, unique("d"), n=2)
+    busy = Consumer(redis_url, queue_name, prefetch=1)
+    busy.drain(0.3)
+    assert len(busy.messages) == 1  # full: the second stays queued
+    other = Consumer(redis_url, queue_name)
+    for _ in range(8):  # four claim times
+        busy.drain(0.25)
+        other.drain(0.25)
+    assert len(busy.messages) == 1
+    assert [m.decode()[1] for m in other.messages] == [{"i": 1}]  # only the free one
