@@ -23,10 +23,18 @@ from tests.support import unique
 CLAIM_AFTER = 1.0
 
 
+#: Consumers a test opened, closed after it (a closed one gives back what it held).
+OPEN: list[Any] = []
+
+
 @pytest.fixture
 def queue_name(redis_url: str) -> Iterator[str]:
     name = unique("q")
     yield name
+    while OPEN:
+        consumer = OPEN.pop()
+        consumer.consumer.channel.qos.restore_at_shutdown = False
+        consumer.conn.release()
     redis.Redis.from_url(redis_url).delete(streams.stream_key(name))
 
 
@@ -48,6 +56,7 @@ class Consumer:
         )
         self.consumer.qos(prefetch_count=prefetch)
         self.consumer.consume()
+        OPEN.append(self)
 
     def drain(self, seconds: float) -> list[Any]:
         """Run the consumer loop for ``seconds``; the messages handed over so far."""
