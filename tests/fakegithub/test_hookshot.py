@@ -14,7 +14,7 @@ from aiohttp import web
 from fakegithub import load_webhook_example
 from fakegithub.deliveries import retarget, sign
 from tests.fakegithub.helpers import INSTALLATION_ID, OWNER, REPO, Served, make_jwt
-from tests.support import free_port
+from tests.support import free_port, serving
 
 SECRET = "hook-secret"
 LOG = "/app/hook/deliveries"
@@ -40,11 +40,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     app = web.Application()
     app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield made
-    await runner.cleanup()
+    async with serving(app, port):
+        yield made
 
 
 def issue_opened(number: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from core.deliveries import delivery_key
 from core.tasks import NoArgs
 from fakegithub.fake import FakeGitHub
 from tests.flows.conftest import Flows
-from tests.support import ORG, SECRET, example, free_port, retarget
+from tests.support import ORG, SECRET, example, free_port, retarget, serving
 from workers.deliveries.decide import RecoveryPolicy
 from workers.deliveries.flow import (
     LOCK_KEY,
@@ -121,11 +121,8 @@ async def world(flows: Flows, fake: FakeGitHub, redis_url: str) -> AsyncIterator
 
     app = web.Application()
     app.router.add_post("/hook", receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield made
-    await runner.cleanup()
+    async with serving(app, port):
+        yield made
     fake.hooks.clear()
     await client.delete(MARK_KEY)
     await client.aclose()
