@@ -26,12 +26,23 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def installed_version() -> str:
+    """The installed distribution's version (``unknown`` when run from an uninstalled tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("steward")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser from every command module that is importable."""
     parser = argparse.ArgumentParser(
         prog="steward",
         description="Steward: triage, reviewer suggestions and welcomes for GitHub organisations.",
     )
+    parser.add_argument("--version", action="version", version=f"steward {installed_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

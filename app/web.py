@@ -193,7 +193,8 @@ async def _accept(receiver: Receiver, event: sansio.Event, envelope: Envelope) -
             text=f"payload has an unexpected shape for {envelope.event}.{envelope.action}"
         ) from None
     if not dispatch.jobs:
-        return _json(200, ignored=f"no handler for {envelope.event}.{envelope.action}")
+        what = f"{envelope.event}.{envelope.action}" if envelope.action else envelope.event
+        return _json(200, ignored=f"Steward does not act on {what}")
     return await _queue_once(receiver, envelope, dispatch.jobs)
 
 

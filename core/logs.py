@@ -111,3 +111,6 @@ def configure_logging(level: str = "info", fmt: str = "pretty") -> None:
     root.setLevel(_LEVELS.get(level, getattr(logging, level.upper(), logging.INFO)))
     for noisy in ("aiohttp.access", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Alembic's eight lines at every start say nothing unless something is being debugged.
+    debugging = root.level <= logging.DEBUG
+    logging.getLogger("alembic").setLevel(logging.DEBUG if debugging else logging.WARNING)

@@ -43,7 +43,7 @@ def create_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL must be set before creating the Celery app")
     streams.register()
-    app = Celery("steward", broker=f"{streams.ALIAS}://", include=list(include))
+    app = Celery("steward", broker=streams.broker_url(settings.redis_url), include=list(include))
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

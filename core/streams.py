@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,15 @@ class Entry:
 def stream_key(queue: str) -> str:
     """The stream that holds ``queue``'s messages."""
     return STREAM_PREFIX + queue
+
+
+def broker_url(redis_url: str) -> str:
+    """Celery's broker URL for this transport: the Redis host for the logs (its password
+    left out); the Redis URL itself travels in the ``redis_url`` transport option."""
+    parts = urllib.parse.urlsplit(redis_url)
+    host = parts.hostname or "localhost"
+    where = f"{host}:{parts.port}" if parts.port else host
+    return f"{ALIAS}://{where}{parts.path if parts.scheme != 'unix' else ''}"
 
 
 def register() -> None:

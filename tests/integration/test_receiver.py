@@ -215,3 +215,38 @@ async def test_health_and_readiness(client: tuple[TestClient, Queue]) -> None:
     ready = await http.get("/readyz")
     assert ready.status == 200, await ready.text()
     assert (await ready.json())["checks"] == {"redis": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p: p.pop("action"), "Steward does not act on issues"),
+        (lambda p: p.update(action="closed"), "Steward does not act on issues.closed"),
+    ],
+)
+async def test_events_steward_does_not_act_on_say_so(
+    client: tuple[TestClient, Queue], mutate: Callable[[dict[str, Any]], object], message: str
+) -> None:
+    http, queue = client
+    payload = json.loads(issue_opened())
+    mutate(payload)
+    resp = await post(http, "issues", json.dumps(payload).encode())
+    assert resp.status == 200 and (await resp.json())["ignored"] == message
+    assert queue.jobs == []
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (issue_opened()[:-40], "body is not valid JSON"),
+        (b'{"action": "opened", "x": "\xff"}', "not valid JSON"),
+        ('{"a": 1}'.encode("utf-16"), "not valid JSON"),
+    ],
+    ids=["truncated", "not UTF-8", "UTF-16 without a charset"],
+)
+async def test_bodies_that_are_not_json_say_so(
+    client: tuple[TestClient, Queue], body: bytes, says: str
+) -> None:
+    http, _ = client
+    resp = await post(http, "issues", body)
+    assert resp.status == 400 and says in (await resp.json())["error"]

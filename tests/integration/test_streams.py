@@ -150,3 +150,15 @@ def test_a_worker_holding_all_it_may_still_keeps_what_it_holds(
         other.drain(0.25)
     assert len(busy.messages) == 1
     assert [m.decode()[1] for m in other.messages] == [{"i": 1}]  # only the free one
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "broker"),
+    [
+        ("redis://127.0.0.1:6379/15", "steward://127.0.0.1:6379/15"),
+        ("redis://:secret@cache:7000/2", "steward://cache:7000/2"),
+        ("unix:///tmp/redis.sock?db=3", "steward://localhost"),
+    ],
+)
+def test_the_broker_url_names_the_redis_without_its_password(redis_url: str, broker: str) -> None:
+    assert streams.broker_url(redis_url) == broker

@@ -34,3 +34,12 @@ def test_json_log_has_context_and_no_registered_secret(capsys: pytest.CaptureFix
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["delivery"] == "d-1" and line["repo"] == "o/r" and line["number"] == 7
     assert "hunter2" not in line["msg"]
+
+
+@pytest.mark.parametrize(
+    ("level", "alembic"), [("info", logging.WARNING), ("debug", logging.DEBUG)]
+)
+def test_alembic_speaks_only_when_debugging(level: str, alembic: int) -> None:
+    configure_logging(level)
+    assert logging.getLogger("alembic").level == alembic
+    configure_logging("info")

@@ -101,3 +101,18 @@ def test_secrets_not_in_repr() -> None:
 def test_precision_setting(raw: str | None, expected: str) -> None:
     extra = {} if raw is None else {"STEWARD_PRECISION": raw}
     assert load_settings({**env(), **extra}, env_file=NO_ENV).precision == expected
+
+
+def test_the_env_example_names_only_documented_settings_and_loads() -> None:
+    """`.env.example` is a starting point: every variable in it (set or commented out)
+    is one the README documents, and the file as shipped loads (unconfigured)."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    names = re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE)
+    assert len(names) > 15
+    assert [n for n in names if f"`{n}`" not in readme] == []
+    settings = load_settings({}, env_file=root / ".env.example")
+    assert not settings.is_configured
