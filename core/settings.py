@@ -188,9 +188,17 @@ def _webhook_path(env: Mapping[str, str]) -> str:
     return path
 
 
-def _check_credentials(app_id: str | None, key: str | None, secret: str | None) -> None:
-    """Half a configuration is a mistake: say which part is missing."""
-    given = {"APP_ID": app_id, "PRIVATE_KEY or PRIVATE_KEY_PATH": key, "WEBHOOK_SECRET": secret}
+def _check_credentials(
+    app_id: str | None, key: str | None, secret: str | None, *, receiver: bool = True
+) -> None:
+    """Half a configuration is a mistake: say which part is missing.
+
+    ``receiver=False`` is for commands that only call GitHub as the App (collecting,
+    retraining, redelivering): they need ``APP_ID`` and the key, not the webhook secret.
+    """
+    given = {"APP_ID": app_id, "PRIVATE_KEY or PRIVATE_KEY_PATH": key}
+    if receiver:
+        given["WEBHOOK_SECRET"] = secret
     missing = [name for name, value in given.items() if not value]
     if missing and len(missing) < len(given):
         raise SettingsError(
@@ -214,16 +222,23 @@ def merged_environment(env: Mapping[str, str], env_file: Path) -> dict[str, str]
 
 
 def load_settings(
-    env: Mapping[str, str] | None = None, *, env_file: Path | None = None
+    env: Mapping[str, str] | None = None,
+    *,
+    env_file: Path | None = None,
+    receiver: bool = True,
 ) -> Settings:
-    """Read and validate configuration; raise :class:`SettingsError` with a fix on problems."""
+    """Read and validate configuration; raise :class:`SettingsError` with a fix on problems.
+
+    ``receiver=False``: the caller never receives webhooks, so the webhook secret is not
+    required alongside the App's credentials.
+    """
     base = dict(os.environ) if env is None else dict(env)
     dotenv_path = Path(env_file or base.get("STEWARD_ENV_FILE") or ".env")
     values = merged_environment(base, dotenv_path)
     app_id = values.get("APP_ID") or None
     key = _private_key(values)
     secret = values.get("WEBHOOK_SECRET") or None
-    _check_credentials(app_id, key, secret)
+    _check_credentials(app_id, key, secret, receiver=receiver)
     level, fmt = _log_settings(values)
     api, web = _api_urls(values)
     data_dir = Path(values.get("STEWARD_DATA_DIR") or ".steward")

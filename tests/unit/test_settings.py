@@ -116,3 +116,26 @@ def test_the_env_example_names_only_documented_settings_and_loads() -> None:
     assert [n for n in names if f"`{n}`" not in readme] == []
     settings = load_settings({}, env_file=root / ".env.example")
     assert not settings.is_configured
+
+
+@pytest.mark.parametrize(
+    ("values", "receiver", "problem"),
+    [
+        ({"APP_ID": "12", "PRIVATE_KEY": "KEY"}, False, None),
+        ({"APP_ID": "12", "PRIVATE_KEY": "KEY"}, True, "Missing WEBHOOK_SECRET"),
+        ({"APP_ID": "12"}, False, "Missing PRIVATE_KEY or PRIVATE_KEY_PATH."),
+        ({"WEBHOOK_SECRET": "s"}, False, None),  # the secret alone: App commands ignore it
+    ],
+    ids=["app only", "app only, receiving", "no key", "secret only"],
+)
+def test_commands_that_only_call_github_need_only_the_apps_credentials(
+    values: dict[str, str], receiver: bool, problem: str | None
+) -> None:
+    """`steward dataset collect`, `models retrain` and `deliveries` never receive
+    webhooks: APP_ID and PRIVATE_KEY are enough for them (the README says so)."""
+    env = {**values, "PRIVATE_KEY": key_pair()[0]} if "PRIVATE_KEY" in values else values
+    if problem is None:
+        load_settings(env, env_file=Path("/nonexistent.env"), receiver=receiver)
+        return
+    with pytest.raises(SettingsError, match=problem):
+        load_settings(env, env_file=Path("/nonexistent.env"), receiver=receiver)

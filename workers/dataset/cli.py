@@ -115,7 +115,7 @@ def run_collect(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
     env = os.environ if env is None else env
     try:
         query = build_query(args)
-        settings = load_settings(env)
+        settings = load_settings(env, receiver=False)
     except (ValueError, SettingsError) as exc:
         _error(str(exc))
         return 2

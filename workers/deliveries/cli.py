@@ -151,7 +151,7 @@ def _settings() -> Settings | None:
     from core.settings import SettingsError, load_settings
 
     try:
-        return load_settings()
+        return load_settings(receiver=False)
     except SettingsError as exc:
         say(f"steward: configuration error: {exc}")
         return None

@@ -63,7 +63,7 @@ def _settings() -> Settings:
     from core.settings import SettingsError, load_settings
 
     try:
-        return load_settings()
+        return load_settings(receiver=False)
     except SettingsError as exc:
         say(f"steward: configuration error: {exc}")
         raise SystemExit(2) from None
