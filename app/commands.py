@@ -23,7 +23,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from app.server import run_web
 
         configure_logging(settings.log_level, settings.log_format)
-        run_web(settings, reuse_port=True)
+        run_web(settings, reuse_port=True, relay=False)
         return 0
     return serve(settings, start_worker=args.worker, web_processes=args.web_processes)
 

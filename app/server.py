@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from app.embedded import EmbeddedRedis, WorkerProcess
+from app.relay import attach_relay
 from app.routes import Job
 from app.setup import add_setup_routes
 from app.web import (
@@ -119,7 +120,7 @@ def _setup_app(settings: Settings, receiver: Receiver) -> web.Application:
     app.router.add_post(settings.webhook_path, _not_configured)
     app.router.add_get("/healthz", handle_health)
     app.router.add_get("/readyz", handle_ready)
-    add_setup_routes(app, settings, os.environ.get("WEBHOOK_PROXY_URL"))
+    add_setup_routes(app, settings)
     return app
 
 
@@ -196,13 +197,26 @@ def serve(settings: Settings, *, start_worker: bool | None = None, web_processes
     return 0
 
 
-def run_web(settings: Settings, *, store: Store | None = None, reuse_port: bool = False) -> None:
-    """One web process: the app on uvloop until SIGINT or SIGTERM."""
+def run_web(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    reuse_port: bool = False,
+    relay: bool = True,
+) -> None:
+    """One web process: the app on uvloop until SIGINT or SIGTERM.
+
+    With ``WEBHOOK_PROXY_URL`` set (and ``relay``: one process of several relays), the
+    relay's deliveries are forwarded to this process's receiver (:mod:`app.relay`).
+    """
     store = store or open_store(settings.database_url_or_default)
 
     async def app_factory() -> web.Application:
         client = aioredis.Redis.from_url(str(settings.redis_url))
         app = build_web_app(settings, redis=client, store=store)
+        if relay and settings.webhook_proxy_url:
+            local = f"http://127.0.0.1:{settings.port}{settings.webhook_path}"
+            attach_relay(app, settings.webhook_proxy_url, local)
 
         async def close_redis(_: web.Application) -> None:
             await client.aclose()

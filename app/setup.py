@@ -91,16 +91,23 @@ def _base_url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+def webhook_url(settings: Settings, base_url: str) -> str:
+    """The URL the App registers: the relay's own URL when ``WEBHOOK_PROXY_URL`` is set
+    (unchanged, as Probot registers it), else this server's webhook path."""
+    if settings.webhook_proxy_url:
+        return settings.webhook_proxy_url
+    return base_url.rstrip("/") + settings.webhook_path
+
+
 async def setup_page(request: web.Request) -> web.Response:
     """GET /: a form that sends the manifest to GitHub for a user or an organisation."""
     settings: Settings = request.app[SETUP]["settings"]
     state = secrets.token_urlsafe(16)
     request.app[SETUP]["states"].add(state)
-    base = request.app[SETUP].get("webhook_proxy_url") or _base_url(request)
     manifest = build_manifest(
         request.app[SETUP]["template"],
         base_url=_base_url(request),
-        webhook_url=base.rstrip("/") + settings.webhook_path,
+        webhook_url=webhook_url(settings, _base_url(request)),
     )
     web_url = settings.github_web_url
     body = f"""
@@ -164,13 +171,12 @@ look after.</li></ol>"""
     return _page("Steward is registered", body)
 
 
-def add_setup_routes(app: web.Application, settings: Settings, proxy_url: str | None) -> None:
+def add_setup_routes(app: web.Application, settings: Settings) -> None:
     """Mount the setup page and callback (Probot serves the callback at /probot/setup too)."""
     app[SETUP] = {
         "settings": settings,
         "template": load_manifest_template(),
         "states": set(),
-        "webhook_proxy_url": proxy_url,
     }
     app.router.add_get("/", setup_page)
     app.router.add_get(CALLBACK_PATH, setup_callback)

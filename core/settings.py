@@ -35,6 +35,9 @@ class Settings:
     private_key: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_path: str = DEFAULT_WEBHOOK_PATH
+    #: A webhook relay (smee.io) for development: registered as the webhook URL and
+    #: subscribed to by ``steward serve``, which forwards its deliveries locally.
+    webhook_proxy_url: str | None = None
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
     log_level: str = "info"
@@ -248,6 +251,7 @@ def load_settings(
         private_key=key,
         webhook_secret=secret,
         webhook_path=_webhook_path(values),
+        webhook_proxy_url=values.get("WEBHOOK_PROXY_URL") or None,
         host=values.get("HOST") or "0.0.0.0",
         port=_int(values, "PORT", DEFAULT_PORT),
         log_level=level,

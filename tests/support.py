@@ -137,8 +137,9 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def serving(app: web.Application, port: int) -> AsyncIterator[None]:
-    """``app`` served on 127.0.0.1:``port`` for the block (a test's stand-in receiver)."""
-    runner = web.AppRunner(app, access_log=None)
+    """``app`` served on 127.0.0.1:``port`` for the block (a test's stand-in server);
+    requests still open at the end (an event stream) get 2 s, not aiohttp's 60."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:

@@ -1,0 +1,134 @@
+"""Development through a webhook relay (``WEBHOOK_PROXY_URL``): the relay's event stream
+is read, each delivery is POSTed to the local receiver with GitHub's headers, and its
+signature still matches. The relay is a local server speaking smee.io's event stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from app.relay import Event, run_relay, sse_events
+from app.routes import Job
+from app.server import build_web_app
+from app.setup import webhook_url
+from core.settings import load_settings
+from core.store import open_store
+from fakegithub.deliveries import sign
+from tests.support import SECRET, example, free_port, key_pair, retarget, serving
+
+
+async def lines(*chunks: str) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        for line in chunk.splitlines(keepends=True):
+            yield line.encode()
+
+
+@pytest.mark.parametrize(
+    ("stream", "events"),
+    [
+        ("event: ready\ndata: {}\n\n", [Event("ready", "{}")]),
+        (": keep-alive\n\ndata: a\ndata: b\n\n", [Event("message", "a\nb")]),
+        ("data:x\r\n\r\nevent: ping\ndata: 1\n\n", [Event("message", "x"), Event("ping", "1")]),
+        ("data: unfinished\n", []),
+    ],
+    ids=["named", "comment and multi-line data", "CRLF and no space", "no blank line"],
+)
+async def test_server_sent_events(stream: str, events: list[Event]) -> None:
+    assert [e async for e in sse_events(lines(stream))] == events
+
+
+def relayed(payload: dict[str, Any], delivery: str) -> str:
+    """A delivery as smee.io streams it: GitHub's headers as keys, the payload as body."""
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    event = {
+        "x-github-event": "issues",
+        "x-github-delivery": delivery,
+        "x-hub-signature-256": sign(body, SECRET),
+        "content-type": "application/json",
+        "host": "smee.io",
+        "body": payload,
+        "query": {},
+        "timestamp": 1764700000000,
+    }
+    return json.dumps(event)
+
+
+async def test_deliveries_from_the_relay_reach_the_receiver(
+    redis_url: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    payload = retarget(example("issues.opened"), owner="o", repo="relayed")
+    payload["issue"]["title"] = "Ünïcode survives the relay: ✓"
+    delivery = str(uuid.uuid4())
+    done = asyncio.Event()
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b"event: ready\ndata: {}\n\n: keep-alive\n\n")
+        for _ in range(2):  # the second is a duplicate delivery
+            await resp.write(f"data: {relayed(payload, delivery)}\n\n".encode())
+        await done.wait()  # the relay keeps the stream open
+        return resp
+
+    relay_app = web.Application()
+    relay_app.router.add_get("/abc123", stream)
+    relay_port, receiver_port = free_port(), free_port()
+    settings = load_settings(
+        {"APP_ID": "1", "PRIVATE_KEY": key_pair()[0], "WEBHOOK_SECRET": SECRET},
+        env_file=tmp_path / "none.env",
+    ).with_overrides(redis_url=redis_url)
+    jobs: list[Job] = []
+    redis = aioredis.Redis.from_url(redis_url)
+    receiver = build_web_app(settings, redis=redis, store=open_store(sqlite_url), send=jobs.append)
+    target = f"http://127.0.0.1:{receiver_port}{settings.webhook_path}"
+    async with serving(relay_app, relay_port), serving(receiver, receiver_port):
+        task = asyncio.create_task(run_relay(f"http://127.0.0.1:{relay_port}/abc123", target))
+        try:
+            for _ in range(100):
+                if len(jobs) >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # the duplicate has arrived by now
+        finally:
+            done.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    await redis.aclose()
+    assert sorted(j.task for j in jobs) == [
+        "steward.issue_people",
+        "steward.triage",
+        "steward.welcome",
+    ]
+    assert {j.kwargs["delivery_id"] for j in jobs} == {delivery}
+
+
+@pytest.mark.parametrize(
+    ("proxy", "expected"),
+    [
+        ("https://smee.io/abc123", "https://smee.io/abc123"),
+        (None, "http://localhost:3000/api/github/webhooks"),
+    ],
+)
+def test_the_app_registers_the_relay_url_unchanged(
+    proxy: str | None, expected: str, tmp_path: Path
+) -> None:
+    env = {"WEBHOOK_PROXY_URL": proxy} if proxy else {}
+    settings = load_settings(env, env_file=tmp_path / "none.env")
+    assert webhook_url(settings, "http://localhost:3000") == expected
+
+
+def test_the_relay_url_is_read_from_the_env_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("WEBHOOK_PROXY_URL=https://smee.io/from-file\n")
+    settings = load_settings({}, env_file=tmp_path / ".env")
+    assert settings.webhook_proxy_url == "https://smee.io/from-file"
