@@ -15,6 +15,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import yaml
@@ -77,14 +78,33 @@ def update_env_file(path: Path, values: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def _page(title: str, body: str) -> web.Response:
+STYLE = (
+    "body{font-family:system-ui;max-width:42rem;margin:3rem auto;padding:0 1rem;"
+    "line-height:1.5}input,button{font-size:1rem}"
+    "code{overflow-wrap:anywhere}.warn{border-left:4px solid #b45309;padding:.25rem .75rem;"
+    "background:#fffbeb}"
+)
+
+
+def _page(title: str, body: str, status: int = 200) -> web.Response:
     doc = (
         "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>body{{font-family:system-ui;"
-        "max-width:42rem;margin:3rem auto;line-height:1.5}input,button{font-size:1rem}"
-        f"</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
     )
-    return web.Response(text=doc, content_type="text/html")
+    return web.Response(text=doc, content_type="text/html", status=status)
+
+
+def _problem(status: int, title: str, what: str) -> web.Response:
+    """A page that says what went wrong and how to go on (never a bare 500)."""
+    return _page(title, f"<p>{what}</p><p><a href='/'>Start the setup again</a>.</p>", status)
+
+
+def is_local(url: str) -> bool:
+    """Whether GitHub could not reach ``url`` (a loopback or unqualified host)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "0.0.0.0", "::1") or host.startswith("127.") or "." not in host
 
 
 def _base_url(request: web.Request) -> str:
@@ -110,9 +130,20 @@ async def setup_page(request: web.Request) -> web.Response:
         webhook_url=webhook_url(settings, _base_url(request)),
     )
     web_url = settings.github_web_url
+    hook = manifest["hook_attributes"]["url"]
+    warning = (
+        f"""<p class="warn">GitHub cannot reach <code>{html.escape(hook)}</code>: it is on this
+machine. For development, open <a href="https://smee.io/new">smee.io/new</a>, put the
+channel's URL in <code>.env</code> as <code>WEBHOOK_PROXY_URL</code> and restart
+<code>steward serve</code> (it forwards the channel to itself). In production, open this
+page through the server's public address.</p>"""
+        if is_local(hook)
+        else ""
+    )
     body = f"""
 <p>Steward is not connected to GitHub yet. Create its GitHub App in one step: GitHub shows
 the permissions from <code>app.yml</code>, creates the App, and sends you back here.</p>
+<p>Webhook URL the App will use: <code id="hook">{html.escape(hook)}</code></p>{warning}
 <form id="f" method="post" action="{web_url}/settings/apps/new?state={state}">
   <input type="hidden" name="manifest" value="{html.escape(json.dumps(manifest))}">
   <p><label>Organisation (leave empty for your personal account):
@@ -136,25 +167,50 @@ async def exchange_code(settings: Settings, code: str) -> dict[str, Any]:
     """Exchange the manifest code for the App's credentials."""
     url = f"{settings.github_api_url}/app-manifests/{code}/conversions"
     headers = {"Accept": "application/vnd.github+json", "User-Agent": "steward-setup"}
-    async with aiohttp.ClientSession() as session, session.post(url, headers=headers) as resp:
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(url, headers=headers) as resp,
+    ):
         if resp.status != 201:
             text = await resp.text()
-            raise web.HTTPBadGateway(text=f"GitHub refused the code ({resp.status}): {text[:200]}")
+            raise SetupFailed(
+                f"GitHub refused the code ({resp.status}: {html.escape(text[:200])}). A code "
+                "works once and for an hour; register the App again from this page."
+            )
         data: dict[str, Any] = await resp.json()
         return data
+
+
+class SetupFailed(Exception):
+    """The App could not be created; the message says why (HTML-safe)."""
 
 
 async def setup_callback(request: web.Request) -> web.Response:
     """GET /setup/callback?code=…: store the new App's credentials in `.env`."""
     state = request.query.get("state")
     states: set[str] = request.app[SETUP]["states"]
-    if state is not None and state not in states:
-        raise web.HTTPBadRequest(text="unknown setup state; start again from /")
+    if not state or state not in states:
+        what = (
+            "This link did not come from this server's setup page (its <code>state</code> is "
+            "missing or unknown, or the server restarted since). Nothing was changed."
+        )
+        return _problem(400, "Setup link not recognised", what)
     code = request.query.get("code")
     if not code or not code.replace("-", "").replace("_", "").isalnum():
-        raise web.HTTPBadRequest(text="missing or malformed ?code= from GitHub")
+        return _problem(400, "No code from GitHub", "GitHub's redirect carried no valid code.")
     settings: Settings = request.app[SETUP]["settings"]
-    app_data = await exchange_code(settings, code)
+    try:
+        app_data = await exchange_code(settings, code)
+    except SetupFailed as exc:
+        return _problem(502, "GitHub did not create the App", str(exc))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        what = (
+            f"Could not reach GitHub at <code>{html.escape(settings.github_api_url)}</code> "
+            f"({html.escape(type(exc).__name__)}). Check this machine's network (and "
+            "<code>GHE_HOST</code> for GitHub Enterprise), then register again."
+        )
+        return _problem(502, "GitHub could not be reached", what)
     update_env_file(settings.env_file, env_lines_for(app_data))
     states.discard(state or "")
     log.info(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from app.server import build_web_app
@@ -55,8 +56,61 @@ async def test_manifest_flow_writes_env(
     assert int(written.app_id or 0) in fake.apps
     assert oct(env_file.stat().st_mode & 0o777) == "0o600"
 
-    reused = await client.get("/setup/callback", params={"code": "abc123"})
-    assert reused.status == 502
-    bad = await client.get("/setup/callback", params={"code": "abc", "state": "forged"})
-    assert bad.status == 400
+    fresh = re.search(r"state=([\w-]+)", await (await client.get("/")).text())[1]  # type: ignore[index]
+    reused = await client.get("/setup/callback", params={"code": "abc123", "state": fresh})
+    assert reused.status == 502 and "works once" in await reused.text()
+    for params in ({"code": "abc123"}, {"code": "abc", "state": "forged"}):
+        refused = await client.get("/setup/callback", params=params)
+        text = await refused.text()
+        assert refused.status == 400 and "Setup link not recognised" in text
+        assert "Start the setup again" in text and refused.content_type == "text/html"
     await redis.aclose()
+
+
+async def setup_client(
+    aiohttp_client: Callable[..., Any], redis_url: str, tmp_path: Path, env: dict[str, str]
+) -> Any:
+    """A test client of an unconfigured server's setup page."""
+    settings = load_settings(env, env_file=tmp_path / "none.env")
+    redis = aioredis.Redis.from_url(redis_url)
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    app = build_web_app(settings, redis=redis, store=store, send=lambda job: None)
+    app.on_cleanup.append(lambda _: redis.aclose())
+    return await aiohttp_client(app)
+
+
+@pytest.mark.parametrize(
+    ("env", "hook", "warned"),
+    [
+        ({}, "/api/github/webhooks", True),
+        ({"WEBHOOK_PROXY_URL": "https://smee.io/abc"}, "https://smee.io/abc", False),
+    ],
+    ids=["localhost: warned", "relay: registered unchanged"],
+)
+async def test_the_setup_page_shows_the_webhook_url_and_warns_about_localhost(
+    aiohttp_client: Callable[..., Any],
+    redis_url: str,
+    tmp_path: Path,
+    env: dict[str, str],
+    hook: str,
+    warned: bool,
+) -> None:
+    client = await setup_client(aiohttp_client, redis_url, tmp_path, env)
+    text = await (await client.get("/")).text()
+    shown = html.unescape(re.search(r'<code id="hook">([^<]+)</code>', text)[1])  # type: ignore[index]
+    assert shown.endswith(hook)
+    assert ("GitHub cannot reach" in text) is warned
+    assert "name='viewport'" in text
+
+
+async def test_an_unreachable_github_is_a_page_not_a_500(
+    aiohttp_client: Callable[..., Any], redis_url: str, tmp_path: Path
+) -> None:
+    from tests.support import free_port
+
+    env = {"GITHUB_API_URL": f"http://127.0.0.1:{free_port()}"}  # nothing listens there
+    client = await setup_client(aiohttp_client, redis_url, tmp_path, env)
+    state = re.search(r"state=([\w-]+)", await (await client.get("/")).text())[1]  # type: ignore[index]
+    page = await client.get("/setup/callback", params={"code": "abc123", "state": state})
+    text = await page.text()
+    assert page.status == 502 and "GitHub could not be reached" in text and "GHE_HOST" in text
