@@ -1,0 +1,135 @@
+"""The setup page in a real headless Chromium, at desktop and phone widths.
+
+Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them) driven by
+Selenium. Screenshots go to ``$STEWARD_ARTIFACTS`` (default ``.steward/artifacts``) so a
+person can look at them. Where no Chromium is installed the test says so and skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from app.server import build_web_app
+from core.settings import load_settings
+from core.store import open_store
+from tests.support import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(os.environ.get("STEWARD_ARTIFACTS") or ".steward/artifacts")
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and DRIVER.exists()),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+
+
+@pytest.fixture(scope="module")
+def setup_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An unconfigured ``steward serve`` web app (the setup page), served from a thread."""
+    folder = tmp_path_factory.mktemp("setup")
+    settings = load_settings({}, env_file=folder / "none.env")
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runners: list[web.AppRunner] = []
+
+    async def start() -> None:
+        redis = aioredis.Redis.from_url(redis_url)
+        store = open_store(f"sqlite:///{folder}/s.db")
+        app = build_web_app(settings, redis=redis, store=store, send=lambda job: None)
+        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    yield f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.mark.parametrize(("name", "width", "height"), [("desktop", 1280, 900), ("phone", 375, 740)])
+def test_the_setup_page_reads_well_at_desktop_and_phone_widths(
+    browser: Any, setup_server: str, name: str, width: int, height: int
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(width, height)
+    browser.get(setup_server + "/")
+    assert browser.title == "Set up Steward"
+    hook = browser.find_element(By.ID, "hook").text
+    assert hook.endswith("/api/github/webhooks")
+    warning = browser.find_element(By.CLASS_NAME, "warn")
+    assert "GitHub cannot reach" in warning.text and warning.is_displayed()
+    # Nothing overflows the window or touches its edges.
+    inner = browser.execute_script("return document.documentElement.clientWidth")
+    scroll = browser.execute_script("return document.documentElement.scrollWidth")
+    assert scroll <= inner, f"the page is {scroll}px wide in a {inner}px window"
+    for element in browser.find_elements(By.CSS_SELECTOR, "h1, p, form, code, button"):
+        box = element.rect
+        assert box["x"] >= 8 and box["x"] + box["width"] <= inner - 8, element.text[:40]
+    button = browser.find_element(By.TAG_NAME, "button")
+    assert button.is_displayed() and button.text == "Register the GitHub App"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"setup-page-{name}.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_a_stray_callback_is_a_readable_page(browser: Any, setup_server: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(375, 740)
+    browser.get(setup_server + "/setup/callback?code=abc123")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Setup link not recognised"
+    assert browser.find_element(By.LINK_TEXT, "Start the setup again").is_displayed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "setup-callback-refused-phone.png"))
+
+
+def test_chromium_is_the_one_debian_installs() -> None:
+    assert shutil.which("chromium") == str(CHROMIUM)
