@@ -232,8 +232,7 @@ def load_settings(
 ) -> Settings:
     """Read and validate configuration; raise :class:`SettingsError` with a fix on problems.
 
-    ``receiver=False``: the caller never receives webhooks, so the webhook secret is not
-    required alongside the App's credentials.
+    ``receiver=False``: the caller receives no webhooks (no WEBHOOK_SECRET required).
     """
     base = dict(os.environ) if env is None else dict(env)
     dotenv_path = Path(env_file or base.get("STEWARD_ENV_FILE") or ".env")

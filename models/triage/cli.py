@@ -191,6 +191,7 @@ def labelled_items(items: Sequence[Any]) -> list[Any]:
 
 def print_cv(result: dict[str, Any], *, as_json: bool) -> None:
     """Cross-validation result as a table (or JSON) on stdout."""
+    from models.triage.evaluate import describe_precision
     from models.triage.model import to_builtin
 
     if as_json:
@@ -198,8 +199,8 @@ def print_cv(result: dict[str, Any], *, as_json: bool) -> None:
         return
     print(f"{result['folds']}-fold CV   macro F1   applied precision   coverage")
     for repo, r in result["repos"].items():
-        precision, coverage = r["applied_precision"], r["coverage"]
-        print(f"{repo:24s} {r['macro_f1']:.3f}      {precision:.3f}               {coverage:.3f}")
+        precision, coverage = describe_precision(r["applied_precision"]), r["coverage"]
+        print(f"{repo:24s} {r['macro_f1']:.3f}      {precision:21s} {coverage:.3f}")
     print(f"mean macro F1 (NLBSE score): {result['mean_macro_f1']:.4f}   ({result['seconds']}s)")
 
 
@@ -220,7 +221,7 @@ def model_dirs(root: Path, repos: Sequence[str]) -> dict[str, Path]:
 def run_evaluate(args: argparse.Namespace) -> int:
     """Score models on a labelled file, write the report, print a summary."""
     from models.triage.data import DatasetError, by_repo, load_dataset
-    from models.triage.evaluate import evaluate_repo, summarise, write_report
+    from models.triage.evaluate import describe_precision, evaluate_repo, summarise, write_report
     from models.triage.model import load_cached, to_builtin
     from models.triage.train import Task
 
@@ -253,7 +254,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         for repo, r in repos.items():
             print(
                 f"{repo:24s} macro F1 {r['macro_f1']:.3f}  applied precision "
-                f"{r['applied_precision']:.3f}  coverage {r['coverage']:.3f}"
+                f"{describe_precision(r['applied_precision'])}  coverage {r['coverage']:.3f}"
             )
         print(f"mean macro F1: {summary['mean_macro_f1']:.4f}   report: {report}")
     return 0

@@ -61,21 +61,27 @@ def evaluate_repo(
         "n": len(probs),
         "labels": per_label,
         "macro_f1": float(np.mean([s["f1"] for s in per_label.values()])) if labels else 0.0,
-        "applied_precision": float(stats.precision),
+        # Nothing applied means no precision to report, not a perfect one (JSON null).
+        "applied_precision": float(stats.precision) if stats.applied else None,
         "coverage": float(stats.coverage),
         "applied": int(stats.applied),
     }
 
 
+def describe_precision(value: float | None) -> str:
+    """Applied precision for people: ``n/a (nothing applied)`` rather than a perfect score."""
+    return "n/a (nothing applied)" if value is None else f"{value:.3f}"
+
+
 def summarise(repos: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The JSON document of ``steward evaluate --json``."""
     applied = sum(r.get("applied", 0) for r in repos.values())
-    correct = sum(r.get("applied", 0) * r["applied_precision"] for r in repos.values())
+    correct = sum(r.get("applied", 0) * (r["applied_precision"] or 0.0) for r in repos.values())
     total = sum(r["n"] for r in repos.values())
     return {
         "repos": dict(repos),
         "mean_macro_f1": float(np.mean([r["macro_f1"] for r in repos.values()])) if repos else 0.0,
-        "applied_precision": correct / applied if applied else 1.0,
+        "applied_precision": correct / applied if applied else None,
         "coverage": sum(r["coverage"] * r["n"] for r in repos.values()) / total if total else 0.0,
     }
 
@@ -178,7 +184,7 @@ def write_report(
         r = summary["repos"][repo]
         rows.append(
             f"<tr><td>{html.escape(repo)}</td><td>{r['n']}</td><td>{r['macro_f1']:.3f}</td>"
-            f"<td>{r['applied_precision']:.3f}</td><td>{r['coverage']:.3f}</td></tr>"
+            f"<td>{describe_precision(r['applied_precision'])}</td><td>{r['coverage']:.3f}</td></tr>"
         )
         images.append(
             f"<h2>{html.escape(repo)}</h2>"

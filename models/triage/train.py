@@ -490,7 +490,7 @@ def oof_metrics(
             )
             applied, correct = applied + stats.applied, correct + stats.correct
             covered += round(stats.coverage * len(rows))
-        report["applied_precision"] = correct / applied if applied else 1.0
+        report["applied_precision"] = correct / applied if applied else None
         report["coverage"] = covered / max(len(items), 1)
         report["applied"] = applied
         result[repo] = report

@@ -93,3 +93,19 @@ def test_evaluate_repo_and_summary_shape(tmp_path: Path) -> None:
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == ["o__r-confusion.png", "o__r-precision-coverage.png", "o__r-reliability.png"]
     assert all(name in page.read_text() for name in pngs)
+
+
+def test_nothing_applied_is_not_a_perfect_precision(tmp_path: Path) -> None:
+    """A model that applies nothing reports no precision: JSON null, "n/a" for people."""
+    from models.triage.evaluate import describe_precision
+
+    labels = ["bug", "feature"]
+    truth = np.eye(2)[[0, 1]]
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    rep = evaluate_repo(labels, truth, probs, dict.fromkeys(labels, NEVER), multi_label=False)
+    assert rep["applied"] == 0 and rep["applied_precision"] is None and rep["coverage"] == 0.0
+    summary = summarise({"o/r": rep})
+    assert summary["applied_precision"] is None
+    assert describe_precision(None) == "n/a (nothing applied)" and describe_precision(0.5) == "0.500"
+    page = write_report(tmp_path, summary, {"o/r": (labels, truth, probs)})
+    assert "n/a (nothing applied)" in page.read_text()

@@ -85,7 +85,11 @@ class Score:
         """From an ``evaluate_repo`` result."""
         return cls(
             macro_f1=float(metrics["macro_f1"]),
-            applied_precision=float(metrics["applied_precision"]),
+            # A model that applied nothing has no precision; the promotion rule's floor
+            # then stays where a perfect one would put it.
+            applied_precision=float(
+                1.0 if metrics["applied_precision"] is None else metrics["applied_precision"]
+            ),
             applied=int(metrics.get("applied", 0)),
         )
 
