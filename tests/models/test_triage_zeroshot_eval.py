@@ -106,6 +106,7 @@ def test_nothing_applied_is_not_a_perfect_precision(tmp_path: Path) -> None:
     assert rep["applied"] == 0 and rep["applied_precision"] is None and rep["coverage"] == 0.0
     summary = summarise({"o/r": rep})
     assert summary["applied_precision"] is None
-    assert describe_precision(None) == "n/a (nothing applied)" and describe_precision(0.5) == "0.500"
+    assert describe_precision(None) == "n/a (nothing applied)"
+    assert describe_precision(0.5) == "0.500"
     page = write_report(tmp_path, summary, {"o/r": (labels, truth, probs)})
     assert "n/a (nothing applied)" in page.read_text()
