@@ -39,6 +39,20 @@ def resolve_model_name(name: str) -> str:
     return name
 
 
+def model_name(name_or_path: str) -> str:
+    """What to record as the base model: the packaged model's public name rather than
+    its folder inside this virtualenv; anything else unchanged."""
+    try:
+        packaged = packaged_model_path()
+    except ImportError:  # the package is not installed: nothing to map
+        return name_or_path
+    return PACKAGED_NAME if name_or_path == packaged else name_or_path
+
+
+#: The public name of the packaged model, as ``triage.json`` records it.
+PACKAGED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
 def base_model(env: Mapping[str, str]) -> str:
     """The encoder to fine-tune or embed with: ``STEWARD_BASE_MODEL`` or the packaged MiniLM."""
     name = env.get("STEWARD_BASE_MODEL", "").strip()

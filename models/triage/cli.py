@@ -260,6 +260,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def threshold_note(threshold: float) -> str:
+    """A label's threshold as a person reads it (above 1: this model never applies it)."""
+    if threshold > 1.0:
+        return "(never applied: no threshold reached the target precision)"
+    return f"(threshold {threshold:.3f})"
+
+
 def run_classify(args: argparse.Namespace) -> int:
     """Print label probabilities for one issue and the labels that would be applied."""
     from models.defaults import model_dir
@@ -272,12 +279,18 @@ def run_classify(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         log(f"error: {exc}")
         return 1
+    if model.meta.repo and model.meta.repo != args.repo:
+        log(
+            f"error: {path} is {model.meta.repo}'s model, not {args.repo}'s; "
+            f"pass --repo {model.meta.repo} or that repository's model"
+        )
+        return 2
     probs = model.predict([LabelledItem(repo=args.repo, title=args.title, body=args.body)])[0]
     applied = model.apply(probs)
     for label, p in sorted(probs.items(), key=lambda kv: -kv[1]):
-        threshold = model.meta.thresholds.get(label, 1.01)
+        note = threshold_note(model.meta.thresholds.get(label, 1.01))
         mark = "apply" if label in applied else ""
-        print(f"{label:20s} {p:.3f}  (threshold {threshold:.3f}) {mark}")
+        print(f"{label:20s} {p:.3f}  {note} {mark}".rstrip())
     print(f"applied: {', '.join(applied) if applied else '(none)'}")
     return 0
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from models.defaults import model_name
 from models.triage.calibration import NEVER, calibrate_thresholds
 from models.triage.data import (
     DatasetError,
@@ -68,9 +69,10 @@ class TrainConfig:
     progress: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form (the packaged base model by its name, not its local folder)."""
         data = asdict(self)
         data["text"] = self.text.to_dict()
+        data["base_model"] = model_name(self.base_model)
         return data
 
 
@@ -166,7 +168,7 @@ class FineTuned:
             labels=list(task.labels),
             multi_label=task.multi_label,
             thresholds=dict(thresholds or dict.fromkeys(task.labels, NEVER)),
-            base_model=self.config.base_model,
+            base_model=model_name(self.config.base_model),
             max_length=self.config.max_length,
             text=self.config.text.to_dict(),
             repo=repo,

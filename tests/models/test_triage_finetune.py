@@ -154,6 +154,10 @@ def test_cli_evaluate_json_and_classify(
     )
     out = capsys.readouterr().out
     assert "applied: (none)" in out  # uncalibrated models apply nothing
+    assert "never applied" in out and "threshold 1.0" not in out  # and say so
+    other = str(tmp_path / "models" / repo_dirname(REPOS[1]))
+    assert main(["classify", "--repo", REPOS[0], "--model", other, "Crash", "on start"]) == 2
+    assert f"is {REPOS[1]}'s model" in capsys.readouterr().err
     from models.triage.model import TriageModel
 
     fp32 = TriageModel.load(
@@ -162,3 +166,11 @@ def test_cli_evaluate_json_and_classify(
     issue = LabelledItem(REPOS[0], "Node crashes on startup", "segfault in validation.cpp")
     for label, p in fp32.predict([issue])[0].items():
         assert f"{label:20s} {p:.3f}" in out
+
+
+def test_the_packaged_base_model_is_recorded_by_name(tuned: FineTuned, tmp_path: Path) -> None:
+    """triage.json names the base model people know, not a folder in this virtualenv."""
+    tuned.to_model(REPOS[0]).save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "triage.json").read_text())
+    assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert meta["train_config"]["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
