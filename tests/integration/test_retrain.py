@@ -321,6 +321,36 @@ def test_versions_live_link_adoption_and_rollback(tmp_path: Path) -> None:
         promote_version(store, paths, 9)
 
 
+def test_models_list_shows_every_repository_and_registers_hand_trained_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    data = tmp_path / "data"
+    for env in ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "DATABASE_URL", "STEWARD_MODEL_DIR"):
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.setenv("STEWARD_DATA_DIR", str(data))
+    monkeypatch.setenv("STEWARD_ENV_FILE", str(tmp_path / "no.env"))
+    fake_version(data / "models" / "o__by-hand", "hand")  # `steward train --out` put it here
+    versioned = ModelPaths(data / "models", "o/retrained")
+    fake_version(versioned.version(1), "a")
+    point_live(versioned, 1)
+    store = open_store(f"sqlite:///{data / 'steward.db'}")
+    store.add_model_version(
+        "o/retrained",
+        str(versioned.version(1)),
+        metrics={"version": 1},
+        fingerprint="x",
+        promoted=True,
+    )
+
+    assert main(["models", "list", "--json"]) == 0
+    listed = {r["repo"]: r for r in json.loads(capsys.readouterr().out)["repos"]}
+    assert set(listed) == {"o/by-hand", "o/retrained"}
+    assert listed["o/by-hand"]["versions"] == 1 and listed["o/by-hand"]["live"]["version"] == 1
+    assert live_version(ModelPaths(data / "models", "o/by-hand")) == 1  # registered on sight
+    assert main(["models", "list"]) == 0
+    assert "o/retrained" in capsys.readouterr().out
+
+
 def test_point_live_is_a_relative_link(tmp_path: Path) -> None:
     paths = ModelPaths(tmp_path / "models", "o/r")
     fake_version(paths.version(1), "a")

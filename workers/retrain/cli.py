@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,7 +35,9 @@ def register(subparsers: Any) -> None:
     models.set_defaults(func=lambda args: _help(models))
 
     listing = actions.add_parser("list", help="a repository's model versions and which is live")
-    listing.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    listing.add_argument(
+        "--repo", metavar="OWNER/NAME", help="one repository (default: every repository)"
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object on stdout")
     listing.set_defaults(func=cmd_list)
 
@@ -115,9 +118,30 @@ def _num(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, int | float) else "-"
 
 
+def known_repositories(model_dir: Path) -> list[str]:
+    """Repositories with a model under ``model_dir``: a live folder or link, or versions."""
+    from models.triage.data import repo_from_dirname
+    from workers.retrain.flow import VERSIONS_DIR
+
+    names = {p.name for p in model_dir.glob("*__*") if (p / "triage.json").is_file()}
+    versions = model_dir / VERSIONS_DIR
+    if versions.is_dir():
+        names |= {p.name for p in versions.iterdir() if p.is_dir() and "__" in p.name}
+    return sorted(repo_from_dirname(name) for name in names)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print the versions of a repository's model."""
+    """Print the versions of one repository's model, or every repository's live model.
+
+    A model folder someone trained by hand into the model dir is registered as a version
+    on first sight, so it can be listed, promoted and rolled back like the others.
+    """
+    if not args.repo:
+        return list_all(as_json=args.json)
     _, store, paths = _open(args.repo)
+    from workers.retrain.flow import adopt_live
+
+    adopt_live(store, paths, say)
     rows = version_rows(store, paths)
     if args.json:
         print(json.dumps({"repo": paths.repo, "versions": rows}, default=str))
@@ -133,6 +157,37 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{r['version']!s:8} {mark:5} {r['created_at']:20} {_num(r['macro_f1']):9} "
             f"{_num(r['previous_macro_f1']):7} {_num(r['applied_precision']):10} "
             f"{sizes:14} {r['decision']}"
+        )
+    return 0
+
+
+def list_all(*, as_json: bool) -> int:
+    """One line per repository: its live version and how it scored."""
+    from core.store import open_store
+    from workers.retrain.flow import ModelPaths, adopt_live, model_dir_of
+
+    settings = _settings()
+    store = open_store(settings.database_url_or_default)
+    model_dir = model_dir_of(settings)
+    summary: list[dict[str, Any]] = []
+    for repo in known_repositories(model_dir):
+        paths = ModelPaths(model_dir, repo)
+        adopt_live(store, paths, say)
+        rows = version_rows(store, paths)
+        live = next((r for r in rows if r["live"]), None)
+        summary.append({"repo": repo, "versions": len(rows), "live": live})
+    if as_json:
+        print(json.dumps({"repos": summary}, default=str))
+        return 0
+    if not summary:
+        print(f"no models in {model_dir} yet")
+        return 0
+    print("repository                          versions  live  macro F1  precision")
+    for row in summary:
+        current: dict[str, Any] = row["live"] or {}
+        print(
+            f"{row['repo']:36} {row['versions']:8}  {current.get('version', '-')!s:5} "
+            f"{_num(current.get('macro_f1')):9} {_num(current.get('applied_precision'))}"
         )
     return 0
 
