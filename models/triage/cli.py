@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,12 +169,31 @@ def run_train(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         log(f"error: {exc}")
         return 2
+    saved = {}
     for repo, model in models.items():
-        target = Path(args.out) / repo_dirname(repo) if args.per_repo else Path(args.out)
-        model.save(target)
-        log(f"saved {repo} → {target}")
+        saved[repo] = Path(args.out) / repo_dirname(repo) if args.per_repo else Path(args.out)
+        model.save(saved[repo])
+    print(train_summary(models, saved))
     log(f"trained {len(models)} model(s) in {time.monotonic() - started:.0f}s")
     return 0
+
+
+def train_summary(models: Mapping[str, Any], saved: Mapping[str, Path]) -> str:
+    """What was trained: each repository's cross-fitted scores and where its model went."""
+    from models.triage.evaluate import describe_precision
+
+    lines = [f"{'repository':28} {'macro F1':>8}  {'applied precision':21} coverage  saved to"]
+    for repo, model in models.items():
+        scores = model.meta.metrics.get("cross_fitted") or {}
+        f1, coverage = scores.get("macro_f1"), scores.get("coverage")
+        lines.append(
+            f"{repo:28} {f'{f1:.3f}' if f1 is not None else '-':>8}  "
+            f"{describe_precision(scores.get('applied_precision')) if scores else '-':21} "
+            f"{f'{coverage:.3f}' if coverage is not None else '-':8}  {saved[repo]}"
+        )
+    if not any(m.meta.metrics.get("cross_fitted") for m in models.values()):
+        lines.append("(no calibration folds: no cross-fitted scores, and no label is applied)")
+    return "\n".join(lines)
 
 
 def labelled_items(items: Sequence[Any]) -> list[Any]:
