@@ -16,13 +16,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fakegithub import FakeGitHub, load_webhook_example
 from fakegithub.deliveries import delivery_headers, retarget, with_author
@@ -196,8 +197,15 @@ def _effects(fake: FakeGitHub) -> list[str]:
         else:
             text = str(body.get("body", body))
         first_line = text.strip().splitlines()[0] if text.strip() else ""
-        lines.append(f"  {call.method} {call.path} → {call.status}\n      “{first_line[:90]}”")
+        lines.append(
+            f"  {call.method} {call.path} → {call.status}\n      “{shorten(first_line, 90)}”"
+        )
     return lines
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut at a word boundary with an ellipsis, never mid-word."""
+    return textwrap.shorten(text, width, placeholder=" …") if len(text) > width else text
 
 
 def _welcomes(fake: FakeGitHub) -> int:
@@ -234,7 +242,7 @@ def replay(fake: FakeGitHub, numbers: dict[str, int], *, port: int, secret: str)
     print("\nreplaying deliveries:")
     for delivery in deliveries(fake, numbers):
         status, text = _post(url, delivery, secret)
-        print(f"  {status}  {delivery.title:<40} {text[:70]}")
+        print(f"  {status}  {delivery.title:<40} {shorten(text, 70)}")
     done = _wait(lambda: _welcomes(fake) >= EXPECTED_WELCOMES, 90)
     time.sleep(2)  # let any (wrong) extra effect show up before we count
     return done
@@ -278,8 +286,15 @@ def run_demo(*, verbose: bool = False) -> int:
             verbose=verbose,
         )
         print(f"fake GitHub at {api}; starting `steward serve` (embedded Redis + worker) …")
+        log = None if verbose else open_service_log()
+        if log is not None:
+            print(f"the bot's own logs go to {log.name}")
         server = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"], env=env, start_new_session=True
+            [sys.executable, "-m", "app.cli", "serve"],
+            env=env,
+            start_new_session=True,
+            stdout=log,
+            stderr=log,
         )
         try:
             if not _wait(lambda: _healthy(port), 60):
@@ -289,4 +304,13 @@ def run_demo(*, verbose: bool = False) -> int:
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)
+            if log is not None:
+                log.close()
     return report(fake, done=done)
+
+
+def open_service_log() -> IO[bytes]:
+    """``.steward/demo.log`` (kept after the demo), so the story stays readable."""
+    path = Path(".steward") / "demo.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("wb")
