@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,52 +110,84 @@ def reliability(
     return mean_conf, accuracy, counts
 
 
-def plot_repo(
-    out: Path, name: str, labels: Sequence[str], truth: np.ndarray, probs: np.ndarray
-) -> list[str]:
+@dataclass(frozen=True)
+class RepoCurves:
+    """What the plots of one repository need."""
+
+    repo: str
+    labels: Sequence[str]
+    truth: np.ndarray
+    probs: np.ndarray
+    #: (coverage, applied precision) at the model's own thresholds, when it applied any.
+    operating: tuple[float, float] | None = None
+
+    @property
+    def stem(self) -> str:
+        """File-name stem (``owner__name``)."""
+        return self.repo.replace("/", "__")
+
+
+def plot_confusion(out: Path, curves: RepoCurves) -> str:
+    """Confusion matrix of the top label; counts readable on light and dark cells."""
+    import matplotlib.pyplot as plt
+
+    labels = curves.labels
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    matrix = confusion(curves.truth, curves.probs)
+    ax.imshow(matrix, cmap="Blues")
+    dark = matrix.max() / 2 if matrix.size else 0
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > dark else "black")
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="predicted")
+    ax.set(ylabel="true (what people labelled)", title=f"{curves.repo}: top label")
+    ax.set_xticklabels(labels, rotation=45, ha="right")
+    ax.set_yticklabels(labels)
+    return save_figure(fig, out / f"{curves.stem}-confusion.png")
+
+
+def plot_reliability(out: Path, curves: RepoCurves) -> str:
+    """Is a probability of 0.8 right 80 % of the time?"""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    mean_conf, accuracy, counts = reliability(curves.truth, curves.probs)
+    keep = counts > 0
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfectly calibrated")
+    ax.plot(mean_conf[keep], accuracy[keep], "o-", label="this model")
+    ax.set(
+        xlabel="confidence of top label", ylabel="share right", title=f"{curves.repo}: reliability"
+    )
+    ax.legend(loc="upper left", fontsize=8)
+    return save_figure(fig, out / f"{curves.stem}-reliability.png")
+
+
+def plot_precision_coverage(out: Path, curves: RepoCurves, target: float = 0.95) -> str:
+    """What precision each share of items would get, and where the model operates."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    coverage, precision = precision_coverage_curve(curves.probs, curves.truth)
+    ax.plot(coverage, precision, label="top label, any threshold")
+    ax.axhline(target, ls="--", color="grey", label=f"target precision {target:.2f}")
+    if curves.operating is not None:
+        at_coverage, at_precision = curves.operating
+        ax.plot([at_coverage], [at_precision], "o", color="crimson", label="at its thresholds")
+    ax.set(xlabel="coverage (share of items labelled)", ylabel="precision", ylim=(0, 1.02))
+    ax.set(title=f"{curves.repo}: precision–coverage")
+    ax.legend(loc="lower left", fontsize=8)
+    return save_figure(fig, out / f"{curves.stem}-precision-coverage.png")
+
+
+def plot_repo(out: Path, curves: RepoCurves) -> list[str]:
     """Confusion matrix, reliability diagram and precision–coverage curve as PNGs."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    files = []
-    fig, ax = plt.subplots(figsize=(4, 4))
-    matrix = confusion(truth, probs)
-    ax.imshow(matrix, cmap="Blues")
-    for (i, j), v in np.ndenumerate(matrix):
-        ax.text(j, i, str(v), ha="center", va="center")
-    ax.set(
-        xticks=range(len(labels)),
-        yticks=range(len(labels)),
-        xlabel="predicted",
-        ylabel="true",
-        title=name,
-    )
-    ax.set_xticklabels(labels, rotation=45)
-    ax.set_yticklabels(labels)
-    files.append(save_figure(fig, out / f"{name}-confusion.png"))
-
-    fig, ax = plt.subplots(figsize=(4, 4))
-    mean_conf, accuracy, counts = reliability(truth, probs)
-    keep = counts > 0
-    ax.plot([0, 1], [0, 1], "--", color="grey")
-    ax.plot(mean_conf[keep], accuracy[keep], "o-")
-    ax.set(xlabel="confidence of top label", ylabel="accuracy", title=f"{name}: reliability")
-    files.append(save_figure(fig, out / f"{name}-reliability.png"))
-
-    fig, ax = plt.subplots(figsize=(4, 4))
-    coverage, precision = precision_coverage_curve(probs, truth)
-    ax.plot(coverage, precision)
-    ax.axhline(0.95, ls="--", color="grey")
-    ax.set(
-        xlabel="coverage",
-        ylabel="precision of top label",
-        ylim=(0, 1.02),
-        title=f"{name}: precision–coverage",
-    )
-    files.append(save_figure(fig, out / f"{name}-precision-coverage.png"))
-    return files
+    return [
+        plot_confusion(out, curves),
+        plot_reliability(out, curves),
+        plot_precision_coverage(out, curves),
+    ]
 
 
 def save_figure(fig: Any, path: Path) -> str:
@@ -167,36 +200,76 @@ def save_figure(fig: Any, path: Path) -> str:
     return path.name
 
 
+REPORT_STYLE = (
+    "body{font-family:system-ui;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+    "line-height:1.45}table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
+    "th,td{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}"
+    "th:first-child,td:first-child{text-align:left}img{max-width:100%;height:auto}"
+    ".plots{display:flex;flex-wrap:wrap;gap:.5rem}.scroll{overflow-x:auto}"
+)
+
+
+def summary_table(summary: Mapping[str, Any]) -> str:
+    """One row per repository: the numbers a maintainer reads first."""
+    rows = "".join(
+        f"<tr><td>{html.escape(repo)}</td><td>{r['n']}</td><td>{r['macro_f1']:.3f}</td>"
+        f"<td>{describe_precision(r['applied_precision'])}</td><td>{r['coverage']:.3f}</td></tr>"
+        for repo, r in summary["repos"].items()
+    )
+    return (
+        "<div class='scroll'><table><tr><th>repository</th><th>items</th><th>macro F1</th>"
+        f"<th>applied precision</th><th>coverage</th></tr>{rows}</table></div>"
+    )
+
+
+def label_table(scores: Mapping[str, Mapping[str, Any]]) -> str:
+    """Per label: precision, recall, F1 and how many items carry it."""
+    rows = "".join(
+        f"<tr><td>{html.escape(label)}</td><td>{s['precision']:.3f}</td>"
+        f"<td>{s['recall']:.3f}</td><td>{s['f1']:.3f}</td><td>{s['support']}</td></tr>"
+        for label, s in scores.items()
+    )
+    return (
+        "<div class='scroll'><table><tr><th>label</th><th>precision</th><th>recall</th>"
+        f"<th>F1</th><th>items</th></tr>{rows}</table></div>"
+    )
+
+
 def write_report(
     out: str | Path,
     summary: Mapping[str, Any],
     curves: Mapping[str, tuple[Sequence[str], np.ndarray, np.ndarray]],
 ) -> Path:
-    """PNG plots per repository and ``index.html`` linking them; returns the HTML path."""
+    """``index.html``: a summary table, then per repository its labels and three plots
+    (PNGs beside it); ``report.json`` holds the numbers for machines. Returns the page."""
     import json
 
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    rows, images = [], []
+    sections = []
     for repo, (labels, truth, probs) in curves.items():
-        name = repo.replace("/", "__")
-        files = plot_repo(directory, name, labels, truth, probs)
         r = summary["repos"][repo]
-        rows.append(
-            f"<tr><td>{html.escape(repo)}</td><td>{r['n']}</td><td>{r['macro_f1']:.3f}</td>"
-            f"<td>{describe_precision(r['applied_precision'])}</td><td>{r['coverage']:.3f}</td></tr>"
+        operating = (
+            (r["coverage"], r["applied_precision"]) if r["applied_precision"] is not None else None
         )
-        images.append(
-            f"<h2>{html.escape(repo)}</h2>"
-            + "".join(f'<a href="{f}"><img src="{f}" alt="{f}" width="320"></a>' for f in files)
+        files = plot_repo(directory, RepoCurves(repo, labels, truth, probs, operating))
+        images = "".join(f'<a href="{f}"><img src="{f}" alt="{f}" width="360"></a>' for f in files)
+        sections.append(
+            f"<h2>{html.escape(repo)}</h2>{label_table(r['labels'])}"
+            f"<div class='plots'>{images}</div>"
         )
+    (directory / "report.json").write_text(json.dumps(summary, indent=2, default=float))
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
-        "<title>Steward triage report</title></head><body>"
-        f"<h1>Triage evaluation</h1><p>Mean macro F1: {summary['mean_macro_f1']:.3f}</p>"
-        "<table border=1><tr><th>repo</th><th>n</th><th>macro F1</th><th>applied precision</th>"
-        f"<th>coverage</th></tr>{''.join(rows)}</table>{''.join(images)}"
-        f"<h2>Raw numbers</h2><pre>{html.escape(json.dumps(summary, indent=2))}</pre></body></html>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>Steward triage report</title><style>{REPORT_STYLE}</style></head><body>"
+        "<h1>Triage evaluation</h1>"
+        f"<p>Mean macro F1 over repositories: <strong>{summary['mean_macro_f1']:.3f}</strong>. "
+        "<em>Applied precision</em> and <em>coverage</em> are what the bot would do at each "
+        "model's calibrated thresholds: how often a label it applies is right, and on what "
+        "share of items it applies one.</p>"
+        f"{summary_table(summary)}{''.join(sections)}"
+        "<p>The numbers as JSON: <a href='report.json'>report.json</a>.</p></body></html>"
     )
     path = directory / "index.html"
     path.write_text(page)

@@ -133,3 +133,50 @@ def test_a_stray_callback_is_a_readable_page(browser: Any, setup_server: str) ->
 
 def test_chromium_is_the_one_debian_installs() -> None:
     assert shutil.which("chromium") == str(CHROMIUM)
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An evaluation report of a 200-issue repository (a model that is right 85 % of the time)."""
+    import numpy as np
+
+    from models.triage.evaluate import evaluate_repo, summarise, write_report
+
+    rng = np.random.default_rng(0)
+    labels = ["bug", "feature", "question"]
+    truth = np.eye(3)[rng.integers(0, 3, 200)]
+    logits = rng.normal(size=(200, 3)) + 2.5 * truth
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    thresholds = {"bug": 0.8, "feature": 0.85, "question": 1.01}
+    scores = evaluate_repo(labels, truth, probs, thresholds, multi_label=False)
+    summary = summarise({"facebook/react": scores})
+    out = tmp_path_factory.mktemp("report")
+    return write_report(out, summary, {"facebook/react": (labels, truth, probs)})
+
+
+@pytest.mark.parametrize(
+    ("name", "width", "height"), [("desktop", 1280, 1400), ("phone", 375, 800)]
+)
+def test_the_evaluation_report_reads_in_a_minute(
+    browser: Any, report_page: Path, name: str, width: int, height: int
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(width, height)
+    browser.get(report_page.as_uri())
+    tables = browser.find_elements(By.TAG_NAME, "table")
+    first = tables[0].text
+    assert (
+        "facebook/react" in first and "facebook__react" not in first
+    )  # names as people write them
+    assert "applied precision" in first and len(tables) == 2  # summary, then per label
+    headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
+    assert headings == ["facebook/react"]
+    images = browser.find_elements(By.TAG_NAME, "img")
+    assert len(images) == 3
+    assert all(browser.execute_script("return arguments[0].naturalWidth", i) > 0 for i in images)
+    assert "{" not in browser.find_element(By.TAG_NAME, "body").text  # no raw JSON dump
+    inner = browser.execute_script("return document.documentElement.clientWidth")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= inner
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"evaluation-report-{name}.png"))
