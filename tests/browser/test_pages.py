@@ -1,4 +1,5 @@
-"""The setup page in a real headless Chromium, at desktop and phone widths.
+"""Steward's pages in a real headless Chromium, at desktop and phone widths: the setup
+page, a refused setup callback, and the triage evaluation report.
 
 Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them) driven by
 Selenium. Screenshots go to ``$STEWARD_ARTIFACTS`` (default ``.steward/artifacts``) so a
