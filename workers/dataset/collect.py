@@ -429,18 +429,23 @@ async def patiently(call: Callable[[], Awaitable[T]], *, sleep: Sleep, echo: Ech
             await sleep(exc.wait_seconds)
 
 
-async def fetch_page(gh: GitHubAPI, query: CollectQuery, page: int) -> list[dict[str, Any]]:
-    """One page of the repository's issues and pull requests, oldest first."""
+def issue_list_params(query: CollectQuery, *, sort: str) -> dict[str, Any]:
+    """Parameters of ``GET /repos/{owner}/{repo}/issues``, oldest first by ``sort``."""
     owner, name = query.owner_and_name
-    params: dict[str, Any] = {
+    return {
         "owner": owner,
         "repo": name,
         "state": query.state,
-        "sort": "created",
+        "sort": sort,
         "direction": "asc",
         "per_page": PER_PAGE,
-        "page": page,
     }
+
+
+async def fetch_page(gh: GitHubAPI, query: CollectQuery, page: int) -> list[dict[str, Any]]:
+    """One page of the repository's issues and pull requests, oldest first."""
+    params = issue_list_params(query, sort="created")
+    params["page"] = page
     if query.since:
         params["since"] = query.since  # GitHub filters on updated_at: a superset
     try:
@@ -737,16 +742,8 @@ async def refresh_updated(
 
 async def _updated_items(run: Collector, query: CollectQuery) -> list[dict[str, Any]]:
     """Every item updated since ``query.since``, all pages."""
-    owner, name = query.owner_and_name
-    params: dict[str, Any] = {
-        "owner": owner,
-        "repo": name,
-        "state": query.state,
-        "sort": "updated",
-        "direction": "asc",
-        "since": query.since,
-        "per_page": PER_PAGE,
-    }
+    params = issue_list_params(query, sort="updated")
+    params["since"] = query.since
     url = "/repos/{owner}/{repo}/issues{?state,sort,direction,since,per_page}"
 
     async def every() -> list[dict[str, Any]]:
