@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.dataset.cli",
     "workers.retrain.cli",
     "workers.deliveries.cli",
+    "workers.matching.cli",
     "workers.triage.live_eval",
     "workers.triage.status",
 )

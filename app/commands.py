@@ -1,11 +1,10 @@
 """Subcommands of the web process and the shared store: ``serve``, ``demo``, ``config-docs``,
-``people``, ``migrate`` (``steward worker`` lives in :mod:`workers.cli`)."""
+``migrate`` (``steward worker`` lives in :mod:`workers.cli`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 from core.logs import configure_logging
@@ -53,22 +52,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_people(args: argparse.Namespace) -> int:
-    """Opt a person out of (or back into) reviewer and issue suggestions."""
-    from core.store import open_store
-
-    store = open_store(load_settings_or_exit().database_url_or_default)
-    if args.action == "list":
-        print("\n".join(sorted(store.opted_out())) or "nobody has opted out")
-        return 0
-    if not args.login:
-        print(f"steward people {args.action}: give the person's login", file=sys.stderr)
-        return 2
-    store.set_opt_out(args.login, args.action == "opt-out")
-    print(f"{args.login}: {'opted out of' if args.action == 'opt-out' else 'back in'} suggestions")
-    return 0
-
-
 def register(subparsers: Any) -> None:
     """Add the bot's own subcommands."""
     serve = subparsers.add_parser("serve", help="run the bot (embedded Redis + worker by default)")
@@ -103,13 +86,6 @@ def register(subparsers: Any) -> None:
 
     docs = subparsers.add_parser("config-docs", help="print the .github/steward.yml reference")
     docs.set_defaults(func=cmd_config_docs)
-
-    people = subparsers.add_parser(
-        "people", help="opt people out of reviewer and issue suggestions (org-wide)"
-    )
-    people.add_argument("action", choices=["opt-out", "opt-in", "list"])
-    people.add_argument("login", nargs="?", default="")
-    people.set_defaults(func=cmd_people)
 
     migrate = subparsers.add_parser("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(func=cmd_migrate)

@@ -198,6 +198,18 @@ class ReviewersConfig:
 
 
 @dataclass(frozen=True)
+class RecommendConfig:
+    """Work suggested to returning contributors (opt-in: never commented by default)."""
+
+    after_merge: Literal["comment", "record", "off"] = _f(
+        "off",
+        "When a returning contributor's pull request is merged: `comment` with up to "
+        "`count` open issues that match their work, only `record` them, or `off`.",
+    )
+    count: int = _f(3, "Issues listed at most.", check=(lambda x: 1 <= x <= 3, "1, 2 or 3"))
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     """The whole `.github/steward.yml`; every section is optional."""
 
@@ -208,6 +220,9 @@ class RepoConfig:
     triage: TriageConfig = field(default_factory=TriageConfig, metadata={"doc": "Labelling."})
     reviewers: ReviewersConfig = field(
         default_factory=ReviewersConfig, metadata={"doc": "Reviewers and people."}
+    )
+    recommend: RecommendConfig = field(
+        default_factory=RecommendConfig, metadata={"doc": "Work for returning contributors."}
     )
 
 

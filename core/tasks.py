@@ -98,6 +98,20 @@ class IssueArgs(ItemArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EmbedArgs(ItemArgs):
+    """Embed one item into the repository's semantic index (``kind`` as for triage)."""
+
+    kind: str
+    node_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexArgs(RepoArgs):
+    """Embed a repository's stored history and open issues (after a backfill, or when
+    its encoder changed)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class BackfillArgs(RepoArgs):
     """Collect a repository's review history."""
 
@@ -225,7 +239,10 @@ def _coerce(where: str, hint: Any, value: Any) -> Any:
 TRIAGE = Task("steward.triage", TriageArgs, INFERENCE_QUEUE)
 WELCOME = Task("steward.welcome", WelcomeArgs)
 REVIEWERS = Task("steward.reviewers", PullArgs)
-ISSUE_PEOPLE = Task("steward.issue_people", IssueArgs)
+ISSUE_PEOPLE = Task("steward.issue_people", IssueArgs, INFERENCE_QUEUE)
+RECOMMEND = Task("steward.recommend", PullArgs, INFERENCE_QUEUE)
+EMBED = Task("steward.embed", EmbedArgs, INFERENCE_QUEUE)
+INDEX = Task("steward.index", IndexArgs, INFERENCE_QUEUE)
 RECORD_PULL = Task("steward.record_pull", PullArgs)
 BACKFILL = Task("steward.backfill", BackfillArgs)
 BOOTSTRAP = Task("steward.bootstrap", BootstrapArgs, INFERENCE_QUEUE)
@@ -243,6 +260,9 @@ TASKS: dict[str, Task[Any]] = {
         WELCOME,
         REVIEWERS,
         ISSUE_PEOPLE,
+        RECOMMEND,
+        EMBED,
+        INDEX,
         RECORD_PULL,
         BACKFILL,
         BOOTSTRAP,

@@ -25,6 +25,7 @@ from workers.deliveries.flow import run_recover_deliveries
 from workers.feedback.flow import run_feedback
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
 from workers.installations.flow import run_installation_sync
+from workers.matching.flow import run_embed, run_index, run_recommend
 from workers.retrain.flow import queue_retrains, run_retrain
 from workers.reviewers.flow import run_issue_people, run_reviewers
 from workers.reviewers.history import run_backfill, run_record_pull
@@ -153,6 +154,26 @@ def issue_people(self: Task, **kwargs: Any) -> dict[str, Any]:
     return run_task(self, contracts.ISSUE_PEOPLE, kwargs, flow=run_issue_people)
 
 
+@shared_task(name=contracts.RECOMMEND.name, bind=True)  # type: ignore[untyped-decorator]
+def recommend(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Suggest open issues to a returning contributor after a merge (see
+    :mod:`workers.matching.flow`); runs on the inference queue.
+    """
+    return run_task(self, contracts.RECOMMEND, kwargs, flow=run_recommend)
+
+
+@shared_task(name=contracts.EMBED.name, bind=True)  # type: ignore[untyped-decorator]
+def embed(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Embed one new or edited item into the repository's semantic index."""
+    return run_task(self, contracts.EMBED, kwargs, flow=run_embed)
+
+
+@shared_task(name=contracts.INDEX.name, bind=True)  # type: ignore[untyped-decorator]
+def index(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Embed a repository's history and open issues (after a backfill or a new encoder)."""
+    return run_task(self, contracts.INDEX, kwargs, flow=run_index)
+
+
 @shared_task(name=contracts.RECORD_PULL.name, bind=True)  # type: ignore[untyped-decorator]
 def record_pull(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Add a merged pull request to the review history."""
@@ -213,9 +234,12 @@ __all__ = [
     "TaskContext",
     "backfill",
     "bootstrap",
+    "embed",
     "feedback",
+    "index",
     "installation",
     "issue_people",
+    "recommend",
     "record_pull",
     "recover_deliveries",
     "retrain",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gidgethub.routing import Router
 
-from app.routes import feedback, installations, reviewers, triage, welcome
+from app.routes import feedback, installations, matching, reviewers, triage, welcome
 from app.routes.dispatch import Dispatch, Job
 
 __all__ = ["Dispatch", "Job", "build_router"]
@@ -17,5 +17,10 @@ __all__ = ["Dispatch", "Job", "build_router"]
 def build_router() -> Router:
     """Every feature's routes in one router."""
     return Router(
-        installations.router, welcome.router, triage.router, reviewers.router, feedback.router
+        installations.router,
+        welcome.router,
+        triage.router,
+        reviewers.router,
+        matching.router,
+        feedback.router,
     )

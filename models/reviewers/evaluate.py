@@ -24,17 +24,24 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from models.reviewers.constraints import Load, apply_load
+from models.reviewers.constraints import (
+    LOAD_POLICY,
+    WORKLOAD_HALF_LIFE_DAYS,
+    Load,
+    Request,
+    apply_load,
+    bot_load,
+    workload,
+)
 from models.reviewers.data import Change
 from models.reviewers.features import Query
 from models.reviewers.index import ReviewerIndex
 
 K_VALUES: tuple[int, ...] = (1, 3, 5, 10)
-#: Discount policy of the replay. Its input is *relative* workload (1.0 = the average
-#: loaded reviewer), so one policy fits slow and busy repositories alike.
-REPLAY_LOAD = Load(per_request=2.0)
+#: Discount policy of the replay: the bot's own (``constraints.LOAD_POLICY``).
+REPLAY_LOAD = LOAD_POLICY
 #: Half-life of a simulated request after its change merged: recent work still counts.
-LOAD_HALF_LIFE_DAYS = 60.0
+LOAD_HALF_LIFE_DAYS = WORKLOAD_HALF_LIFE_DAYS
 
 
 @dataclass
@@ -84,20 +91,13 @@ class LoadTracker:
         dividing by the mean over loaded people makes the discount independent of how many
         changes a repository merges per week.
         """
-        created, merged = np.array(self.created), np.array(self.merged)
-        rate = np.log(2.0) / (self.half_life_days * 86_400.0)
-        weight = np.where(moment < merged, 1.0, np.exp(-rate * np.maximum(moment - merged, 0.0)))
-        weight = np.where(created <= moment, weight, 0.0)
-        counts: dict[str, float] = {}
-        for login, value in zip(self.logins, weight.tolist(), strict=True):
-            counts[login] = counts.get(login, 0.0) + value
-        loaded = [value for value in counts.values() if value > 0]
-        mean = sum(loaded) / len(loaded) if loaded else 1.0
-        return Load(
-            open_requests={login: value / mean for login, value in counts.items()},
-            per_request=self.policy.per_request,
-            busy_factor=self.policy.busy_factor,
-        )
+        requests = [
+            Request(login, created, merged)
+            for login, created, merged in zip(self.logins, self.created, self.merged, strict=True)
+        ]
+        # The bot's rule (``workload`` then ``bot_load``) on the simulated requests: the
+        # replay measures exactly what the bot does.
+        return bot_load(workload(requests, moment, self.half_life_days), policy=self.policy)
 
     def assign(self, change: Change, logins: Sequence[str]) -> None:
         """Open requests for ``logins`` on ``change`` until it merges."""
@@ -128,6 +128,8 @@ class ReplayReport:
     steward: Metrics = field(default_factory=Metrics)
     revfinder: Metrics = field(default_factory=Metrics)
     steward_with_load: Metrics = field(default_factory=Metrics)
+    popularity: Metrics = field(default_factory=Metrics)  # most past reviews first
+    tfidf: Metrics = field(default_factory=Metrics)  # summed TF-IDF similarity of reviewed changes
     real_requests: Counter[str] = field(default_factory=Counter)
     steward_requests: Counter[str] = field(default_factory=Counter)  # without the discount
     loaded_requests: Counter[str] = field(default_factory=Counter)
@@ -135,13 +137,15 @@ class ReplayReport:
     n_changes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` object: exactly ``steward``, ``revfinder`` and ``load`` sections."""
+        """The ``--json`` object: ``steward``, ``revfinder``, baselines and the ``load`` section."""
         real, real_share = busiest_share(self.real_requests)
         plain, plain_share = busiest_share(self.steward_requests)
         loaded, loaded_share = busiest_share(self.loaded_requests)
         return {
             "steward": self.steward.as_dict(),
             "revfinder": self.revfinder.as_dict(),
+            "popularity": self.popularity.as_dict(),
+            "tfidf": self.tfidf.as_dict(),
             "load": {
                 "real_busiest": real,
                 "real_busiest_share": real_share,
@@ -199,7 +203,13 @@ def replay(
     index = index if index is not None else ReviewerIndex()
     tracker = LoadTracker(load or REPLAY_LOAD, load_half_life_days)
     ks = tuple(sorted(set(k_values)))
-    report = ReplayReport(steward=Metrics(ks), revfinder=Metrics(ks), steward_with_load=Metrics(ks))
+    report = ReplayReport(
+        steward=Metrics(ks),
+        revfinder=Metrics(ks),
+        steward_with_load=Metrics(ks),
+        popularity=Metrics(ks),
+        tfidf=Metrics(ks),
+    )
     report.n_changes = len(changes)
     first, last = int(len(changes) * eval_from), int(len(changes) * eval_to)
     # Examples older than the ranker's training window would be dropped before the first
@@ -231,6 +241,10 @@ def _evaluate(
     steward = index.rank(change, query)
     report.steward.record([login for login, _ in steward], truth)
     report.revfinder.record([login for login, _ in index.revfinder(change, query)], truth)
+    for metrics, ranking in zip(
+        (report.popularity, report.tfidf), baseline_rankings(index, change, query), strict=True
+    ):
+        metrics.record(ranking, truth)
     loaded = apply_load(steward, tracker.load_at(change.created_at))
     report.steward_with_load.record([login for login, _ in loaded], truth)
     report.real_requests.update(truth)
@@ -239,3 +253,16 @@ def _evaluate(
     report.loaded_requests.update(requested)
     tracker.assign(change, requested)
     return query
+
+
+def baseline_rankings(index: ReviewerIndex, change: Change, query: Query) -> list[list[str]]:
+    """Simple baselines over the index's candidates: most past reviews, and most summed
+    TF-IDF similarity of the changes each person reviewed (ties: first seen first)."""
+    history = index.history
+    ids = index.candidates(change.author)
+    rc, rp = history.review_change.view, history.review_person.view
+    text = np.bincount(rp, query.text_similarity[rc], history.n_people)
+    return [
+        [history.people[i] for i in ids[np.argsort(-scores[ids], kind="stable")]]
+        for scores in (history.review_counts(), text)
+    ]

@@ -5,17 +5,22 @@ exact file and directory overlap, text similarity). ``person_signals`` turns tho
 row of raw signals per person via the authorship and review edges of ``History``, and
 ``candidate_features`` normalises them for the learned ranker. Several time scales are kept
 side by side so that the ranker, not a hand-set constant, decides how much recency matters.
+
+When the history carries a semantic (encoder) index, ``SEMANTIC_SIGNALS`` are appended after
+``SIGNALS`` and ``SEMANTIC_FEATURES`` after ``FEATURES``; without one, every array is exactly
+what it was before the encoder signals existed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from models.reviewers.codeowners import OwnerRule, normalize_owner, ownership_share
 from models.reviewers.data import Change
-from models.reviewers.history import SECONDS_PER_DAY, History
+from models.reviewers.history import SECONDS_PER_DAY, History, encoder_text
 
 #: Raw per-person signals, in column order.
 SIGNALS: tuple[str, ...] = (
@@ -54,6 +59,27 @@ FEATURES: tuple[str, ...] = (
     *(f"rel_{s}" for s in RELATIVE),
     "rank_path_rev_recent",
 )
+#: Encoder-similarity signals, present only when the history has a semantic index.
+SEMANTIC_SIGNALS: tuple[str, ...] = (
+    "sem_rev",  # encoder similarity of changes they reviewed, decayed
+    "sem_rev_max",  # the single most similar change they reviewed
+    "sem_auth",  # ... of changes they authored, decayed
+    "sem_auth_max",
+)
+SEMANTIC_RELATIVE: tuple[str, ...] = SEMANTIC_SIGNALS
+SEMANTIC_FEATURES: tuple[str, ...] = (
+    *(f"log_{s}" for s in SEMANTIC_SIGNALS),
+    *(f"rel_{s}" for s in SEMANTIC_RELATIVE),
+)
+#: Encoder cosines below this quantile of the query's similarities to the whole history
+#: count as zero: every pair of texts from one repository is somewhat similar (MiniLM gives
+#: unrelated changes 0.2-0.4), and summing that floor would only count activity.
+SEMANTIC_BASELINE_QUANTILE = 0.5
+
+
+def feature_names(width: int) -> tuple[str, ...]:
+    """Names of the model inputs for a feature matrix ``width`` columns wide."""
+    return FEATURES if width == len(FEATURES) else (*FEATURES, *SEMANTIC_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -76,6 +102,8 @@ class Query:
     dir_hits: np.ndarray
     text_similarity: np.ndarray
     owner_share: dict[str, float] = field(default_factory=dict)
+    #: Encoder cosine to every past change, when the history has a semantic index.
+    semantic_similarity: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -105,6 +133,11 @@ def build_query(history: History, change: Change, rules: list[OwnerRule] | None 
         if change.text
         else np.zeros(len(history)),
         owner_share=ownership_share(change.files, rules) if rules else {},
+        semantic_similarity=(
+            history.semantic.similarities(encoder_text(change))
+            if history.semantic is not None
+            else None
+        ),
     )
 
 
@@ -158,7 +191,48 @@ def person_signals(history: History, query: Query, config: SignalConfig) -> np.n
         **_author_relations(history, query.change.author, w_long),
         "owner": _owner_column(history, query.owner_share),
     }
-    return np.column_stack([columns[name] for name in SIGNALS])
+    raw = np.column_stack([columns[name] for name in SIGNALS])
+    if query.semantic_similarity is None:
+        return raw
+    semantic = _semantic_columns(
+        semantic_strength(query.semantic_similarity),
+        by_reviewer,
+        by_author,
+        w_exp,
+        (rc, rp, ac, ap),
+        n,
+    )
+    return np.column_stack([raw, *(semantic[name] for name in SEMANTIC_SIGNALS)])
+
+
+def semantic_strength(similarity: np.ndarray) -> np.ndarray:
+    """Encoder cosines above the query's own median to the history, else zero."""
+    if len(similarity) == 0:
+        return similarity
+    baseline = float(np.quantile(similarity, SEMANTIC_BASELINE_QUANTILE))
+    strength: np.ndarray = np.maximum(similarity - baseline, 0.0)
+    return strength
+
+
+def _semantic_columns(
+    strength: np.ndarray,
+    by_reviewer: Callable[[np.ndarray], np.ndarray],
+    by_author: Callable[[np.ndarray], np.ndarray],
+    weights: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    n: int,
+) -> dict[str, np.ndarray]:
+    """The ``SEMANTIC_SIGNALS`` columns from per-change encoder strength."""
+    rc, rp, ac, ap = edges
+    rev_max, auth_max = np.zeros(n), np.zeros(n)
+    np.maximum.at(rev_max, rp, strength[rc])
+    np.maximum.at(auth_max, ap, strength[ac])
+    return {
+        "sem_rev": by_reviewer(strength * weights),
+        "sem_rev_max": rev_max,
+        "sem_auth": by_author(strength * weights),
+        "sem_auth_max": auth_max,
+    }
 
 
 def _days_since_review(history: History, now: float, rc: np.ndarray, rp: np.ndarray) -> np.ndarray:
@@ -196,17 +270,28 @@ def _owner_column(history: History, share: dict[str, float]) -> np.ndarray:
     return column
 
 
+def _relative(rows: np.ndarray) -> np.ndarray:
+    """Each column divided by its best candidate's value (0 where nobody has any)."""
+    tops = rows.max(axis=0) if len(rows) else np.zeros(rows.shape[1])
+    relative: np.ndarray = np.divide(rows, tops, out=np.zeros(rows.shape), where=tops > 0)
+    return relative
+
+
 def candidate_features(raw: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Model inputs for ``candidates`` (person ids): ``log1p`` signals, relatives and a rank."""
+    """Model inputs for ``candidates`` (person ids): ``log1p`` signals, relatives and a rank.
+
+    Columns of ``raw`` beyond ``SIGNALS`` are the semantic ones; their inputs come last.
+    """
     rows = raw[candidates]
-    logs = np.log1p(np.maximum(rows, 0.0))
-    rel_cols = [SIGNALS.index(name) for name in RELATIVE]
-    tops = rows[:, rel_cols].max(axis=0) if len(rows) else np.zeros(len(rel_cols))
-    relative = np.divide(
-        rows[:, rel_cols], tops, out=np.zeros((len(rows), len(rel_cols))), where=tops > 0
-    )
-    expertise = rows[:, SIGNALS.index("path_rev_recent")]
+    base, semantic = rows[:, : len(SIGNALS)], rows[:, len(SIGNALS) :]
+    logs = np.log1p(np.maximum(base, 0.0))
+    relative = _relative(base[:, [SIGNALS.index(name) for name in RELATIVE]])
+    expertise = base[:, SIGNALS.index("path_rev_recent")]
     # Reciprocal rank among candidates: how far down the path-expertise list this person is.
     rank = np.empty(len(rows))
     rank[np.argsort(-expertise, kind="stable")] = np.arange(len(rows))
-    return np.column_stack([logs, relative, 1.0 / (1.0 + rank)])
+    columns = [logs, relative, 1.0 / (1.0 + rank)]
+    if semantic.shape[1]:
+        sem_rel = [SEMANTIC_SIGNALS.index(name) for name in SEMANTIC_RELATIVE]
+        columns += [np.log1p(np.maximum(semantic, 0.0)), _relative(semantic[:, sem_rel])]
+    return np.column_stack(columns)

@@ -2,7 +2,9 @@
 
 People are interned to integer ids; authorship and review edges are flat arrays so that a
 signal over all people is one ``np.bincount``. Paths live in a ``PathIndex`` and texts in a
-``TextIndex``. Nothing here knows about time windows or models: it only records the past.
+``TextIndex`` (TF-IDF), plus optionally a second, ``semantic`` one over the encoder text of
+each change (``encoder_text``). Nothing here knows about time windows or models: it only
+records the past.
 """
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.matching.texts import embedding_text
 from models.reviewers.data import Change
 from models.reviewers.pathindex import GrowArray, PathIndex
 from models.reviewers.text import TextIndex, TfidfTextIndex
 
 SECONDS_PER_DAY = 86_400.0
+
+
+def encoder_text(change: Change) -> str:
+    """The text the encoder embeds for a change: the bot's one rule (``embedding_text``)."""
+    return embedding_text(change.title, change.body, change.files)
 
 
 @dataclass
@@ -31,6 +39,8 @@ class History:
     """Past changes, in the order they were added (merge order)."""
 
     text: TextIndex = field(default_factory=TfidfTextIndex)
+    #: Encoder similarity beside TF-IDF (``None``: no encoder signals), same order of texts.
+    semantic: TextIndex | None = None
     paths: PathIndex = field(default_factory=PathIndex)
     people: list[str] = field(default_factory=list)
     person_ids: dict[str, int] = field(default_factory=dict)
@@ -56,6 +66,8 @@ class History:
         self.changes.append(change)
         self.paths.add(change.files)
         self.text.add(change.text)
+        if self.semantic is not None:
+            self.semantic.add(encoder_text(change))
         self.change_time.append(change.merged_at)
         author = self.person(change.author) if change.author else -1
         self.change_author.append(author)

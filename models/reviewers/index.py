@@ -5,12 +5,18 @@ answer to "who would we have suggested?"); ``suggest(change, k, constraints, loa
 eligible people for a new change with a one-line reason each. The state is exactly the
 sequence of added changes, so ``ReviewerIndex.rebuild(stored_changes)`` restores it from the
 bot's database without pickles.
+
+``target="authors"`` makes the same machinery answer "who will resolve this issue?": every
+past author or reviewer is a candidate, each merged change teaches the ranker that its
+author is the answer for its *issue view* (title and body, the paths they mention, no
+author), which is exactly what an issue offers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -24,8 +30,8 @@ from models.reviewers.features import (
     candidate_features,
     person_signals,
 )
-from models.reviewers.history import History
-from models.reviewers.paths import parent_dir
+from models.reviewers.history import History, encoder_text
+from models.reviewers.paths import extract_paths, parent_dir
 from models.reviewers.ranker import OnlineRanker, RankerConfig
 from models.reviewers.reasons import Evidence, reason_text
 from models.reviewers.revfinder import revfinder_ranking
@@ -33,6 +39,18 @@ from models.reviewers.text import TextIndex, TfidfTextIndex
 
 #: Text similarity below this is not worth citing in a reason.
 _SIMILAR_TEXT = 0.25
+#: Whom an index ranks: reviewers of a change, or the author who will resolve an issue.
+Target = Literal["reviewers", "authors"]
+
+
+def issue_view(change: Change) -> Change:
+    """``change`` as an issue about it would read: its text, the paths that text mentions.
+
+    No author (the reporter says nothing about who fixes it), no reviewers, no changed files.
+    """
+    return replace(
+        change, author="", reviewers=(), files=tuple(extract_paths(change.text)), extra={}
+    )
 
 
 @dataclass(frozen=True)
@@ -51,17 +69,28 @@ class ReviewerIndex:
         self,
         *,
         text_index: TextIndex | None = None,
+        semantic_index: TextIndex | None = None,
         codeowners: str | None = None,
         signals: SignalConfig | None = None,
         ranker: RankerConfig | None = None,
         learn: bool = True,
+        target: Target = "reviewers",
     ) -> None:
         """Create an empty index.
 
-        ``text_index`` defaults to TF-IDF; pass ``EmbeddingTextIndex(get_encoder(name))`` to
-        use the shared encoder. ``learn=False`` skips training (prior scores only).
+        ``text_index`` (the TF-IDF signals) defaults to TF-IDF. ``semantic_index``, e.g.
+        ``EmbeddingTextIndex(get_encoder(name))``, adds encoder-similarity signals beside
+        it (over ``encoder_text`` of each change); the ranker learns their weight. Without
+        it nothing differs from an index that never heard of encoders. ``learn=False``
+        skips training (prior scores only). ``target`` picks whom to rank (module doc).
         """
-        self.history = History(text=text_index if text_index is not None else TfidfTextIndex())
+        if target not in ("reviewers", "authors"):
+            raise ValueError(f"target must be 'reviewers' or 'authors', not {target!r}")
+        self.history = History(
+            text=text_index if text_index is not None else TfidfTextIndex(),
+            semantic=semantic_index,
+        )
+        self.target: Target = target
         self.signals = signals or SignalConfig()
         self.ranker = OnlineRanker(ranker)
         self.learn = learn
@@ -84,6 +113,9 @@ class ReviewerIndex:
         prime = getattr(index.history.text, "prime", None)
         if callable(prime):  # batch the encoder instead of one call per change
             prime([c.text for c in ordered])
+        prime = getattr(index.history.semantic, "prime", None)
+        if callable(prime):  # primed vectors (``prime_vectors``) are not encoded again
+            prime([encoder_text(c) for c in ordered])
         learning, skip = index.learn, len(ordered) - (learn_window or len(ordered))
         for position, change in enumerate(ordered):
             index.learn = learning and position >= skip
@@ -108,8 +140,12 @@ class ReviewerIndex:
         return build_query(self.history, change, self.rules)
 
     def candidates(self, author: str = "") -> np.ndarray:
-        """Person ids worth ranking: past reviewers and CODEOWNERS owners, never the author."""
+        """Person ids worth ranking, never ``author``: past reviewers (and, for the authors
+        target, past authors) and CODEOWNERS owners."""
         pool = self.history.review_counts() > 0
+        if self.target == "authors":
+            authors = self.history.change_author.view
+            pool[authors[authors >= 0]] = True
         owners = {o for rule in self.rules for o in rule.owners}
         for owner in owners:
             found = self.history.person_ids.get(owner)
@@ -149,15 +185,25 @@ class ReviewerIndex:
 
         ``query`` may be passed when already computed for this change on the current state.
         """
-        reviewers = {r for r in change.reviewers if r and r != change.author}
-        if self.learn and reviewers and len(self.history):
-            if query is None or query.size != len(self.history):
-                query = self.query(change)  # stale: other changes were added since
-            ids = self.candidates(change.author)
-            labels = np.isin(ids, [self.history.person_ids.get(r, -1) for r in reviewers])
+        truth, seen = self.truth(change), self.learning_view(change)
+        if self.learn and truth and len(self.history):
+            if query is None or query.size != len(self.history) or query.change != seen:
+                query = self.query(seen)  # stale: other changes were added since
+            ids = self.candidates(seen.author)
+            labels = np.isin(ids, [self.history.person_ids.get(r, -1) for r in truth])
             if labels.any():
                 self.ranker.observe(self.features(query, ids), labels, key=len(self.history))
         self.history.add(change)
+
+    def truth(self, change: Change) -> set[str]:
+        """Who the ranker should have put first for ``change``: its reviewers or its author."""
+        if self.target == "authors":
+            return {change.author} if change.author else set()
+        return {r for r in change.reviewers if r and r != change.author}
+
+    def learning_view(self, change: Change) -> Change:
+        """What the ranker sees of ``change`` when learning: the change, or its issue view."""
+        return issue_view(change) if self.target == "authors" else change
 
     def suggest(
         self,

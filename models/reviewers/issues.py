@@ -1,7 +1,8 @@
 """People and newcomer helpers for issues: same expertise model, pure functions.
 
-* ``rank_people_for_issue``: who knows the code an issue talks about (its text and any paths
-  it mentions), using a ``ReviewerIndex``.
+* ``rank_people_for_issue``: who is most likely to resolve an issue (its text and any paths
+  it mentions), using a ``ReviewerIndex`` built with ``target="authors"`` (past authors and
+  reviewers are candidates, trained on who authored each change), under the same load rule.
 * ``match_good_first_issues``: open newcomer-labelled issues ranked by similarity to what a
   newcomer wrote about themselves (TF-IDF; an encoder when given).
 * ``looks_like_good_first_issue``: a small heuristic for easy, well-described issues.
@@ -10,22 +11,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from models.reviewers.constraints import Constraints
+from models.reviewers.constraints import Constraints, Load
 from models.reviewers.data import Change
 from models.reviewers.index import ReviewerIndex, Suggestion
+from models.reviewers.paths import extract_paths as extract_paths  # re-exported
 from models.reviewers.text import TextEncoderLike, tokenize
 
 #: Labels that mark an issue as meant for newcomers (compared case-insensitively).
 NEWCOMER_LABELS = frozenset(
     {"good first issue", "good-first-issue", "first-timers-only", "beginner", "easy", "starter"}
-)
-_PATH = re.compile(
-    r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.\w{1,8}|[\w-]+\.(?:go|py|js|ts|rs|java|c|h|cc|cpp|md|rst|toml|ya?ml|json))\b"
 )
 #: Words that suggest a small, self-contained task.
 EASY_WORDS = (
@@ -97,11 +96,6 @@ class IssueMatch:
     score: float
 
 
-def extract_paths(text: str) -> list[str]:
-    """File paths mentioned in free text (``net/http2/transport.go``, ``README.md``)."""
-    return list(dict.fromkeys(m.group(1).strip("./") for m in _PATH.finditer(text)))
-
-
 def rank_people_for_issue(
     text: str,
     mentioned_paths: Sequence[str],
@@ -111,26 +105,36 @@ def rank_people_for_issue(
     author: str = "",
     constraints: Constraints | None = None,
     now: float | None = None,
+    load: Load | None = None,
 ) -> list[Suggestion]:
     """People who know what the issue is about: its text and the paths it mentions.
 
     The issue is ranked like a change touching ``mentioned_paths`` (plus paths found in the
-    text), as of ``now`` (default: the latest change in the index).
+    text), as of ``now`` (default: the latest change in the index). Use an index built with
+    ``target="authors"``: one built for reviewers offers past reviewers only. ``load`` is the
+    reviewers' load rule (``bot_load``); ``constraints`` carry opt-outs and the never list.
+
+    ``author`` (the reporter) is never suggested, but the issue is ranked without an
+    author, as the authors index learnt it (an issue's reporter says nothing about who
+    will resolve it, and the author-affinity signals would otherwise speak for them).
     """
     paths = tuple(dict.fromkeys([*mentioned_paths, *extract_paths(text)]))
     moment = now if now is not None else _latest(index)
     title, _, body = text.partition("\n")
+    constraints = constraints or Constraints()
+    if author:
+        constraints = replace(constraints, never=constraints.never | {author.strip().lower()})
     issue = Change(
         id="issue",
         created_at=moment,
         merged_at=moment,
-        author=author,
+        author="",
         reviewers=(),
         title=title,
         body=body,
         files=paths,
     )
-    return index.suggest(issue, k=k, constraints=constraints)
+    return index.suggest(issue, k=k, constraints=constraints, load=load)
 
 
 def _latest(index: ReviewerIndex) -> float:
@@ -149,19 +153,38 @@ def match_good_first_issues(
     k: int = 3,
     *,
     encoder: TextEncoderLike | None = None,
+    min_similarity: float = 0.0,
+    vectors: Mapping[int, np.ndarray] | None = None,
+    newcomer_vector: np.ndarray | None = None,
 ) -> list[IssueMatch]:
-    """Open newcomer-labelled issues, most similar to ``newcomer_text`` first (at most ``k``)."""
+    """Open newcomer-labelled issues, most similar to ``newcomer_text`` first (at most ``k``).
+
+    Similarity is the cosine of precomputed vectors (``vectors`` by issue number and
+    ``newcomer_vector``) when every candidate has one, else of ``encoder`` embeddings when an
+    encoder is given, else of TF-IDF. Issues below ``min_similarity`` are dropped (see
+    ``work.calibrate_min_similarity`` for a floor from the repository's own history).
+    """
     pool = [issue for issue in open_issues if is_newcomer_issue(issue.labels)]
     if not pool:
         return []
     texts = [issue.text for issue in pool]
-    scores = (
-        _embedding_scores(newcomer_text, texts, encoder)
-        if encoder is not None
-        else _tfidf_scores(newcomer_text, texts)
-    )
-    order = np.argsort(-scores, kind="stable")[:k]
+    if newcomer_vector is not None and vectors and all(i.number in vectors for i in pool):
+        scores = _cosines(newcomer_vector, np.stack([vectors[i.number] for i in pool]))
+    elif encoder is not None:
+        scores = _embedding_scores(newcomer_text, texts, encoder)
+    else:
+        scores = _tfidf_scores(newcomer_text, texts)
+    order = [i for i in np.argsort(-scores, kind="stable") if scores[i] >= min_similarity][:k]
     return [IssueMatch(pool[i], float(scores[i])) for i in order]
+
+
+def _cosines(query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Cosine of ``query`` to each row."""
+    matrix = np.asarray(rows, dtype=np.float64)
+    matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    unit = np.asarray(query, dtype=np.float64)
+    scores: np.ndarray = matrix @ (unit / max(float(np.linalg.norm(unit)), 1e-12))
+    return scores
 
 
 def _tfidf_scores(query: str, texts: Sequence[str]) -> np.ndarray:
@@ -179,9 +202,7 @@ def _tfidf_scores(query: str, texts: Sequence[str]) -> np.ndarray:
 
 def _embedding_scores(query: str, texts: Sequence[str], encoder: TextEncoderLike) -> np.ndarray:
     vectors = np.asarray(encoder.encode([query, *texts]), dtype=np.float64)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    scores: np.ndarray = vectors[1:] @ vectors[0]
-    return scores
+    return _cosines(vectors[0], vectors[1:])
 
 
 def _first_word(text: str, words: Sequence[str]) -> str:

@@ -13,6 +13,7 @@ These are the reference definitions; ``PathIndex`` computes the same numbers in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -20,6 +21,15 @@ Components = tuple[str, ...]
 
 #: The four techniques, in the order used by every array in this package.
 MEASURES: tuple[str, ...] = ("lcp", "lcsuff", "lcsubstr", "lcsubseq")
+#: A path in prose: ``dir/…/name.ext``, or a bare file name with a common source extension.
+_PATH = re.compile(
+    r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+\.\w{1,8}|[\w-]+\.(?:go|py|js|ts|rs|java|c|h|cc|cpp|md|rst|toml|ya?ml|json))\b"
+)
+
+
+def extract_paths(text: str) -> list[str]:
+    """File paths mentioned in free text (``net/http2/transport.go``, ``README.md``)."""
+    return list(dict.fromkeys(m.group(1).strip("./") for m in _PATH.finditer(text)))
 
 
 @lru_cache(maxsize=1 << 16)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from models.reviewers.features import FEATURES, RELATIVE
+from models.reviewers.features import FEATURES, RELATIVE, feature_names
 
 
 @dataclass(frozen=True)
@@ -206,4 +206,5 @@ class OnlineRanker:
         """Learned weight per feature (on standardised inputs), for inspection."""
         if self._weights is None:
             return {}
-        return dict(zip(FEATURES, map(float, self._weights[:-1]), strict=True))
+        names = feature_names(len(self._weights) - 1)
+        return dict(zip(names, map(float, self._weights[:-1]), strict=True))

@@ -117,11 +117,20 @@ class TfidfTextIndex:
         return out
 
 
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    unit: np.ndarray = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return unit
+
+
 class EmbeddingTextIndex:
     """Cosine similarity of encoder embeddings (e.g. the shared BERT encoder)."""
 
-    def __init__(self, encoder: TextEncoderLike) -> None:
-        """Wrap an encoder; embeddings are L2-normalised when stored."""
+    def __init__(self, encoder: TextEncoderLike | None = None) -> None:
+        """Wrap an encoder; embeddings are L2-normalised when stored.
+
+        Without an encoder every text must be primed (``prime_vectors``) before use.
+        """
         self._encoder = encoder
         self._rows: list[np.ndarray] = []
         self._matrix: np.ndarray | None = None
@@ -137,6 +146,17 @@ class EmbeddingTextIndex:
         if todo:
             self._primed.update(zip(todo, self._normalized(todo), strict=True))
 
+    def prime_vectors(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Hand over already computed embeddings of ``texts`` (one row each): never re-encoded.
+
+        The bot passes the vectors it stored; the replay encodes everything once up front.
+        Primed texts are looked up both when added and when queried.
+        """
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2 or len(matrix) != len(texts):
+            raise ValueError(f"need one vector per text: {len(texts)} texts, shape {matrix.shape}")
+        self._primed.update(zip(texts, _unit_rows(matrix), strict=True))
+
     def add(self, text: str) -> None:
         """Store one past text (encoded now unless primed)."""
         vector = self._primed.get(text)
@@ -144,11 +164,9 @@ class EmbeddingTextIndex:
         self._matrix = None
 
     def _normalized(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = np.asarray(self._encoder.encode(list(texts)), dtype=np.float32)
-        normalized: np.ndarray = vectors / np.maximum(
-            np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12
-        )
-        return normalized
+        if self._encoder is None:
+            raise LookupError(f"no encoder and no primed vector for {len(texts)} text(s)")
+        return _unit_rows(np.asarray(self._encoder.encode(list(texts)), dtype=np.float32))
 
     def similarities(self, text: str) -> np.ndarray:
         """Cosine similarity of ``text``'s embedding to every stored embedding."""
@@ -156,8 +174,9 @@ class EmbeddingTextIndex:
             return np.zeros(len(self._rows))
         if self._matrix is None:
             self._matrix = np.stack(self._rows)
-        query = np.asarray(self._encoder.encode([text]), dtype=np.float32)[0]
-        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        query = self._primed.get(text)
+        if query is None:
+            query = self._normalized([text])[0]
         sims: np.ndarray = (self._matrix @ query).astype(np.float64)
         return sims
 

@@ -154,9 +154,9 @@ CASES = [
         "loaded people give way in a close call",
         REQUEST_ONE,
         chose(["bob"], "request"),
-        files=HTTP2[1:],
+        files=HTTP2[:1],
         history=CLOSE_CALL,
-        alice_waited_on=2,
+        alice_waited_on=4,
     ),
     Case("opted-out people give way", REQUEST_ONE, chose(["bob"], "request"), opted_out=True),
     Case(
@@ -274,7 +274,13 @@ class PeopleCase:
     history: tuple[tuple[str, int, tuple[str, ...]], ...] = HISTORY
     #: alice opted out of suggestions (``steward people opt-out alice``).
     opted_out: bool = False
+    #: alice set GitHub's busy status.
+    busy: bool = False
 
+
+#: Next after alice: erin, who authored every change of the history (authors resolve
+#: issues too), not bob, who reviewed only docs changes.
+NEXT_AFTER_ALICE = {"people": ["erin"], "how": "mention"}
 
 PEOPLE_CASES = [
     PeopleCase(
@@ -305,14 +311,21 @@ PEOPLE_CASES = [
     PeopleCase(
         "the issue's author is left out",
         "reviewers:\n  issues: mention\n  count: 1\n",
-        {"people": ["bob"], "how": "mention"},
+        NEXT_AFTER_ALICE,
         author="alice",
     ),
     PeopleCase(
         "opted-out people are not mentioned",
         "reviewers:\n  issues: mention\n  count: 1\n",
-        {"people": ["bob"], "how": "mention"},
+        NEXT_AFTER_ALICE,
         opted_out=True,
+    ),
+    PeopleCase(
+        "busy people give way in a close call",
+        "reviewers:\n  issues: mention\n  count: 1\n",
+        {"people": ["bob"], "how": "mention"},
+        history=CLOSE_CALL,
+        busy=True,
     ),
 ]
 
@@ -334,8 +347,11 @@ async def test_people_for_issues(flows: Flows, case: PeopleCase) -> None:
     start = flows.mark()
     args = IssueArgs(installation_id=INSTALLATION_ID, owner=ORG, repo=repo, number=issue.number)
     flows.store.set_opt_out("alice", case.opted_out)
-
-    result = await flows.run(run_issue_people, args)
+    fake.user("alice").busy = case.busy
+    try:
+        result = await flows.run(run_issue_people, args)
+    finally:
+        fake.user("alice").busy = False
 
     assert result == case.expected
     if not case.history:

@@ -363,6 +363,26 @@ async def test_newcomer_welcome_lists_matching_good_first_issues(flows: Flows) -
     assert "CONTRIBUTING" not in comment  # the repository has no guide to link
 
 
+async def test_an_unrelated_list_of_good_first_issues_is_never_shown(flows: Flows) -> None:
+    fake = flows.fake
+    repo = flows.new_repo("gfi-none", config="welcome:\n  good_first_issues: 3\n")
+    newcomer_with_good_first_issues(fake, repo)
+    mine = fake.add_issue(
+        ORG,
+        repo,
+        title="Segfault when the PostgreSQL connection pool is exhausted",
+        body="The worker crashes under load with 200 open connections.",
+        user="newbie2",
+    )
+
+    args = welcome_args(repo, "issue", Item(mine.number), author="newbie2")
+    assert (await flows.run(run_welcome, args))["posted"] is True
+
+    (comment,) = welcomes(fake, repo, "issue", mine.number)
+    assert "Looking for something to work on" not in comment
+    assert "dark mode" not in comment and "HTTP/2" not in comment
+
+
 async def test_unknown_kind_is_refused(flows: Flows) -> None:
     repo = flows.new_repo("kind")
     args = welcome_args(repo, "wiki_page", Item(1), author="newbie")

@@ -70,7 +70,12 @@ async def test_signed_issue_is_queued_with_ids_only(client: tuple[TestClient, Qu
     resp = await post(http, "issues", issue_opened())
     assert resp.status == 202, await resp.text()
     jobs = {j.task: j for j in queue.jobs}
-    assert sorted(jobs) == ["steward.issue_people", "steward.triage", "steward.welcome"]
+    assert sorted(jobs) == [
+        "steward.embed",
+        "steward.issue_people",
+        "steward.triage",
+        "steward.welcome",
+    ]
     job = jobs["steward.welcome"]
     assert (
         job.kwargs["owner"] == "o" and job.kwargs["number"] == 1 and job.kwargs["kind"] == "issue"
@@ -139,7 +144,7 @@ async def test_redelivery_is_acknowledged_not_queued(client: tuple[TestClient, Q
     again = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
     assert (first.status, again.status) == (202, 200)
     assert (await again.json())["duplicate"] is True
-    assert len(queue.jobs) == 3
+    assert len(queue.jobs) == 4  # embed, people, triage, welcome: once
 
 
 async def test_broker_down_is_503_and_redelivery_then_queues(
@@ -153,7 +158,7 @@ async def test_broker_down_is_503_and_redelivery_then_queues(
     queue.down = False
     retry = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
     assert (down.status, retry.status) == (503, 202)
-    assert len(queue.jobs) == 3
+    assert len(queue.jobs) == 4  # embed, people, triage, welcome: once
 
 
 @pytest.mark.parametrize(
@@ -185,7 +190,11 @@ async def test_bot_senders_never_trigger(
         ),
         ("pull_request.ready_for_review", "pull_request", ["steward.reviewers"]),
         ("pull_request.closed", "pull_request", None),
-        ("discussion.created", "discussion", ["steward.welcome", "steward.triage"]),
+        (
+            "discussion.created",
+            "discussion",
+            ["steward.welcome", "steward.triage", "steward.embed"],
+        ),
         ("installation.created", "installation", "steward.installation"),
         ("installation_repositories.added", "installation_repositories", "steward.installation"),
     ],
@@ -199,6 +208,26 @@ async def test_routing_of_real_payloads(
     assert resp.status == (202 if task else 200), await resp.text()
     expected = task if isinstance(task, list) else [task] if task else []
     assert sorted(j.task for j in queue.jobs) == sorted(expected)
+
+
+async def test_a_merge_is_recorded_embedded_and_considered_for_work(
+    client: tuple[TestClient, Queue],
+) -> None:
+    http, queue = client
+    payload = example("pull_request.closed")
+    payload["pull_request"] = {
+        **payload["pull_request"],
+        "merged": True,
+        "merged_at": "2026-12-01T10:00:00Z",
+    }
+    resp = await post(http, "pull_request", json.dumps(payload).encode())
+    assert resp.status == 202, await resp.text()
+    assert sorted(j.task for j in queue.jobs) == [
+        "steward.embed",
+        "steward.recommend",
+        "steward.record_pull",
+        "steward.welcome",  # a first merge is congratulated
+    ]
 
 
 async def test_unknown_event_is_acknowledged(client: tuple[TestClient, Queue]) -> None:

@@ -84,12 +84,21 @@ def test_cli_json_shape(capsys: pytest.CaptureFixture[str], golang_head: list[Ch
     parser = argparse.ArgumentParser(prog="steward")
     cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
-        ["eval-reviewers", "--history", str(GOLANG), "--json", "--limit", "120", "--no-progress"]
+        [
+            "eval-reviewers",
+            "--history",
+            str(GOLANG),
+            "--json",
+            "--limit",
+            "120",
+            "--no-progress",
+            "--no-encoder",
+        ]
     )
     assert args.func(args) == 0
     out = capsys.readouterr().out
     result = json.loads(out)
-    assert set(result) == {"steward", "revfinder", "load"}
+    assert {"steward", "revfinder", "load", "steward_no_encoder", "popularity"} <= set(result)
     for name in ("steward", "revfinder"):
         assert set(result[name]) == {"top1", "top3", "top5", "top10", "mrr", "n"}
     assert {"real_busiest_share", "steward_busiest_share"} <= set(result["load"])

@@ -9,7 +9,7 @@ import pytest
 from models.reviewers import Suggestion
 from workers.reviewers.decide import (
     change_record,
-    open_request_counts,
+    review_requests,
     reviewers_from,
     suggestion_comment,
     writers,
@@ -53,13 +53,33 @@ def test_bots_never_write() -> None:
     assert writers([{"login": "x[bot]", "type": "Bot", "permissions": {"push": True}}]) == []
 
 
-def test_open_request_counts() -> None:
+def test_open_requests_count_one_and_past_reviews_fade() -> None:
+    from models.reviewers.constraints import workload
+
     pulls = [
-        {"requested_reviewers": [{"login": "a"}, {"login": "b"}]},
-        {"requested_reviewers": [{"login": "a"}]},
+        {
+            "created_at": "2026-11-30T00:00:00Z",
+            "requested_reviewers": [{"login": "a"}, {"login": "b"}],
+        },
+        {"created_at": "2026-11-30T00:00:00Z", "requested_reviewers": [{"login": "a"}]},
         {},
     ]
-    assert open_request_counts(pulls) == {"a": 2, "b": 1}
+    history = [  # c reviewed a change merged 60 days (one half-life) before "now"
+        {
+            "created_at": "2026-09-01T00:00:00Z",
+            "merged_at": "2026-10-02T00:00:00Z",
+            "reviewers": ["c"],
+        }
+    ]
+    from models.reviewers.data import parse_time
+
+    now = parse_time("2026-12-01T00:00:00Z")
+    load = workload(review_requests(pulls, history), now)
+    assert load["a"] == 2.0 and load["b"] == 1.0
+    assert abs(load["c"] - 0.5) < 0.01
+    # While c's change was open it counted fully; the later requests did not exist yet.
+    during = parse_time("2026-09-15T00:00:00Z")
+    assert workload(review_requests(pulls, history), during) == {"c": 1.0}
 
 
 def test_change_record_format() -> None:

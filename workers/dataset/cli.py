@@ -191,7 +191,7 @@ async def _collect(
 
     async with aiohttp.ClientSession() as session:
         gh = await github_client(
-            session, settings, env=env, query=query, installation_id=args.installation_id
+            session, settings, env=env, repo=query.repo, installation_id=args.installation_id
         )
         return await collect(
             gh,
@@ -209,10 +209,11 @@ async def github_client(
     settings: Settings,
     *,
     env: Mapping[str, str],
-    query: CollectQuery,
+    repo: str,
     installation_id: int | None,
 ) -> GitHubClient:
-    """A client acting with ``GITHUB_TOKEN``, else as the App's installation."""
+    """A client acting with ``GITHUB_TOKEN``, else as the App's installation on ``repo``
+    (``owner/name``; found automatically unless ``installation_id`` is given)."""
     from workers.github import GitHubClient
 
     options: dict[str, Any] = {
@@ -231,7 +232,7 @@ async def github_client(
             "(in the environment or .env)"
         )
     return await _installation_client(
-        session, settings, query=query, installation_id=installation_id, options=options
+        session, settings, repo=repo, installation_id=installation_id, options=options
     )
 
 
@@ -239,7 +240,7 @@ async def _installation_client(
     session: aiohttp.ClientSession,
     settings: Settings,
     *,
-    query: CollectQuery,
+    repo: str,
     installation_id: int | None,
     options: dict[str, Any],
 ) -> GitHubClient:
@@ -253,19 +254,19 @@ async def _installation_client(
         session=session,
     )
     if installation_id is None:
-        installation_id = await _installation_for(session, settings, auth=auth, query=query)
+        installation_id = await _installation_for(session, settings, auth=auth, repo=repo)
     return await auth.client(installation_id, **options)
 
 
 async def _installation_for(
-    session: aiohttp.ClientSession, settings: Settings, *, auth: Any, query: CollectQuery
+    session: aiohttp.ClientSession, settings: Settings, *, auth: Any, repo: str
 ) -> int:
     """The id of the App's installation that covers the repository."""
     from gidgethub import BadRequest
 
     from workers.github import GitHubClient
 
-    owner, name = query.owner_and_name
+    owner, name = repo.split("/", 1)
     app_client = GitHubClient(session, base_url=settings.github_api_url)
     try:
         data = await app_client.getitem(
@@ -277,7 +278,7 @@ async def _installation_for(
         if exc.status_code != 404:
             raise
         raise CredentialsError(
-            f"the App (APP_ID={settings.app_id}) is not installed on {query.repo}, or the "
+            f"the App (APP_ID={settings.app_id}) is not installed on {repo}, or the "
             "repository does not exist; install the App there, pass --installation-id, or "
             "set GITHUB_TOKEN"
         ) from None

@@ -7,11 +7,11 @@ into its inputs and its outputs into what the bot says.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from models.reviewers import Suggestion
+from models.reviewers.constraints import Request
 
 REVIEWERS_MARKER = "<!-- steward:reviewers -->"
 PEOPLE_MARKER = "<!-- steward:people -->"
@@ -87,13 +87,24 @@ def change_record(
     }
 
 
-def open_request_counts(open_pulls: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-    """How many open pull requests currently wait on each person's review."""
-    counts: Counter[str] = Counter()
-    for pull in open_pulls:
-        for user in pull.get("requested_reviewers") or []:
-            counts[str(user.get("login", ""))] += 1
-    return dict(counts)
+def review_requests(
+    open_pulls: Iterable[Mapping[str, Any]], history: Iterable[Mapping[str, Any]]
+) -> list[Request]:
+    """Everyone's review requests as the load rule reads them: each open pull request's
+    requested reviewers (still open) and each stored merged change's reviewers (closed at
+    its merge, so recent reviews still weigh and old ones fade)."""
+    from models.reviewers.data import parse_time
+
+    requests = [
+        Request(str(user.get("login", "")), parse_time(pull.get("created_at")) or 0.0)
+        for pull in open_pulls
+        for user in pull.get("requested_reviewers") or []
+    ]
+    for change in history:
+        created = parse_time(change.get("created_at")) or 0.0
+        merged = parse_time(change.get("merged_at")) or created
+        requests.extend(Request(str(r), created, merged) for r in change.get("reviewers") or [])
+    return requests
 
 
 def suggestion_comment(suggestions: Sequence[Suggestion]) -> str:

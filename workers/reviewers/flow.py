@@ -9,17 +9,18 @@ from typing import Any
 
 from core.tasks import IssueArgs, PullArgs
 from models.reviewers import Change, Constraints, Load, Suggestion, rank_people_for_issue
+from models.reviewers.constraints import bot_load, workload
 from workers.flow import Effect, RepoTask, open_repo
 from workers.repo_config import fetch_file
 from workers.reviewers.decide import (
     PEOPLE_MARKER,
     REVIEWERS_MARKER,
-    open_request_counts,
     people_comment,
+    review_requests,
     suggestion_comment,
     writers,
 )
-from workers.reviewers.history import pull_files, reviewer_index
+from workers.reviewers.history import people_index, pull_files, reviewer_index
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ async def eligible_people(task: RepoTask) -> list[str]:
 
 
 async def current_load(task: RepoTask) -> Load:
-    """Open review requests per person across the repository's open pull requests."""
+    """Everyone's workload now — open review requests count 1, past reviews fade with a
+    60-day half-life — under the one load rule the replay measures (``bot_load``: relative
+    to the average loaded person; only load above the average discounts)."""
     pulls = [
         pull
         async for pull in task.gh.getiter(
@@ -57,7 +60,8 @@ async def current_load(task: RepoTask) -> Load:
             {"owner": task.owner, "repo": task.repo, "state": "open", "per_page": 100},
         )
     ]
-    return Load(open_requests=open_request_counts(pulls))
+    requests = review_requests(pulls, task.store.changes_for(task.full_name))
+    return bot_load(workload(requests, time.time()))
 
 
 def busy_query(count: int) -> str:
@@ -122,7 +126,7 @@ async def rank_reviewers(task: RepoTask, pull: dict[str, Any]) -> tuple[list[Sug
     # Availability is looked up only for the leading candidates, then the ranking is redone.
     leaders = index.suggest(change, k=config.count * 3, constraints=constraints, load=load)
     busy = await busy_people(task, [s.login for s in leaders])
-    load = Load(open_requests=load.open_requests, busy=busy)
+    load = load.with_requests(load.open_requests, busy)
     return index.suggest(change, k=config.count, constraints=constraints, load=load), len(index)
 
 
@@ -186,24 +190,32 @@ async def apply_reviewers(
 
 
 async def rank_people(task: RepoTask, number: int) -> list[Suggestion]:
-    """People who could help with issue ``number``, from the review history."""
-    issue = await task.gh.getitem(
-        "/repos/{owner}/{repo}/issues/{issue_number}",
-        {"owner": task.owner, "repo": task.repo, "issue_number": number},
+    """People likely to resolve issue ``number``: who authored and reviewed changes about
+    what it says, with the reviewers' constraints, load and busy rules."""
+    issue, allowed, load = await asyncio.gather(
+        task.gh.getitem(
+            "/repos/{owner}/{repo}/issues/{issue_number}",
+            {"owner": task.owner, "repo": task.repo, "issue_number": number},
+        ),
+        eligible_people(task),
+        current_load(task),
     )
     config = task.config.reviewers
-    return rank_people_for_issue(
-        f"{issue.get('title') or ''}\n{issue.get('body') or ''}",
-        [],
-        reviewer_index(task.store, task.full_name),
-        k=config.count,
-        author=str(issue["user"]["login"]),
-        constraints=Constraints.build(
-            allowed=await eligible_people(task),
-            never=config.never,
-            opted_out=task.store.opted_out(),
-        ),
+    text = f"{issue.get('title') or ''}\n{issue.get('body') or ''}"
+    index = people_index(task.store, task.full_name)
+    constraints = Constraints.build(
+        allowed=allowed, never=config.never, opted_out=task.store.opted_out()
     )
+    author = str(issue["user"]["login"])
+
+    def ranked(current: Load, k: int) -> list[Suggestion]:
+        return rank_people_for_issue(
+            text, [], index, k=k, author=author, constraints=constraints, load=current
+        )
+
+    # As for reviewers: availability only for the leading candidates, then rank again.
+    busy = await busy_people(task, [s.login for s in ranked(load, config.count * 3)])
+    return ranked(load.with_requests(load.open_requests, busy), config.count)
 
 
 async def run_issue_people(ctx: TaskContext, args: IssueArgs) -> dict[str, Any]:

@@ -105,7 +105,8 @@ async def contributing_url(task: RepoTask, path: str) -> str | None:
 
 
 async def good_first_issues(task: RepoTask, number: int, *, limit: int) -> list[dict[str, Any]]:
-    """Open newcomer-labelled issues most similar to what the newcomer wrote."""
+    """Open newcomer-labelled issues most similar to what the newcomer wrote, from the
+    semantic index, and only those above the repository's calibrated minimum similarity."""
     from models.reviewers import OpenIssue, match_good_first_issues
     from models.reviewers.issues import is_newcomer_issue
 
@@ -113,24 +114,49 @@ async def good_first_issues(task: RepoTask, number: int, *, limit: int) -> list[
         return []
     ids: dict[str, Any] = {"owner": task.owner, "repo": task.repo, "issue_number": number}
     mine = await task.gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids)
-    pool = []
+    found = []
     async for item in task.gh.getiter(
         "/repos/{owner}/{repo}/issues{?state,per_page}",
         {"owner": task.owner, "repo": task.repo, "state": "open", "per_page": 100},
     ):
         labels = tuple(str(label["name"]) for label in item.get("labels") or [])
         if item["number"] != number and "pull_request" not in item and is_newcomer_issue(labels):
-            pool.append(
-                OpenIssue(
-                    int(item["number"]),
-                    str(item.get("title") or ""),
-                    str(item.get("body") or ""),
-                    labels,
-                )
-            )
-    text = f"{mine.get('title') or ''}\n{mine.get('body') or ''}"
-    matches = match_good_first_issues(text, pool, k=limit)
+            found.append(item)
+    if not found:
+        return []
+    pool = [
+        OpenIssue(
+            int(i["number"]),
+            str(i.get("title") or ""),
+            str(i.get("body") or ""),
+            tuple(str(label["name"]) for label in i.get("labels") or []),
+        )
+        for i in found
+    ]
+    vectors, threshold = newcomer_vectors(task, [mine, *found])
+    matches = match_good_first_issues(
+        f"{mine.get('title') or ''}\n{mine.get('body') or ''}",
+        pool,
+        k=limit,
+        min_similarity=threshold,
+        vectors={n: v for n, v in vectors.items() if n != number},
+        newcomer_vector=vectors[number],
+    )
     return [{"number": m.issue.number, "title": m.issue.title} for m in matches]
+
+
+def newcomer_vectors(task: RepoTask, issues: list[dict[str, Any]]) -> tuple[dict[int, Any], float]:
+    """The issues' vectors from the semantic index (embedded now when missing) and the
+    repository's minimum similarity for a suggestion."""
+    from workers.matching.decide import issue_text, item_key
+    from workers.matching.flow import min_similarity
+    from workers.matching.vectors import ensure_vectors, repo_encoder
+
+    encoder = repo_encoder(task.settings, task.full_name)
+    texts = {item_key("issue", int(i["number"])): issue_text(i) for i in issues}
+    stored = ensure_vectors(task.store, task.full_name, encoder, texts=texts)
+    vectors = {int(i["number"]): stored[item_key("issue", int(i["number"]))] for i in issues}
+    return vectors, min_similarity(task.store, task.full_name, encoder)
 
 
 async def post_welcome(task: RepoTask, args: WelcomeArgs, body: str) -> bool:
