@@ -358,6 +358,24 @@ class Store:
             ).mappings()
             return [dict(r) for r in rows]
 
+    def triage_decisions(self) -> list[dict[str, Any]]:
+        """Every repository's triage decisions (repo, number, mode, detail), for
+        :func:`core.live_precision.precision_by_repository`.
+        """
+        columns = (actions.c.repo, actions.c.number, actions.c.mode, actions.c.detail)
+        query = select(*columns).where(
+            actions.c.feature == "triage", actions.c.action == "decision"
+        )
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def label_feedback(self) -> list[dict[str, Any]]:
+        """Every repository's recorded label changes by people (repo, number, kind, subject)."""
+        columns = (feedback.c.repo, feedback.c.number, feedback.c.kind, feedback.c.subject)
+        query = select(*columns).where(feedback.c.kind.in_(("label_added", "label_removed")))
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def claim_config_report(
         self, repo: str, path: str, blob_sha: str, *, errors: list[str]
     ) -> bool:
@@ -474,6 +492,23 @@ class Store:
                 for key, digest, vector in conn.execute(scoped):
                     out[str(key)] = (str(digest), bytes(vector))
         return out
+
+    def vector_count(self, repo: str, model: str) -> int:
+        """How many items of ``repo`` encoder ``model`` embedded (no rows loaded)."""
+        from sqlalchemy import func
+
+        where = (item_vectors.c.repo == repo) & (item_vectors.c.model == model)
+        with self._tx() as conn:
+            query = select(func.count()).select_from(item_vectors).where(where)
+            return int(conn.execute(query).scalar_one())
+
+    def sample_vectors(self, repo: str, model: str, *, limit: int) -> list[bytes]:
+        """Up to ``limit`` stored embeddings of ``repo`` by ``model`` (float32 bytes), the
+        same rows on every call while nothing changes (ordered by key)."""
+        where = (item_vectors.c.repo == repo) & (item_vectors.c.model == model)
+        query = select(item_vectors.c.vector).where(where).order_by(item_vectors.c.key)
+        with self._tx() as conn:
+            return [bytes(row[0]) for row in conn.execute(query.limit(limit))]
 
     def prune_vectors(self, repo: str, *, keep_model: str) -> int:
         """Drop a repository's embeddings made by other encoders; how many were dropped."""

@@ -8,6 +8,7 @@ A process-wide cache (``get_encoder``) makes a worker load each model once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,20 @@ class TextEncoder(Protocol):
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Return an array of shape ``(len(texts), dim)``."""
         ...
+
+
+@contextlib.contextmanager
+def quiet_progress() -> Iterator[None]:
+    """Transformers' own progress bars off for a moment (loading or writing weights)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def pick_device(prefer: str | None = None) -> str:
@@ -133,8 +148,9 @@ class Encoder:
         from models.defaults import resolve_model_name
 
         path = resolve_model_name(name_or_path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModel.from_pretrained(path)
+        with quiet_progress():  # a second's "Loading weights" bar per load is noise in logs
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path)
         model.eval()
         return cls(tokenizer, model, device=device, max_length=max_length, precision=precision)
 

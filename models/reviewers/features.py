@@ -194,14 +194,8 @@ def person_signals(history: History, query: Query, config: SignalConfig) -> np.n
     raw = np.column_stack([columns[name] for name in SIGNALS])
     if query.semantic_similarity is None:
         return raw
-    semantic = _semantic_columns(
-        semantic_strength(query.semantic_similarity),
-        by_reviewer,
-        by_author,
-        w_exp,
-        (rc, rp, ac, ap),
-        n,
-    )
+    strength = semantic_strength(query.semantic_similarity)
+    semantic = _semantic_columns(strength, by_reviewer, by_author, w_exp, (rc, rp, ac, ap), n)
     return np.column_stack([raw, *(semantic[name] for name in SEMANTIC_SIGNALS)])
 
 

@@ -216,16 +216,11 @@ def save_encoder(encoder: Encoder, folder: Path) -> None:
     Without transformers' "Writing model shards" bar: a second's write, repeated for
     every repository of a ``--per-repo`` run, is noise in the training's own progress.
     """
-    from transformers.utils import logging as hf_logging
+    from models.encoder import quiet_progress
 
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    try:
+    with quiet_progress():
         encoder.model.save_pretrained(folder, safe_serialization=True)
         encoder.tokenizer.save_pretrained(folder)
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def store_encoder(encoder: Encoder, encoders: Path, digest: str) -> Path:

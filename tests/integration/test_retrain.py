@@ -460,10 +460,15 @@ def tiny_config() -> Any:
     )
 
 
+#: Follow-up tasks the retrain flow queued, ``(task name, message)``.
+QUEUED: list[tuple[str, dict[str, Any]]] = []
+
+
 async def retrain(settings: Settings, store: Store, name: str, **options: Any) -> dict[str, Any]:
     from workers.runtime import Runtime
 
-    runtime = Runtime(settings, store, redis.Redis.from_url(str(settings.redis_url)))
+    client = redis.Redis.from_url(str(settings.redis_url))
+    runtime = Runtime(settings, store, client, send=lambda *task: QUEUED.append(task))
     async with runtime.task_context() as ctx:
         return await run_retrain(
             ctx,
@@ -486,9 +491,12 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
     store = open_store(settings.database_url_or_default)
     paths = ModelPaths(settings.data_dir / "models", full)
 
+    QUEUED.clear()
     first = await retrain(settings, store, name)
     assert first["promoted"] is True and first["version"] == 1 and first["collected"] == 61
     assert live_version(paths) == 1
+    # The new encoder's embeddings replace the old ones: the index is rebuilt.
+    assert [(task, m["repo"]) for task, m in QUEUED] == [("steward.index", name)]
     from models.triage.model import TriageModel
     from workers.triage.inference import has_model
 

@@ -43,7 +43,6 @@ from workers.matching.vectors import (
     RepoEncoder,
     ensure_vectors,
     repo_encoder,
-    stored_matrix,
 )
 from workers.runtime import TaskContext
 
@@ -58,9 +57,12 @@ query DiscussionText($id: ID!) {
 MIN_SIMILARITY_FLOOR = 0.35
 #: Stored vectors needed before the repository's own calibration is trusted.
 CALIBRATION_MIN_ITEMS = 30
+#: Stored vectors read at most to calibrate (random pairs among them).
+CALIBRATION_SAMPLE = 2000
 
 _lock = threading.Lock()
-_thresholds: dict[tuple[str, str, int], float] = {}
+#: ``(repo, encoder tag) → (index size when calibrated, minimum similarity)``.
+_thresholds: dict[tuple[str, str], tuple[int, float]] = {}
 
 
 async def fetch_item_text(task: RepoTask, args: EmbedArgs) -> str | None:
@@ -133,20 +135,24 @@ async def run_index(ctx: TaskContext, args: IndexArgs) -> dict[str, Any]:
 def min_similarity(store: Store, repo: str, encoder: RepoEncoder) -> float:
     """The least similarity worth showing, calibrated on the repository's own items.
 
-    Cached per repository, encoder and index size; a small index uses the floor alone.
+    Random pairs of up to 2,000 stored items give the similarity of unrelated items; the
+    result is cached per repository and encoder until the index has grown by a quarter. A
+    small index uses the floor alone.
     """
     from models.reviewers.work import calibrate_min_similarity
 
-    keys, matrix = stored_matrix(store, repo, encoder.tag)
-    cache_key = (repo, encoder.tag, len(keys))
+    count = store.vector_count(repo, encoder.tag)
     with _lock:
-        if cache_key in _thresholds:
-            return _thresholds[cache_key]
+        cached = _thresholds.get((repo, encoder.tag))
+    if cached is not None and count <= cached[0] * 1.25:
+        return cached[1]
     value = MIN_SIMILARITY_FLOOR
-    if len(keys) >= CALIBRATION_MIN_ITEMS:
+    if count >= CALIBRATION_MIN_ITEMS:
+        rows = store.sample_vectors(repo, encoder.tag, limit=CALIBRATION_SAMPLE)
+        matrix = np.stack([np.frombuffer(row, dtype=np.float32) for row in rows])
         value = max(value, float(calibrate_min_similarity(matrix)))
     with _lock:
-        _thresholds[cache_key] = value
+        _thresholds[(repo, encoder.tag)] = (max(count, 1), value)
     return value
 
 

@@ -102,13 +102,3 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     scaled: np.ndarray = rows / np.maximum(norms, 1e-12)
     return scaled
-
-
-def stored_matrix(store: Store, repo: str, tag: str) -> tuple[list[str], np.ndarray]:
-    """Every stored embedding of ``repo`` made by ``tag``: keys and a matrix."""
-    rows = store.vectors_for(repo, tag)
-    keys = sorted(rows)
-    if not keys:
-        return [], np.zeros((0, 0), dtype=np.float32)
-    matrix = np.stack([np.frombuffer(rows[k][1], dtype=np.float32) for k in keys])
-    return keys, matrix

@@ -45,7 +45,7 @@ from redis.exceptions import LockError
 
 from core.settings import Settings
 from core.store import Store
-from core.tasks import RetrainArgs
+from core.tasks import INDEX, IndexArgs, RetrainArgs
 from models.triage.data import LabelledItem, item_from_json, repo_dirname
 from models.triage.gate import GatePolicy
 from workers.dataset.collect import (
@@ -582,9 +582,20 @@ async def run_retrain(
         results[full] = skipped
     for member, collected in members:
         results[member.paths.repo] = {"collected": collected.new, **results[member.paths.repo]}
+    queue_reindex(ctx, args, results)
     first = args.full_name
     together = {full: r for full, r in results.items() if full != first}
     return {"repo": first, **results[first], **({"together": together} if together else {})}
+
+
+def queue_reindex(ctx: TaskContext, args: RetrainArgs, results: dict[str, Any]) -> None:
+    """A promoted model brings a new encoder: embed its repository's items again with it
+    (``steward.index`` also drops the old encoder's rows)."""
+    for full, result in results.items():
+        if isinstance(result, dict) and result.get("promoted"):
+            owner, _, name = full.partition("/")
+            index = IndexArgs(installation_id=args.installation_id, owner=owner, repo=name)
+            ctx.runtime.enqueue(INDEX, index)
 
 
 def retrain_jobs(repositories: Sequence[tuple[int, str]]) -> list[RetrainArgs]:
