@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from app.embedded import EmbeddedRedis, WorkerProcess
+from app.metrics import add_metrics
 from app.relay import attach_relay
 from app.routes import Job
 from app.setup import add_setup_routes
@@ -27,6 +28,7 @@ from app.web import (
     sending_publisher,
 )
 from core.logs import configure_logging, register_secret
+from core.metrics import configure_metrics
 from core.settings import Settings
 from core.store import Store, open_store
 
@@ -48,7 +50,7 @@ async def _not_configured(request: web.Request) -> web.Response:
 async def _status_page(request: web.Request) -> web.Response:
     return web.Response(
         text="Steward is running. Webhooks go to POST "
-        f"{request.app[WEBHOOK_PATH]}; health at /healthz and /readyz.\n"
+        f"{request.app[WEBHOOK_PATH]}; health at /healthz and /readyz, metrics at /metrics.\n"
     )
 
 
@@ -106,6 +108,7 @@ def build_web_app(
             await closing.close()
 
         app.on_cleanup.append(close_publisher)
+    add_metrics(app, settings, redis=redis, store=store)
     app[WEBHOOK_PATH] = settings.webhook_path
     if settings.is_configured:
         app.router.add_get("/", _status_page)
@@ -171,8 +174,15 @@ def serve(settings: Settings, *, start_worker: bool | None = None, web_processes
     backends, runs one of them and stops the others when it stops.
     """
     configure_logging(settings.log_level, settings.log_format)
-    for secret in (settings.webhook_secret, settings.private_key, settings.client_secret):
+    for secret in (
+        settings.webhook_secret,
+        settings.private_key,
+        settings.client_secret,
+        settings.metrics_token,
+    ):
         register_secret(secret)
+    # Before any child starts: they inherit PROMETHEUS_MULTIPROC_DIR and write there too.
+    configure_metrics(settings.metrics_dir_or_default, clean=True)
     stack = Stack(settings)
     siblings: list[subprocess.Popen[bytes]] = []
     try:
@@ -210,6 +220,7 @@ def run_web(
     relay's deliveries are forwarded to this process's receiver (:mod:`app.relay`).
     """
     store = store or open_store(settings.database_url_or_default)
+    configure_metrics(settings.metrics_dir_or_default)
 
     async def app_factory() -> web.Application:
         client = aioredis.Redis.from_url(str(settings.redis_url))

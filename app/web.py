@@ -30,6 +30,7 @@ from app.routes import Dispatch, Job, build_router
 from core import streams
 from core.deliveries import delivery_key
 from core.logs import log_context
+from core.metrics import record_delivery
 from core.payloads import Envelope, PayloadError
 from core.settings import Settings
 from core.tasks import TASKS
@@ -61,10 +62,19 @@ class Receiver:
 
 
 RECEIVER = web.AppKey("receiver", Receiver)
+#: How a delivery was answered (``steward_deliveries_total{outcome}``), set on its response.
+OUTCOME = web.ResponseKey("outcome", str)
+#: Outcomes of deliveries refused before their event is trusted, by HTTP status.
+REFUSED = {400: "malformed", 401: "bad_signature", 413: "too_large"}
 
 
 def _json(code: int, **body: Any) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=code, content_type="application/json")
+
+
+def _answer(outcome: str, response: web.Response) -> web.Response:
+    response[OUTCOME] = outcome
+    return response
 
 
 def verify_delivery(headers: Any, body: bytes, secret: str) -> sansio.Event:
@@ -157,14 +167,24 @@ async def handle_webhook(request: web.Request) -> web.Response:
     """POST WEBHOOK_PATH: verify, de-duplicate, route, queue; 202 when something was queued."""
     receiver = request.app[RECEIVER]
     started = time.perf_counter()
-    body = await request.read()
-    event = verify_delivery(request.headers, body, receiver.settings.webhook_secret or "")
+    try:
+        body = await request.read()
+        event = verify_delivery(request.headers, body, receiver.settings.webhook_secret or "")
+    except web.HTTPException as exc:
+        record_delivery("unknown", REFUSED.get(exc.status, f"http_{exc.status}"))
+        raise
     try:
         envelope = Envelope.parse(event.event, str(event.delivery_id), event.data)
     except PayloadError as exc:
+        record_delivery(event.event, "bad_payload")
         raise web.HTTPBadRequest(text=str(exc)) from None
     with log_context(delivery=envelope.delivery_id, installation=envelope.installation_id):
-        response = await _accept(receiver, event, envelope)
+        try:
+            response = await _accept(receiver, event, envelope)
+        except web.HTTPException:
+            record_delivery(event.event, "bad_payload")
+            raise
+        record_delivery(event.event, response.get(OUTCOME, "answered"))
         log.info(
             "%s.%s → %d in %.1f ms",
             envelope.event,
@@ -177,9 +197,9 @@ async def handle_webhook(request: web.Request) -> web.Response:
 
 async def _accept(receiver: Receiver, event: sansio.Event, envelope: Envelope) -> web.Response:
     if envelope.event == "ping":
-        return _json(200, msg="pong", zen=event.data.get("zen"))
+        return _answer("ping", _json(200, msg="pong", zen=event.data.get("zen")))
     if is_own_or_bot_sender(envelope, receiver.settings):
-        return _json(200, ignored="sender is a bot")
+        return _answer("bot_sender", _json(200, ignored="sender is a bot"))
     dispatch = Dispatch(envelope)
     try:
         await receiver.router.dispatch(event, dispatch)
@@ -194,7 +214,7 @@ async def _accept(receiver: Receiver, event: sansio.Event, envelope: Envelope) -
         ) from None
     if not dispatch.jobs:
         what = f"{envelope.event}.{envelope.action}" if envelope.action else envelope.event
-        return _json(200, ignored=f"Steward does not act on {what}")
+        return _answer("ignored", _json(200, ignored=f"Steward does not act on {what}"))
     return await _queue_once(receiver, envelope, dispatch.jobs)
 
 
@@ -203,10 +223,12 @@ async def _queue_once(receiver: Receiver, envelope: Envelope, jobs: list[Job]) -
         first = await receiver.publish(envelope.delivery_id, jobs)
     except Exception:
         log.exception("BROKER DOWN: could not queue %s; answering 503", [j.task for j in jobs])
-        return _json(503, error="queue unavailable; redeliver this event later")
+        return _answer(
+            "unavailable", _json(503, error="queue unavailable; redeliver this event later")
+        )
     if not first:
-        return _json(200, duplicate=True)
-    return _json(202, queued=[job.task for job in jobs])
+        return _answer("duplicate", _json(200, duplicate=True))
+    return _answer("queued", _json(202, queued=[job.task for job in jobs]))
 
 
 class StreamPublisher:

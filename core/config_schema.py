@@ -210,6 +210,17 @@ class RecommendConfig:
 
 
 @dataclass(frozen=True)
+class CommandsConfig:
+    """Commands people write in comments (`/label`, `/assign`, `/steward help`, …)."""
+
+    enabled: bool = _f(
+        True,
+        "Run commands written at the start of a line in comments on issues, pull requests "
+        "and discussions (see *Commands in comments*).",
+    )
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     """The whole `.github/steward.yml`; every section is optional."""
 
@@ -223,6 +234,9 @@ class RepoConfig:
     )
     recommend: RecommendConfig = field(
         default_factory=RecommendConfig, metadata={"doc": "Work for returning contributors."}
+    )
+    commands: CommandsConfig = field(
+        default_factory=CommandsConfig, metadata={"doc": "Commands in comments."}
     )
 
 

@@ -236,6 +236,42 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Comment:
+    """A comment on an issue, pull request or discussion, as the event carried it."""
+
+    id: int
+    node_id: str
+    body: str
+    author: Actor
+    #: What it comments on: ``issue``, ``pull_request`` or ``discussion``.
+    on: str
+
+    @classmethod
+    def issue_comment(cls, data: Mapping[str, Any]) -> Comment:
+        """From an ``issue_comment`` payload (a pull request's ``issue`` has a
+        ``pull_request`` object)."""
+        issue = _object(_get(data, "issue"), "issue")
+        on = "pull_request" if isinstance(issue.get("pull_request"), Mapping) else "issue"
+        return cls._parse(data, on)
+
+    @classmethod
+    def discussion_comment(cls, data: Mapping[str, Any]) -> Comment:
+        """From a ``discussion_comment`` payload."""
+        return cls._parse(data, "discussion")
+
+    @classmethod
+    def _parse(cls, data: Mapping[str, Any], on: str) -> Comment:
+        obj = _object(_get(data, "comment"), "comment")
+        return cls(
+            id=_id(_get(obj, "id"), "comment.id"),
+            node_id=_word(obj.get("node_id"), "comment.node_id", ""),
+            body=_text(obj.get("body"), "comment.body"),
+            author=Actor.parse(_get(obj, "user"), "comment.user"),
+            on=on,
+        )
+
+
+@dataclass(frozen=True)
 class InstallationChange:
     """An ``installation`` or ``installation_repositories`` event."""
 

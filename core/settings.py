@@ -73,6 +73,11 @@ class Settings:
     recover_minutes: int = 5
     #: Autocast for model inference: ``auto`` (bf16 where the hardware has it), ``bf16``, ``fp32``.
     precision: str = "auto"
+    #: Where every process writes its metrics (prometheus_client's multiprocess files);
+    #: None: ``metrics`` inside the data directory.
+    metrics_dir: Path | None = None
+    #: When set, ``GET /metrics`` requires ``Authorization: Bearer <token>``.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_configured(self) -> bool:
@@ -85,6 +90,11 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'steward.db').resolve()}"
+
+    @property
+    def metrics_dir_or_default(self) -> Path:
+        """``STEWARD_METRICS_DIR``, or ``metrics`` inside the data directory."""
+        return self.metrics_dir or self.data_dir / "metrics"
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (tests, embedded mode)."""
@@ -184,6 +194,16 @@ def _precision(env: Mapping[str, str]) -> str:
     return value
 
 
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
+
+
+def _metrics_dir(env: Mapping[str, str]) -> Path | None:
+    """``STEWARD_METRICS_DIR``, else prometheus_client's own ``PROMETHEUS_MULTIPROC_DIR``."""
+    return _path(env, "STEWARD_METRICS_DIR") or _path(env, "PROMETHEUS_MULTIPROC_DIR")
+
+
 def _webhook_path(env: Mapping[str, str]) -> str:
     path = env.get("WEBHOOK_PATH") or DEFAULT_WEBHOOK_PATH
     if not path.startswith("/"):
@@ -243,8 +263,6 @@ def load_settings(
     _check_credentials(app_id, key, secret, receiver=receiver)
     level, fmt = _log_settings(values)
     api, web = _api_urls(values)
-    data_dir = Path(values.get("STEWARD_DATA_DIR") or ".steward")
-    model_dir = values.get("STEWARD_MODEL_DIR")
     return Settings(
         app_id=app_id,
         private_key=key,
@@ -259,9 +277,9 @@ def load_settings(
         github_web_url=web,
         redis_url=values.get("REDIS_URL") or None,
         database_url=values.get("DATABASE_URL") or None,
-        data_dir=data_dir,
+        data_dir=Path(values.get("STEWARD_DATA_DIR") or ".steward"),
         base_model=values.get("STEWARD_BASE_MODEL") or None,
-        model_dir=Path(model_dir) if model_dir else None,
+        model_dir=_path(values, "STEWARD_MODEL_DIR"),
         app_slug=values.get("APP_SLUG") or None,
         client_id=values.get("GITHUB_CLIENT_ID") or None,
         client_secret=values.get("GITHUB_CLIENT_SECRET") or None,
@@ -273,6 +291,8 @@ def load_settings(
         retrain_hours=_int(values, "STEWARD_RETRAIN_HOURS", 24),
         recover_minutes=_int(values, "STEWARD_RECOVER_MINUTES", 5),
         precision=_precision(values),
+        metrics_dir=_metrics_dir(values),
+        metrics_token=values.get("STEWARD_METRICS_TOKEN") or None,
     )
 
 

@@ -134,6 +134,24 @@ class RetrainArgs(RepoArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CommandArgs(ItemArgs):
+    """Run the commands in one comment on an item (``kind`` as for triage).
+
+    The worker reads the comment again (REST ``comment_id``, or the discussion comment's
+    ``comment_node_id``); ``digest`` names the version of the body the event carried,
+    ``author`` who wrote it. ``node_id`` is the item's (a discussion's labels and
+    comments are changed through GraphQL).
+    """
+
+    kind: str
+    node_id: str = ""
+    comment_id: int
+    comment_node_id: str = ""
+    digest: str
+    author: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class FeedbackArgs(TaskArgs):
     """A person added or removed a label (checked against what the bot did)."""
 
@@ -251,6 +269,7 @@ RETRAIN_ALL = Task("steward.retrain_all", NoArgs)
 RECOVER_DELIVERIES = Task("steward.recover_deliveries", NoArgs)
 FEEDBACK = Task("steward.feedback", FeedbackArgs)
 INSTALLATION = Task("steward.installation", InstallationArgs)
+COMMAND = Task("steward.command", CommandArgs)
 
 #: Every task, by name.
 TASKS: dict[str, Task[Any]] = {
@@ -271,6 +290,7 @@ TASKS: dict[str, Task[Any]] = {
         RECOVER_DELIVERIES,
         FEEDBACK,
         INSTALLATION,
+        COMMAND,
     )
 }
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from fakegithub import auth
+from fakegithub import auth, deliveries
 from fakegithub import serialize as ser
 from fakegithub.contract import Contract, Violation
 from fakegithub.hookshot import Hookshot
@@ -39,6 +39,7 @@ from fakegithub.state import (
     Permission,
     PullFile,
     PullInfo,
+    Reaction,
     Repo,
     RepoFile,
     Review,
@@ -449,6 +450,92 @@ class FakeGitHub:
         ident = self.next_id()
         made = DiscussionComment(ident, make_node_id("DC", ident), author, body, self.now())
         self.discussion(owner, repo, number).comments.append(made)
+        return made
+
+    def find_comment(self, owner: str, repo: str, comment_id: int) -> tuple[Issue, Comment]:
+        """The issue or pull request holding comment ``comment_id``, and the comment."""
+        for item in self.repo(owner, repo).issues.values():
+            for found in item.comments:
+                if found.id == comment_id:
+                    return item, found
+        raise KeyError(f"no comment {comment_id} in {owner}/{repo}")
+
+    def find_discussion_comment(
+        self, owner: str, repo: str, comment_id: int
+    ) -> tuple[Discussion, DiscussionComment]:
+        """The discussion holding comment ``comment_id``, and the comment."""
+        for item in self.repo(owner, repo).discussions.values():
+            for found in item.comments:
+                if found.id == comment_id:
+                    return item, found
+        raise KeyError(f"no discussion comment {comment_id} in {owner}/{repo}")
+
+    def edit_comment(self, owner: str, repo: str, comment_id: int, *, body: str) -> Comment:
+        """Change a comment's body as its author would (``updated_at`` moves on)."""
+        item, found = self.find_comment(owner, repo, comment_id)
+        found.body, found.updated_at = body, self.now()
+        item.updated_at = found.updated_at
+        return found
+
+    def edit_discussion_comment(
+        self, owner: str, repo: str, comment_id: int, *, body: str
+    ) -> DiscussionComment:
+        """Change a discussion comment's body as its author would."""
+        _, found = self.find_discussion_comment(owner, repo, comment_id)
+        found.body, found.updated_at = body, self.now()
+        return found
+
+    def react(self, reactions: list[Reaction], *, user: str, content: str) -> tuple[Reaction, bool]:
+        """Add ``user``'s ``content`` reaction unless they gave it already; (it, new?)."""
+        for given in reactions:
+            if given.user == user and given.content == content:
+                return given, False
+        self.user(user)
+        ident = self.next_id()
+        made = Reaction(ident, make_node_id("REA", ident), user, content, self.now())
+        reactions.append(made)
+        return made, True
+
+    def reactions_on(self, owner: str, repo: str, comment_id: int) -> list[tuple[str, str]]:
+        """``(login, content)`` of every reaction to an issue, pull request or discussion
+        comment, oldest first.
+        """
+        try:
+            _, found = self.find_comment(owner, repo, comment_id)
+            return [(r.user, r.content) for r in found.reactions]
+        except KeyError:
+            _, other = self.find_discussion_comment(owner, repo, comment_id)
+            return [(r.user, r.content) for r in other.reactions]
+
+    def comment_payload(
+        self,
+        owner: str,
+        repo: str,
+        comment_id: int,
+        *,
+        action: str = "created",
+        previous: str = "",
+    ) -> dict[str, Any]:
+        """A real ``issue_comment`` or ``discussion_comment`` example (``created`` or
+        ``edited``, whose ``changes.body.from`` is ``previous``) describing one of this
+        fake's comments as it is now.
+        """
+        target = self.repo(owner, repo)
+        installed = [i.id for i in self.installations.values() if i.covers(target.full_name)]
+        installation = installed[0] if installed else 0
+        try:
+            item, found = self.find_comment(owner, repo, comment_id)
+        except KeyError:
+            parent, other = self.find_discussion_comment(owner, repo, comment_id)
+            made = deliveries.discussion_comment_payload(
+                action, target, parent, other, self.user(other.author), installation
+            )
+        else:
+            made = deliveries.issue_comment_payload(
+                action, target, item, found, self.user(found.user), installation
+            )
+        if action == "edited":
+            made["changes"] = {"body": {"from": previous}}
         return made
 
     # ------------------------------------------------------- state transitions

@@ -27,6 +27,17 @@ GraphObject = dict[str, Any]
 
 #: GitHub's maximum page size for connections.
 MAX_PAGE = 100
+#: GraphQL's ``ReactionContent`` values and REST's names for them.
+REACTION_CONTENT = {
+    "THUMBS_UP": "+1",
+    "THUMBS_DOWN": "-1",
+    "LAUGH": "laugh",
+    "HOORAY": "hooray",
+    "CONFUSED": "confused",
+    "HEART": "heart",
+    "ROCKET": "rocket",
+    "EYES": "eyes",
+}
 
 
 class GitHubGraphQLError(GraphQLError):
@@ -102,6 +113,7 @@ class Resolvers:
             "viewer": lambda: self.user(self.fake.bot_login(self.installation)),
             "addDiscussionComment": self.add_discussion_comment,
             "addLabelsToLabelable": lambda input: self.change_labels(input, add=True),
+            "addReaction": self.add_reaction,
             "removeLabelsFromLabelable": lambda input: self.change_labels(input, add=False),
         }
 
@@ -152,6 +164,15 @@ class Resolvers:
             for item in repo.discussions.values():
                 if item.node_id == node_id:
                     return repo, item
+        raise GitHubGraphQLError(f"Could not resolve to a node with the global id of '{node_id}'")
+
+    def discussion_comment_target(self, node_id: str) -> DiscussionComment:
+        """The discussion comment with ``node_id`` (NOT_FOUND otherwise)."""
+        for repo in self.visible_repos():
+            for item in repo.discussions.values():
+                for found in item.comments:
+                    if found.node_id == node_id:
+                        return found
         raise GitHubGraphQLError(f"Could not resolve to a node with the global id of '{node_id}'")
 
     # ------------------------------------------------------------- objects
@@ -244,6 +265,7 @@ class Resolvers:
             "body": item.body,
             "url": f"{base}#discussioncomment-{item.id}",
             "createdAt": iso(item.created_at),
+            "updatedAt": iso(item.updated_at or item.created_at),
             "author": self.user(item.author),
             "discussion": lambda: self.discussion(repo, parent),
         }
@@ -320,6 +342,17 @@ class Resolvers:
             "clientMutationId": input.get("clientMutationId"),
             "comment": self.comment(repo, item, made),
         }
+
+    def add_reaction(self, input: dict[str, Any]) -> GraphObject:
+        """``addReaction(input: {subjectId, content})`` on a discussion comment (giving
+        the same reaction again changes nothing, as on GitHub).
+        """
+        found = self.discussion_comment_target(input["subjectId"])
+        login = self.fake.bot_login(self.installation)
+        content = REACTION_CONTENT[input["content"]]
+        made, _ = self.fake.react(found.reactions, user=login, content=content)
+        reaction = {"__typename": "Reaction", "id": made.node_id, "content": input["content"]}
+        return {"clientMutationId": input.get("clientMutationId"), "reaction": reaction}
 
     def change_labels(self, input: dict[str, Any], *, add: bool) -> GraphObject:
         """``addLabelsToLabelable`` / ``removeLabelsFromLabelable`` on a discussion."""

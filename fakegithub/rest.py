@@ -338,6 +338,28 @@ async def add_assignees(ctx: Context) -> Reply:
     return Reply(ctx.issue_json(repo, item), 201)
 
 
+@handles("issues/remove-assignees")
+async def remove_assignees(ctx: Context) -> Reply:
+    """DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees."""
+    repo, item = ctx.issue()
+    for login in (ctx.body or {}).get("assignees") or []:
+        kept = [a for a in item.assignees if a.lower() != str(login).lower()]
+        for gone in set(item.assignees) - set(kept):
+            ctx.fake.log_event(item, "unassigned", ctx.actor, assignee=gone)
+        item.assignees = kept
+    return Reply(ctx.issue_json(repo, item))
+
+
+@handles("issues/check-user-can-be-assigned")
+async def check_assignee(ctx: Context) -> Reply:
+    """GET /repos/{owner}/{repo}/assignees/{assignee}: 204 if assignable, else 404."""
+    repo = ctx.repo()
+    login = ctx.params["assignee"].lower()
+    if login not in {c.lower() for c in repo.collaborators}:
+        raise not_found()
+    return Reply(None, 204)
+
+
 @handles("issues/list-events")
 async def list_events(ctx: Context) -> Reply:
     """GET /repos/{owner}/{repo}/issues/{issue_number}/events."""
@@ -392,6 +414,25 @@ async def update_comment(ctx: Context) -> Reply:
     found.body = ctx.body["body"]
     found.updated_at = ctx.fake.now()
     return Reply(ser.comment(ctx.urls, repo, number, found, ctx.fake.user(found.user)))
+
+
+@handles("reactions/list-for-issue-comment")
+async def list_comment_reactions(ctx: Context) -> Reply:
+    """GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions."""
+    _repo, _number, found = _find_comment(ctx)
+    wanted = ctx.query.get("content")
+    given = [r for r in found.reactions if wanted is None or r.content == wanted]
+    return ctx.page([ser.reaction(ctx.urls, r, ctx.fake.user(r.user)) for r in given])
+
+
+@handles("reactions/create-for-issue-comment")
+async def create_comment_reaction(ctx: Context) -> Reply:
+    """POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions: 201, or 200
+    with the existing reaction when this account already reacted so.
+    """
+    _repo, _number, found = _find_comment(ctx)
+    made, new = ctx.fake.react(found.reactions, user=ctx.actor, content=ctx.body["content"])
+    return Reply(ser.reaction(ctx.urls, made, ctx.fake.user(made.user)), 201 if new else 200)
 
 
 # ----------------------------------------------------------------------------- labels

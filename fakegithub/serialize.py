@@ -20,6 +20,7 @@ from fakegithub.state import (
     IssueEvent,
     Label,
     PullFile,
+    Reaction,
     Repo,
     RepoFile,
     Review,
@@ -243,9 +244,23 @@ def _labels(repo: Repo, names: list[str]) -> list[Label]:
     return [found for name in names if (found := repo.label(name)) is not None]
 
 
-def _reactions(url: str) -> dict[str, Any]:
-    keys = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
-    return {"url": f"{url}/reactions", "total_count": 0, **dict.fromkeys(keys, 0)}
+REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
+
+
+def _reactions(url: str, given: list[Reaction] | None = None) -> dict[str, Any]:
+    counts = {key: sum(1 for r in given or [] if r.content == key) for key in REACTIONS}
+    return {"url": f"{url}/reactions", "total_count": len(given or []), **counts}
+
+
+def reaction(urls: Urls, item: Reaction, author: User) -> dict[str, Any]:
+    """A ``reaction`` object."""
+    return {
+        "id": item.id,
+        "node_id": item.node_id,
+        "user": user(urls, author),
+        "content": item.content,
+        "created_at": iso(item.created_at),
+    }
 
 
 def pull(
@@ -382,7 +397,7 @@ def comment(urls: Urls, repo: Repo, number: int, item: Comment, author: User) ->
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
         "author_association": item.author_association,
-        "reactions": _reactions(api),
+        "reactions": _reactions(api, item.reactions),
     }
 
 

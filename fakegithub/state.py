@@ -63,6 +63,17 @@ class Label:
 
 
 @dataclass
+class Reaction:
+    """One person's reaction to a comment (``content`` is REST's: ``+1``, ``confused``, …)."""
+
+    id: int
+    node_id: str
+    user: str
+    content: str
+    created_at: datetime
+
+
+@dataclass
 class Comment:
     """An issue or pull request comment."""
 
@@ -73,6 +84,7 @@ class Comment:
     created_at: datetime
     updated_at: datetime
     author_association: str = "NONE"
+    reactions: list[Reaction] = field(default_factory=list)
 
 
 @dataclass
@@ -163,6 +175,9 @@ class DiscussionComment:
     author: str
     body: str
     created_at: datetime
+    #: None until the comment is edited (then the time of the last edit).
+    updated_at: datetime | None = None
+    reactions: list[Reaction] = field(default_factory=list)
 
 
 @dataclass

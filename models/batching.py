@@ -34,9 +34,13 @@ class MicroBatcher(Generic[T, R]):
         *,
         max_batch: int = 32,
         max_wait: float = 0.01,
+        on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
-        """``fn`` maps a batch of items to one result per item, in order."""
+        """``fn`` maps a batch of items to one result per item, in order; ``on_batch``
+        hears the size and seconds of each batch run (a metrics hook).
+        """
         self._fn = fn
+        self._on_batch = on_batch
         self._max_batch = max_batch
         self._max_wait = max_wait
         self._lock = threading.Lock()
@@ -79,8 +83,11 @@ class MicroBatcher(Generic[T, R]):
 
     def _run(self, batch: list[_Slot[T, R]]) -> None:
         self.batches.append(len(batch))
+        started = time.perf_counter()
         try:
             results = list(self._fn([slot.item for slot in batch]))
+            if self._on_batch is not None:
+                self._on_batch(len(batch), time.perf_counter() - started)
             if len(results) != len(batch):
                 raise RuntimeError(f"batch function returned {len(results)} for {len(batch)}")
             for slot, result in zip(batch, results, strict=True):

@@ -113,6 +113,7 @@ class InstallationAuth:
             base_url=self._api_url,
             oauth_token=token,
             refresh_token=refresh,
+            installation_id=installation_id,
             **options,
         )
 

@@ -12,6 +12,7 @@ from core.settings import load_settings_or_exit
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a Celery worker for Steward's queues."""
     from core.logs import configure_logging, register_secret
+    from core.metrics import configure_metrics
     from core.queue import DEFAULT_QUEUE, INFERENCE_QUEUE
     from workers import runtime
     from workers.celery_app import create_worker_celery
@@ -35,6 +36,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     for secret in (settings.webhook_secret, settings.private_key):
         register_secret(secret)
     runtime.configure(settings)
+    configure_metrics(settings.metrics_dir_or_default, clean=True)  # the pool's children too
     app = create_worker_celery(settings)
     queues = args.queues or f"{DEFAULT_QUEUE},{INFERENCE_QUEUE}"
     argv = [

@@ -17,6 +17,8 @@ from typing import Any
 import aiohttp
 from gidgethub import aiohttp as gh_aiohttp
 
+from core.metrics import record_rate_limit
+
 log = logging.getLogger(__name__)
 
 USER_AGENT = "steward-bot/0.1 (+https://github.com/apps/steward)"
@@ -64,6 +66,12 @@ def rate_limit_wait(
     return None
 
 
+def rate_limit_remaining(headers: Mapping[str, str]) -> int | None:
+    """GitHub's ``x-ratelimit-remaining`` of a response (None: absent or not a number)."""
+    raw = headers.get("x-ratelimit-remaining") or headers.get("X-RateLimit-Remaining")
+    return int(raw) if raw is not None and raw.strip().isdigit() else None
+
+
 def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 20.0) -> float:
     """Exponential backoff with full jitter for the n-th retry (0-based)."""
     return float(random.uniform(0, min(cap, base * (2**attempt))))
@@ -86,7 +94,11 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
         refresh_token: TokenRefresher | None = None,
         cache: Any = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        installation_id: int | None = None,
     ) -> None:
+        """A client for ``base_url``; ``installation_id`` names it in the rate-limit metric
+        (None: the App's own calls).
+        """
         super().__init__(
             session, USER_AGENT, oauth_token=oauth_token, base_url=base_url, cache=cache
         )
@@ -95,6 +107,7 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
         self._refresh_token = refresh_token
         self._sleep = sleep or asyncio.sleep
         self.calls = 0
+        self._installation = str(installation_id) if installation_id is not None else "app"
 
     async def sleep(self, seconds: float) -> None:
         """Sleep (injectable so tests need not wait)."""
@@ -116,6 +129,9 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
                 await self._retry_after(attempt, f"connection error {exc!r}", f"{method} {url}")
                 attempt += 1
                 continue
+            remaining = rate_limit_remaining(resp_headers)
+            if remaining is not None:
+                record_rate_limit(self._installation, remaining)
             if status == 401 and self._refresh_token and not refreshed and self.oauth_token:
                 refreshed = True
                 self.oauth_token = await self._refresh_token()

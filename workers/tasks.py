@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from celery import Task, shared_task
+from celery.exceptions import Retry
 from gidgethub import BadRequest, GitHubBroken, QueryError
 
 from core import tasks as contracts
 from core.logs import log_context
+from core.metrics import record_task
 from core.queue import enqueue
 from core.tasks import A, TaskArgs, TaskArgsError
+from workers.commands.flow import run_commands
 from workers.deliveries.flow import run_recover_deliveries
 from workers.feedback.flow import run_feedback
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
@@ -93,8 +97,34 @@ def run_task(
 
     A message that does not fit its contract, or an item GitHub says is not there, is
     logged once with the reason and ends the task: retrying cannot help, and a task
-    exception would hide real failures.
+    exception would hide real failures. Each run is counted by how it ended
+    (``steward_tasks_total``) and timed (``steward_task_seconds``).
     """
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        result = _run_task(task, contract, kwargs, flow=flow)
+        outcome = task_outcome(result)
+        return result
+    except Retry:
+        outcome = "retried"
+        raise
+    finally:
+        record_task(task.name, outcome, time.perf_counter() - started)
+
+
+def task_outcome(result: dict[str, Any]) -> str:
+    """How a task run that returned ``result`` ended: rejected, skipped or succeeded."""
+    if "rejected" in result:
+        return "rejected"
+    if isinstance(result.get("skipped"), str):
+        return "skipped"
+    return "succeeded"
+
+
+def _run_task(
+    task: Task, contract: contracts.Task[A], kwargs: dict[str, Any], *, flow: Flow[A]
+) -> dict[str, Any]:
     try:
         args = contract.parse(kwargs)
     except TaskArgsError as exc:
@@ -134,6 +164,12 @@ def installation(self: Task, **kwargs: Any) -> dict[str, Any]:
 def feedback(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Record a human label change that corrects the bot (see :mod:`workers.feedback.flow`)."""
     return run_task(self, contracts.FEEDBACK, kwargs, flow=run_feedback)
+
+
+@shared_task(name=contracts.COMMAND.name, bind=True)  # type: ignore[untyped-decorator]
+def command(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Run the commands in a comment (see :mod:`workers.commands.flow`)."""
+    return run_task(self, contracts.COMMAND, kwargs, flow=run_commands)
 
 
 @shared_task(name=contracts.TRIAGE.name, bind=True)  # type: ignore[untyped-decorator]
@@ -234,6 +270,7 @@ __all__ = [
     "TaskContext",
     "backfill",
     "bootstrap",
+    "command",
     "embed",
     "feedback",
     "index",

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from gidgethub.routing import Router
 
-from app.routes import feedback, installations, matching, reviewers, triage, welcome
+from app.routes import (
+    commands,
+    feedback,
+    installations,
+    matching,
+    reviewers,
+    triage,
+    welcome,
+)
 from app.routes.dispatch import Dispatch, Job
 
 __all__ = ["Dispatch", "Job", "build_router"]
@@ -23,4 +31,5 @@ def build_router() -> Router:
         reviewers.router,
         matching.router,
         feedback.router,
+        commands.router,
     )

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from core.tasks import (
+    CommandArgs,
     FeedbackArgs,
     IssueArgs,
     PullArgs,
@@ -24,6 +25,7 @@ from core.tasks import (
 )
 from tests.flows.conftest import Flows
 from tests.support import INSTALLATION_ID, ORG
+from workers.commands.flow import run_commands
 from workers.feedback.flow import run_feedback
 from workers.reviewers.flow import run_issue_people, run_reviewers
 from workers.reviewers.history import run_record_pull
@@ -77,6 +79,23 @@ CASES: list[tuple[str, Flow, Callable[[str], TaskArgs]]] = [
         run_feedback,
         lambda r: FeedbackArgs(
             **where(r, number=HUGE, label="🐛 bug", added=False, actor="maintainer")
+        ),
+    ),
+    (
+        "commands in a comment that was deleted",
+        run_commands,
+        lambda r: CommandArgs(
+            **where(r, number=1, kind="issue", comment_id=HUGE, digest="d", author="maint")
+        ),
+    ),
+    (
+        "commands in a discussion comment with an unknown node id",
+        run_commands,
+        lambda r: CommandArgs(
+            **where(r, number=5, kind="discussion", node_id="D_nothing", comment_id=HUGE),
+            comment_node_id="DC_nothing",
+            digest="d",
+            author="maint",
         ),
     ),
     (

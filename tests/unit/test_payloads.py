@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.payloads import Envelope, InstallationChange, Item, PayloadError
+from core.payloads import Comment, Envelope, InstallationChange, Item, PayloadError
 from tests.support import example
 
 
@@ -57,3 +57,26 @@ def test_missing_fields_raise_payload_error(drop: str) -> None:
     del payload[drop]
     with pytest.raises(PayloadError, match=drop):
         Item.issue(payload)
+
+
+@pytest.mark.parametrize(
+    ("name", "on"),
+    [
+        ("issue_comment.created", "issue"),
+        ("issue_comment.edited", "issue"),
+        ("discussion_comment.created", "discussion"),
+        ("discussion_comment.edited", "discussion"),
+    ],
+)
+def test_comments_parse(name: str, on: str) -> None:
+    payload = example(name)
+    parse = Comment.discussion_comment if on == "discussion" else Comment.issue_comment
+    comment = parse(payload)
+    assert (comment.id, comment.body, comment.on) == (
+        payload["comment"]["id"],
+        payload["comment"]["body"],
+        on,
+    )
+    assert comment.author.login == payload["comment"]["user"]["login"]
+    payload["issue" if on == "issue" else "discussion"]["pull_request"] = {"url": "x"}
+    assert parse(payload).on == ("pull_request" if on == "issue" else "discussion")

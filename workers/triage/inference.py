@@ -11,11 +11,13 @@ it is resolved on every call, so a promotion or rollback takes effect at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.metrics import record_batch
 from models.batching import MicroBatcher
 from models.triage.calibration import NEVER
 from workers.triage.decide import Prediction
@@ -55,7 +57,9 @@ def _batcher(folder: Path, precision: str) -> MicroBatcher[Any, dict[str, float]
             from models.triage.model import load_cached
 
             model = load_cached(folder, precision=precision)
-            _batchers[key] = MicroBatcher(model.predict, max_batch=32, max_wait=0.01)
+            _batchers[key] = MicroBatcher(
+                model.predict, max_batch=32, max_wait=0.01, on_batch=_model_batch
+            )
         return _batchers[key]
 
 
@@ -70,6 +74,10 @@ def _forget_replaced(repo: str, folder: Path) -> None:
             return
         _batchers.pop(previous, None)
     evict(previous)
+
+
+def _model_batch(size: int, seconds: float) -> None:
+    record_batch("model", size, seconds)
 
 
 def predict_with_model(model_dir: Path, item: ItemText, precision: str = "auto") -> Prediction:
@@ -128,7 +136,9 @@ def predict_nearest(
                 for old in [k for k in _nearest if k[0] == item.repo and k[2].startswith(scope)]:
                     _nearest.pop(old, None)
                 _nearest[key] = cached
+    started = time.perf_counter()
     (probs,) = cached.predict([LabelledItem(repo=item.repo, title=item.title, body=item.body)])
+    record_batch("nearest", 1, time.perf_counter() - started)
     return Prediction(
         probs=probs,
         thresholds=dict.fromkeys(probs, NEVER),

@@ -1,0 +1,1 @@
+"""Commands people write in comments: `/label`, `/assign`, `/reviewers`, `/steward …`."""

@@ -1,0 +1,479 @@
+"""The commands flow: read the comment again, parse it, check who may, act once each.
+
+Each command is one effect under :func:`workers.commands.decide.command_key` (the
+comment and the command's text), so a redelivery or an edit that keeps a line never
+runs it twice. A command that ran gets a ``+1`` reaction on the comment; refused
+commands get one reply saying why (marker-checked) and a ``confused`` reaction.
+Who may run what is asked of GitHub (the commenter's permission), never read from
+the comment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gidgethub import BadRequest
+
+from core.tasks import CommandArgs
+from workers.commands.decide import (
+    HELP_MARKER,
+    REFUSAL_MARKER,
+    REVIEWERS_COMMAND_MARKER,
+    Command,
+    bot_labels,
+    command_key,
+    help_comment,
+    logins,
+    may_triage,
+    new_corrections,
+    parse_commands,
+    present,
+    read_key,
+    refusal,
+    refusal_comment,
+    refusal_key,
+    refused_digest,
+    resolve_labels,
+    unknown_labels_reason,
+)
+from workers.feedback.flow import regate
+from workers.flow import Effect, RepoTask, open_repo
+from workers.reviewers.decide import is_bot_login, suggestion_comment
+from workers.reviewers.flow import apply_reviewers, rank_reviewers
+from workers.runtime import TaskContext
+from workers.welcome.flow import ADD_DISCUSSION_COMMENT, discussion_comment_bodies
+
+log = logging.getLogger(__name__)
+
+COMMENT = """
+query CommandComment($id: ID!) {
+  node(id: $id) {
+    ... on DiscussionComment { body author { __typename login } }
+  }
+}
+"""
+
+DISCUSSION = """
+query CommandDiscussion($id: ID!) {
+  node(id: $id) {
+    ... on Discussion { author { login } labels(first: 100) { nodes { name } } }
+  }
+}
+"""
+
+ADD_LABELS = """
+mutation CommandAddLabels($id: ID!, $labels: [ID!]!) {
+  addLabelsToLabelable(input: {labelableId: $id, labelIds: $labels}) { clientMutationId }
+}
+"""
+
+REMOVE_LABELS = """
+mutation CommandRemoveLabels($id: ID!, $labels: [ID!]!) {
+  removeLabelsFromLabelable(input: {labelableId: $id, labelIds: $labels}) { clientMutationId }
+}
+"""
+
+ADD_REACTION = """
+mutation CommandReaction($id: ID!, $content: ReactionContent!) {
+  addReaction(input: {subjectId: $id, content: $content}) { reaction { id } }
+}
+"""
+
+#: REST's reaction names and GraphQL's.
+GRAPHQL_REACTIONS = {"+1": "THUMBS_UP", "confused": "CONFUSED"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The item the commands are about, as it is now."""
+
+    author: str
+    labels: list[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a permitted command will do: its audit action and detail, the change on
+    GitHub (live mode only) and store-only work once it is recorded.
+    """
+
+    action: str
+    detail: dict[str, Any]
+    apply: Callable[[], Awaitable[None]]
+    after: Callable[[], None] | None = None
+
+
+@dataclass
+class Session:
+    """One comment's commands: the repository, who wrote them, and what was read."""
+
+    task: RepoTask
+    args: CommandArgs
+    author: str
+    _triager: bool | None = None
+    _target: Target | None = None
+    _labels: dict[str, str] | None = field(default=None)
+
+    @property
+    def ids(self) -> dict[str, Any]:
+        """The REST path ids of the item."""
+        return {"owner": self.task.owner, "repo": self.task.repo, "issue_number": self.args.number}
+
+    @property
+    def discussion(self) -> bool:
+        """Whether the comment is on a discussion (GraphQL) rather than an issue or PR."""
+        return self.args.kind == "discussion"
+
+    async def triager(self) -> bool:
+        """Whether the commenter has triage access or more (asked of GitHub once)."""
+        if self._triager is None:
+            answer = await self.task.gh.getitem(
+                "/repos/{owner}/{repo}/collaborators/{username}/permission",
+                {"owner": self.task.owner, "repo": self.task.repo, "username": self.author},
+            )
+            self._triager = may_triage(answer)
+        return self._triager
+
+    async def target(self) -> Target:
+        """The item's author and labels (read once)."""
+        if self._target is None:
+            self._target = await read_target(self)
+        return self._target
+
+    async def repo_labels(self) -> dict[str, str]:
+        """The repository's labels: name → node id (read once)."""
+        if self._labels is None:
+            self._labels = {
+                str(label["name"]): str(label["node_id"])
+                async for label in self.task.gh.getiter(
+                    "/repos/{owner}/{repo}/labels{?per_page}",
+                    {"owner": self.task.owner, "repo": self.task.repo, "per_page": 100},
+                )
+            }
+        return self._labels
+
+
+async def read_comment(task: RepoTask, args: CommandArgs) -> tuple[str, str] | None:
+    """The comment's body and author as they are now; None for a bot's comment."""
+    if args.kind == "discussion":
+        node = (await task.graphql(COMMENT, id=args.comment_node_id))["node"] or {}
+        author = node.get("author") or {}
+        body, login, kind = node.get("body"), author.get("login"), author.get("__typename")
+    else:
+        found = await task.gh.getitem(
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            {"owner": task.owner, "repo": task.repo, "comment_id": args.comment_id},
+        )
+        author = found.get("user") or {}
+        body, login, kind = found.get("body"), author.get("login"), author.get("type")
+    if not login or is_bot_login(str(login), str(kind or "User")):
+        return None
+    return str(body or ""), str(login)
+
+
+async def read_target(session: Session) -> Target:
+    """The item's author and current labels (a discussion's through GraphQL)."""
+    if session.discussion:
+        node = (await session.task.graphql(DISCUSSION, id=session.args.node_id))["node"]
+        labels = [str(n["name"]) for n in node["labels"]["nodes"]]
+        return Target(str((node.get("author") or {}).get("login") or ""), labels)
+    issue = await session.task.gh.getitem(
+        "/repos/{owner}/{repo}/issues/{issue_number}", session.ids
+    )
+    labels = [str(label["name"]) for label in issue.get("labels") or []]
+    return Target(str((issue.get("user") or {}).get("login") or ""), labels)
+
+
+# ---------------------------------------------------------------- effects on GitHub
+
+
+async def react(session: Session, content: str) -> None:
+    """React to the comment (``+1`` or ``confused``; giving it twice changes nothing)."""
+    if session.discussion:
+        await session.task.graphql(
+            ADD_REACTION, id=session.args.comment_node_id, content=GRAPHQL_REACTIONS[content]
+        )
+        return
+    await session.task.gh.post(
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+        {
+            "owner": session.task.owner,
+            "repo": session.task.repo,
+            "comment_id": session.args.comment_id,
+        },
+        data={"content": content},
+    )
+
+
+async def comment_once(session: Session, *, body: str, marker: str) -> None:
+    """Reply on the item unless a reply carrying ``marker`` is there already."""
+    if not session.discussion:
+        await session.task.comment_once(session.args.number, body=body, marker=marker)
+        return
+    if any(
+        marker in b for b in await discussion_comment_bodies(session.task, session.args.node_id)
+    ):
+        return
+    await session.task.graphql(ADD_DISCUSSION_COMMENT, id=session.args.node_id, body=body)
+
+
+async def add_labels(session: Session, names: list[str]) -> None:
+    """Add labels the repository has (adding one twice is a no-op on GitHub)."""
+    if session.discussion:
+        ids = [(await session.repo_labels())[name] for name in names]
+        await session.task.graphql(ADD_LABELS, id=session.args.node_id, labels=ids)
+        return
+    await session.task.gh.post(
+        "/repos/{owner}/{repo}/issues/{issue_number}/labels", session.ids, data={"labels": names}
+    )
+
+
+async def remove_labels(session: Session, names: list[str]) -> None:
+    """Remove labels from the item (one already gone is not an error)."""
+    if session.discussion:
+        ids = [(await session.repo_labels())[name] for name in names]
+        await session.task.graphql(REMOVE_LABELS, id=session.args.node_id, labels=ids)
+        return
+    for name in names:
+        try:
+            await session.task.gh.delete(
+                "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}",
+                {**session.ids, "name": name},
+            )
+        except BadRequest as exc:
+            if int(exc.status_code) != 404:
+                raise
+
+
+async def assignable(session: Session, login: str) -> bool:
+    """Whether ``login`` can be assigned in the repository (GitHub answers 204 or 404)."""
+    try:
+        await session.task.gh.getitem(
+            "/repos/{owner}/{repo}/assignees/{assignee}",
+            {"owner": session.task.owner, "repo": session.task.repo, "assignee": login},
+        )
+    except BadRequest as exc:
+        if int(exc.status_code) == 404:
+            return False
+        raise
+    return True
+
+
+# ----------------------------------------------------------------------- commands
+
+Planned = Plan | str
+Planner = Callable[[Session, Command], Awaitable[Planned]]
+
+
+async def plan_labels(session: Session, command: Command) -> Planned:
+    """``/label`` and ``/remove-label``: only labels the repository has, its spelling."""
+    found, unknown = resolve_labels(command.args, await session.repo_labels())
+    if unknown:
+        return unknown_labels_reason(unknown)
+    if command.name == "label":
+
+        async def add() -> None:
+            await add_labels(session, found)
+
+        return Plan("label", {"labels": found}, add)
+    on_item = present(found, (await session.target()).labels)
+
+    async def remove() -> None:
+        await remove_labels(session, on_item)
+
+    return Plan("remove-label", {"labels": on_item}, remove)
+
+
+async def plan_assign(session: Session, command: Command) -> Planned:
+    """``/assign`` (people GitHub says can be assigned) and ``/unassign``."""
+    people = logins(command, author=session.author)
+    path = "/repos/{owner}/{repo}/issues/{issue_number}/assignees"
+    if command.name == "unassign":
+
+        async def unassign() -> None:
+            await session.task.gh.delete(path, session.ids, data={"assignees": people})
+
+        return Plan("unassign", {"people": people}, unassign)
+    refused = [login for login in people if not await assignable(session, login)]
+    if refused:
+        names = ", ".join(f"@{login}" for login in refused)
+        return f"{names} cannot be assigned in this repository; nobody was assigned."
+
+    async def assign() -> None:
+        await session.task.gh.post(path, session.ids, data={"assignees": people})
+
+    return Plan("assign", {"people": people}, assign)
+
+
+async def plan_reviewers(session: Session, command: Command) -> Planned:
+    """``/reviewers``: rank again and request or suggest, per ``reviewers.mode``."""
+    task, number = session.task, session.args.number
+    mode = task.config.reviewers.mode
+    if mode == "off":
+        return "`reviewers.mode` is `off` in this repository."
+    pull = await task.gh.getitem(
+        "/repos/{owner}/{repo}/pulls/{pull_number}",
+        {"owner": task.owner, "repo": task.repo, "pull_number": number},
+    )
+    suggestions, history = await rank_reviewers(task, pull)
+    if not suggestions:
+        return "nobody in the review history fits this pull request."
+
+    async def apply() -> None:
+        if mode == "request":
+            await apply_reviewers(task, number, mode=mode, suggestions=suggestions)
+            return
+        marker = REVIEWERS_COMMAND_MARKER.format(comment=session.args.comment_id)
+        body = f"{suggestion_comment(suggestions)}\n{marker}"
+        await task.comment_once(number, body=body, marker=marker)
+
+    detail = {"mode": mode, "reviewers": [s.login for s in suggestions], "history": history}
+    return Plan("reviewers", detail, apply)
+
+
+async def plan_wrong(session: Session, command: Command) -> Planned:
+    """``/steward wrong``: remove the labels triage applied that are still on the item,
+    and record each as a correction (as when a person removes a bot label).
+    """
+    task, number = session.task, session.args.number
+    labels = present(
+        bot_labels(task.store.actions_for(task.full_name, number)), (await session.target()).labels
+    )
+    if not labels:
+        return "Steward applied no label that is still on this item; nothing to undo."
+
+    async def remove() -> None:
+        await remove_labels(session, labels)
+
+    def learn() -> None:
+        feedback = task.store.feedback_for(task.full_name)
+        for label in new_corrections(labels, feedback, number=number):
+            task.store.record_feedback(
+                repo=task.full_name,
+                number=number,
+                kind="label_removed",
+                subject=label,
+                actor=session.author,
+            )
+            regate(task.store, task.full_name, label, number=number)
+
+    return Plan("wrong", {"labels": labels}, remove, learn)
+
+
+async def plan_help(session: Session, command: Command) -> Planned:
+    """``/steward help``: one reply per item listing the commands."""
+
+    async def answer() -> None:
+        await comment_once(session, body=help_comment(), marker=HELP_MARKER)
+
+    return Plan("help", {}, answer)
+
+
+PLANNERS: dict[str, Planner] = {
+    "label": plan_labels,
+    "remove-label": plan_labels,
+    "assign": plan_assign,
+    "unassign": plan_assign,
+    "reviewers": plan_reviewers,
+    "wrong": plan_wrong,
+    "help": plan_help,
+}
+
+
+async def permission_refusal(session: Session, command: Command) -> str | None:
+    """Why the commenter may not run ``command`` here (GitHub asked only when it matters)."""
+    item_author = ""
+    if command.name == "reviewers" and session.args.kind == "pull_request":
+        item_author = (await session.target()).author
+    common = {"kind": session.args.kind, "author": session.author, "item_author": item_author}
+    if refusal(command, triager=True, **common) is not None:
+        return refusal(command, triager=True, **common)
+    if refusal(command, triager=False, **common) is None:
+        return None
+    return refusal(command, triager=await session.triager(), **common)
+
+
+async def run_one(session: Session, command: Command) -> str | None:
+    """Run one command once (live mode: on GitHub, with a ``+1``); why not, if refused."""
+    reason = await permission_refusal(session, command)
+    planned = reason or await PLANNERS[command.name](session, command)
+    if isinstance(planned, str):
+        return planned
+    args = session.args
+    key = command_key(args.full_name, args.number, comment=args.comment_id, command=command)
+    detail = {"command": command.text, "author": session.author, **planned.detail}
+
+    async def apply() -> None:
+        await planned.apply()
+        await react(session, "+1")
+
+    effect = Effect(key, "commands", planned.action, args.number, detail)
+    if await session.task.apply_once(effect, apply) is not None and planned.after:
+        planned.after()
+    return None
+
+
+async def reply_refused(session: Session, refused: list[tuple[Command, str]]) -> None:
+    """One reply (and a ``confused`` reaction) for the refused commands, each recorded."""
+    args, commands = session.args, [command for command, _ in refused]
+    also = [
+        Effect(
+            command_key(args.full_name, args.number, comment=args.comment_id, command=command),
+            "commands",
+            "refused",
+            args.number,
+            {"command": command.text, "author": session.author, "reason": reason},
+        )
+        for command, reason in refused
+    ]
+    key = refusal_key(args.full_name, args.number, comment=args.comment_id, refused=commands)
+    detail = {"refused": [c.text for c in commands], "author": session.author}
+    marker = REFUSAL_MARKER.format(comment=args.comment_id, digest=refused_digest(commands))
+
+    async def apply() -> None:
+        body = refusal_comment(session.author, refused, comment=args.comment_id)
+        await comment_once(session, body=body, marker=marker)
+        await react(session, "confused")
+
+    effect = Effect(key, "commands", "refusal", args.number, detail)
+    await session.task.apply_once(effect, apply, also=also)
+
+
+async def run_commands(ctx: TaskContext, args: CommandArgs) -> dict[str, Any]:
+    """Run the new commands of one comment (each once, however often it is delivered)."""
+    seen = read_key(args.full_name, args.number, comment=args.comment_id, version=args.digest)
+    if ctx.done(seen):
+        return {"skipped": "this version of the comment was read already"}
+    task = await open_repo(ctx, args)
+    if not task.config.commands.enabled:
+        return {"skipped": "commands are off"}
+    comment = await read_comment(task, args)
+    if comment is None:
+        return {"skipped": "not a person's comment"}
+    body, author = comment
+    commands = [
+        c
+        for c in parse_commands(body)
+        if not ctx.done(
+            command_key(args.full_name, args.number, comment=args.comment_id, command=c)
+        )
+    ]
+    session = Session(task, args, author)
+    outcomes = [(command, await run_one(session, command)) for command in commands]
+    refused = [(command, reason) for command, reason in outcomes if reason]
+    if refused:
+        await reply_refused(session, refused)
+    ran = [c.text for c, reason in outcomes if not reason]
+    task.record(Effect(seen, "commands", "read", args.number, {"ran": ran, "author": author}))
+    if commands:
+        log.info(
+            "commands on %s#%d: ran %s, refused %s",
+            task.full_name,
+            args.number,
+            ran,
+            [c.text for c, _ in refused],
+        )
+    return {"ran": ran, "refused": [c.text for c, _ in refused], "mode": task.config.mode}
