@@ -204,8 +204,24 @@ def _effects(fake: FakeGitHub) -> list[str]:
 
 
 def shorten(text: str, width: int) -> str:
-    """``text`` cut at a word boundary with an ellipsis, never mid-word."""
-    return textwrap.shorten(text, width, placeholder=" …") if len(text) > width else text
+    """``text`` cut at a word boundary with an ellipsis, never mid-word (a text without
+    spaces, such as compact JSON, is cut at ``width``)."""
+    if len(text) <= width:
+        return text
+    cut = textwrap.shorten(text, width, placeholder=" …")
+    return cut if cut != "…" and cut.strip() != "…" else text[: width - 1] + "…"
+
+
+def answer_text(body: str) -> str:
+    """The receiver's answer as a person reads it: the queued tasks as a list."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, dict) and isinstance(data.get("queued"), list):
+        names = [str(n).removeprefix("steward.") for n in data["queued"]]
+        return "queued " + ", ".join(names)
+    return body
 
 
 def _welcomes(fake: FakeGitHub) -> int:
@@ -242,7 +258,7 @@ def replay(fake: FakeGitHub, numbers: dict[str, int], *, port: int, secret: str)
     print("\nreplaying deliveries:")
     for delivery in deliveries(fake, numbers):
         status, text = _post(url, delivery, secret)
-        print(f"  {status}  {delivery.title:<40} {shorten(text, 70)}")
+        print(f"  {status}  {delivery.title:<40} {shorten(answer_text(text), 70)}")
     done = _wait(lambda: _welcomes(fake) >= EXPECTED_WELCOMES, 90)
     time.sleep(2)  # let any (wrong) extra effect show up before we count
     return done
