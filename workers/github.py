@@ -27,6 +27,17 @@ USER_AGENT = "steward-bot/0.1 (+https://github.com/apps/steward)"
 _SECONDARY_MARKERS = (b"secondary rate limit", b"abuse detection")
 
 
+def describe_connection_error(exc: BaseException) -> str:
+    """A connection failure in words a person acts on (host, and DNS or refused)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve {exc.host}: check the network or GITHUB_API_URL / GHE_HOST"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
 class GitHubUnavailable(Exception):
     """GitHub kept failing (5xx or connection errors) after every retry."""
 
@@ -125,8 +136,11 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
                 status, resp_headers, data = await super()._request(method, url, headers, body)
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 if attempt >= self._retries:
-                    raise GitHubUnavailable(f"{method} {url}: {exc!r}") from exc
-                await self._retry_after(attempt, f"connection error {exc!r}", f"{method} {url}")
+                    raise GitHubUnavailable(
+                        f"{method} {url}: {describe_connection_error(exc)}"
+                    ) from exc
+                reason = describe_connection_error(exc)
+                await self._retry_after(attempt, f"connection error ({reason})", f"{method} {url}")
                 attempt += 1
                 continue
             remaining = rate_limit_remaining(resp_headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 
 from workers.auth import cache_ttl
@@ -52,3 +53,32 @@ def test_token_cached_until_shortly_before_expiry() -> None:
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     assert cache_ttl("2026-01-01T13:00:00Z", now=now) == 3600 - 300
     assert cache_ttl("2026-01-01T12:04:00Z", now=now) < 0
+
+
+def _refused(host: str, port: int, error: OSError, *, dns: bool = False) -> Exception:
+    """The connector error aiohttp raises for ``host:port``."""
+    from aiohttp.client_reqrep import ConnectionKey
+
+    key = ConnectionKey(host, port, True, True, None, None, None)
+    kind = aiohttp.ClientConnectorDNSError if dns else aiohttp.ClientConnectorError
+    return kind(key, error)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            _refused("api.github.com", 443, OSError(-2, "unknown"), dns=True),
+            "cannot resolve api.github.com: check the network or GITHUB_API_URL / GHE_HOST",
+        ),
+        (
+            _refused("ghe.local", 8443, OSError(111, "Connection refused")),
+            "cannot connect to ghe.local:8443 (Connection refused)",
+        ),
+        (TimeoutError(), "timed out"),
+    ],
+)
+def test_connection_errors_are_described_for_people(exc: BaseException, expected: str) -> None:
+    from workers.github import describe_connection_error
+
+    assert describe_connection_error(exc) == expected
