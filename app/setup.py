@@ -53,6 +53,8 @@ def build_manifest(template: dict[str, Any], *, base_url: str, webhook_url: str)
     manifest.setdefault("url", base_url)
     manifest["hook_attributes"] = {"url": webhook_url, "active": True}
     manifest["redirect_url"] = base_url.rstrip("/") + CALLBACK_PATH
+    # "Sign in with GitHub" for the dashboard (app/dashboard) comes back here.
+    manifest.setdefault("callback_urls", [base_url.rstrip("/") + "/dashboard/callback"])
     manifest.setdefault("public", False)
     return manifest
 

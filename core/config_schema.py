@@ -221,6 +221,23 @@ class CommandsConfig:
 
 
 @dataclass(frozen=True)
+class FollowupConfig:
+    """No question left unanswered: route items nobody answered (opt-in)."""
+
+    enabled: bool = _f(
+        False,
+        "Once an hour, route each issue or pull request no maintainer answered within "
+        "`after_hours` to the best-matched, least-loaded maintainer, once.",
+    )
+    after_hours: int = _f(
+        72, "Hours without a maintainer's reply before routing.", check=(lambda x: x >= 1, ">= 1")
+    )
+    how: Literal["mention", "assign"] = _f(
+        "mention", "`mention` the maintainer in one comment, or `assign` them."
+    )
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     """The whole `.github/steward.yml`; every section is optional."""
 
@@ -237,6 +254,9 @@ class RepoConfig:
     )
     commands: CommandsConfig = field(
         default_factory=CommandsConfig, metadata={"doc": "Commands in comments."}
+    )
+    followup: FollowupConfig = field(
+        default_factory=FollowupConfig, metadata={"doc": "No question left unanswered."}
     )
 
 

@@ -16,6 +16,7 @@ from core import streams
 from core.settings import Settings
 from core.tasks import (
     DEFAULT_QUEUE,
+    FOLLOWUP,
     INFERENCE_QUEUE,
     RECOVER_DELIVERIES,
     RETRAIN_ALL,
@@ -76,9 +77,16 @@ def create_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Periodic tasks for ``steward worker --beat``: retrain every repository's model
     every ``STEWARD_RETRAIN_HOURS`` and ask GitHub to redeliver what Steward missed
-    every ``STEWARD_RECOVER_MINUTES`` (each left out when its setting is 0).
+    every ``STEWARD_RECOVER_MINUTES`` (each left out when its setting is 0); route
+    unanswered items (``followup`` in each repository's config) every hour.
     """
-    schedule: dict[str, dict[str, Any]] = {}
+    schedule: dict[str, dict[str, Any]] = {
+        "followup": {
+            "task": FOLLOWUP.name,
+            "schedule": timedelta(hours=1),
+            "options": {"expires": 3600},
+        }
+    }
     if settings.retrain_hours > 0:
         schedule["retrain-all"] = {
             "task": RETRAIN_ALL.name,

@@ -52,6 +52,8 @@ class Settings:
     app_slug: str | None = None
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
+    #: Signs the dashboard's session cookie; None: derived from the webhook and client secrets.
+    session_secret: str | None = field(default=None, repr=False)
     #: Acknowledge deliveries whose sender is any ``[bot]`` account without acting.
     ignore_bots: bool = True
     #: Seconds before an un-acknowledged Celery task is handed to another worker.
@@ -251,9 +253,7 @@ def load_settings(
     receiver: bool = True,
 ) -> Settings:
     """Read and validate configuration; raise :class:`SettingsError` with a fix on problems.
-
-    ``receiver=False``: the caller receives no webhooks (no WEBHOOK_SECRET required).
-    """
+    ``receiver=False``: the caller receives no webhooks (no WEBHOOK_SECRET required)."""
     base = dict(os.environ) if env is None else dict(env)
     dotenv_path = Path(env_file or base.get("STEWARD_ENV_FILE") or ".env")
     values = merged_environment(base, dotenv_path)
@@ -283,6 +283,7 @@ def load_settings(
         app_slug=values.get("APP_SLUG") or None,
         client_id=values.get("GITHUB_CLIENT_ID") or None,
         client_secret=values.get("GITHUB_CLIENT_SECRET") or None,
+        session_secret=values.get("STEWARD_SESSION_SECRET") or None,
         ignore_bots=_flag(values.get("STEWARD_IGNORE_BOTS"), True),
         visibility_timeout=_int(values, "STEWARD_VISIBILITY_TIMEOUT", 30),
         delivery_ttl=_int(values, "STEWARD_DELIVERY_TTL", 7 * 24 * 3600),

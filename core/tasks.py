@@ -177,6 +177,30 @@ class InstallationArgs(TaskArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FirstResponseArgs(ItemArgs):
+    """An item opened (``answerer`` empty) or someone answered on it (``kind`` as for
+    triage).
+
+    The times are the event's own (ISO 8601): ``opened_at`` the item's, ``at`` the
+    comment's or review's; ``association`` is the answerer's ``author_association``.
+    """
+
+    kind: str
+    author: str
+    opened_at: str
+    answerer: str = ""
+    association: str = "NONE"
+    at: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FollowupArgs(TaskArgs):
+    """The periodic follow-up run; ``now`` (ISO 8601) replays a moment, empty: now."""
+
+    now: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class NoArgs(TaskArgs):
     """A task that needs nothing (periodic jobs)."""
 
@@ -270,6 +294,8 @@ RECOVER_DELIVERIES = Task("steward.recover_deliveries", NoArgs)
 FEEDBACK = Task("steward.feedback", FeedbackArgs)
 INSTALLATION = Task("steward.installation", InstallationArgs)
 COMMAND = Task("steward.command", CommandArgs)
+FIRST_RESPONSE = Task("steward.first_response", FirstResponseArgs)
+FOLLOWUP = Task("steward.followup", FollowupArgs)
 
 #: Every task, by name.
 TASKS: dict[str, Task[Any]] = {
@@ -291,6 +317,8 @@ TASKS: dict[str, Task[Any]] = {
         FEEDBACK,
         INSTALLATION,
         COMMAND,
+        FIRST_RESPONSE,
+        FOLLOWUP,
     )
 }
 

@@ -26,6 +26,7 @@ from fakegithub import serialize as ser
 from fakegithub.contract import Contract, Violation
 from fakegithub.hookshot import Hookshot
 from fakegithub.http import Fault, HTTPError, RecordedRequest
+from fakegithub.oauth import OAuthState
 from fakegithub.state import (
     AccessToken,
     App,
@@ -97,6 +98,8 @@ class FakeGitHub:
         self._ids = itertools.count(1001)
         #: The App's webhook: sends deliveries and keeps GitHub's delivery log.
         self.hooks = Hookshot(self)
+        #: "Sign in with GitHub": who the authorize page approves, codes, user tokens.
+        self.oauth = OAuthState()
 
     # ------------------------------------------------------------------ basics
 

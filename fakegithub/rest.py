@@ -33,6 +33,8 @@ class Context:
     body: Any
     installation: Installation | None
     app_id: int | None = None
+    #: The person behind a user (OAuth) token, for the ``/user`` operations.
+    user: str | None = None
 
     @property
     def urls(self) -> ser.Urls:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from fakegithub import auth
+from fakegithub import auth, oauth
 from fakegithub import serialize as ser
 from fakegithub.contract import Violation
 from fakegithub.graphql_api import execute_graphql
@@ -47,6 +47,7 @@ def build_app(fake: FakeGitHub) -> web.Application:
     """An aiohttp application serving ``fake``."""
     app = web.Application(client_max_size=25 * 1024 * 1024)
     app[FAKE_KEY] = fake
+    oauth.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
 
@@ -111,6 +112,8 @@ async def _rest(
         ctx = Context(
             fake, method, request.path, found.path_params, query, body, installation, app_id
         )
+        if operation_id in oauth.USER_OPERATIONS:
+            ctx.user = oauth.user_of(fake, request.headers.get("Authorization"))
         reply = await handler(ctx)
     except HTTPError as exc:
         return Reply(ser.error(exc.message, exc.status, **exc.extra), exc.status)
@@ -136,7 +139,7 @@ def _authenticate(
     request: web.Request, fake: FakeGitHub, operation_id: str
 ) -> tuple[Installation | None, int | None]:
     """The installation (token calls) or app id (JWT calls) behind a request."""
-    if operation_id in PUBLIC_OPERATIONS:
+    if operation_id in PUBLIC_OPERATIONS or operation_id in oauth.USER_OPERATIONS:
         return None, None
     creds = auth.parse_authorization(request.headers.get("Authorization"))
     if operation_id in JWT_OPERATIONS:

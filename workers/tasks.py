@@ -27,6 +27,7 @@ from core.tasks import A, TaskArgs, TaskArgsError
 from workers.commands.flow import run_commands
 from workers.deliveries.flow import run_recover_deliveries
 from workers.feedback.flow import run_feedback
+from workers.followup.flow import run_first_response, run_followup
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
 from workers.installations.flow import run_installation_sync
 from workers.matching.flow import run_embed, run_index, run_recommend
@@ -266,6 +267,18 @@ def recover_deliveries(self: Task, **kwargs: Any) -> dict[str, Any]:
     return run_task(self, contracts.RECOVER_DELIVERIES, kwargs, flow=run_recover_deliveries)
 
 
+@shared_task(name=contracts.FIRST_RESPONSE.name, bind=True)  # type: ignore[untyped-decorator]
+def first_response(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Record an item's opening or a maintainer's first answer (no GitHub call)."""
+    return run_task(self, contracts.FIRST_RESPONSE, kwargs, flow=run_first_response)
+
+
+@shared_task(name=contracts.FOLLOWUP.name, bind=True)  # type: ignore[untyped-decorator]
+def followup(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Route items no maintainer answered in time, once each (Celery beat, hourly)."""
+    return run_task(self, contracts.FOLLOWUP, kwargs, flow=run_followup)
+
+
 __all__ = [
     "TaskContext",
     "backfill",
@@ -273,6 +286,8 @@ __all__ = [
     "command",
     "embed",
     "feedback",
+    "first_response",
+    "followup",
     "index",
     "installation",
     "issue_people",

@@ -11,6 +11,7 @@ from gidgethub.routing import Router
 from app.routes import (
     commands,
     feedback,
+    followup,
     installations,
     matching,
     reviewers,
@@ -32,4 +33,5 @@ def build_router() -> Router:
         matching.router,
         feedback.router,
         commands.router,
+        followup.router,
     )

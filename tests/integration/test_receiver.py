@@ -72,6 +72,7 @@ async def test_signed_issue_is_queued_with_ids_only(client: tuple[TestClient, Qu
     jobs = {j.task: j for j in queue.jobs}
     assert sorted(jobs) == [
         "steward.embed",
+        "steward.first_response",
         "steward.issue_people",
         "steward.triage",
         "steward.welcome",
@@ -144,7 +145,7 @@ async def test_redelivery_is_acknowledged_not_queued(client: tuple[TestClient, Q
     again = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
     assert (first.status, again.status) == (202, 200)
     assert (await again.json())["duplicate"] is True
-    assert len(queue.jobs) == 4  # embed, people, triage, welcome: once
+    assert len(queue.jobs) == 5  # embed, first response, people, triage, welcome: once
 
 
 async def test_broker_down_is_503_and_redelivery_then_queues(
@@ -158,7 +159,7 @@ async def test_broker_down_is_503_and_redelivery_then_queues(
     queue.down = False
     retry = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
     assert (down.status, retry.status) == (503, 202)
-    assert len(queue.jobs) == 4  # embed, people, triage, welcome: once
+    assert len(queue.jobs) == 5  # embed, first response, people, triage, welcome: once
 
 
 @pytest.mark.parametrize(
@@ -186,14 +187,14 @@ async def test_bot_senders_never_trigger(
         (
             "pull_request.opened",
             "pull_request",
-            ["steward.welcome", "steward.triage", "steward.reviewers"],
+            ["steward.welcome", "steward.triage", "steward.reviewers", "steward.first_response"],
         ),
         ("pull_request.ready_for_review", "pull_request", ["steward.reviewers"]),
         ("pull_request.closed", "pull_request", None),
         (
             "discussion.created",
             "discussion",
-            ["steward.welcome", "steward.triage", "steward.embed"],
+            ["steward.welcome", "steward.triage", "steward.embed", "steward.first_response"],
         ),
         ("installation.created", "installation", "steward.installation"),
         ("installation_repositories.added", "installation_repositories", "steward.installation"),

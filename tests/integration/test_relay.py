@@ -95,7 +95,7 @@ async def test_deliveries_from_the_relay_reach_the_receiver(
         task = asyncio.create_task(run_relay(f"http://127.0.0.1:{relay_port}/abc123", target))
         try:
             for _ in range(100):
-                if len(jobs) >= 4:
+                if len(jobs) >= 5:
                     break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)  # the duplicate has arrived by now
@@ -107,6 +107,7 @@ async def test_deliveries_from_the_relay_reach_the_receiver(
     await redis.aclose()
     assert sorted(j.task for j in jobs) == [
         "steward.embed",
+        "steward.first_response",
         "steward.issue_people",
         "steward.triage",
         "steward.welcome",

@@ -1,0 +1,177 @@
+"""The dashboard's routes: sign-in with GitHub, the index and one page per repository.
+
+Not signed in: a redirect to the sign-in page. A repository the person cannot reach,
+or one Steward does not know, is a 404 (never a 403: it does not say that it exists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from html import escape
+
+import aiohttp
+from aiohttp import web
+
+from app.dashboard import data, views
+from app.dashboard import github as gh
+from app.dashboard.session import (
+    COOKIE,
+    SESSION_SECONDS,
+    STATE_COOKIE,
+    STATE_SECONDS,
+    Session,
+    secret_of,
+    session_from,
+    sign,
+    unsign,
+)
+from core.settings import Settings
+from core.store import Store
+
+DASHBOARD = web.AppKey("dashboard", dict)
+PREFIX = "/dashboard"
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, content_type="text/html", status=status)
+
+
+def _redirect(url: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": url})
+
+
+def _config(request: web.Request) -> tuple[Settings, Store, bytes]:
+    found = request.app[DASHBOARD]
+    return found["settings"], found["store"], found["secret"]
+
+
+def current(request: web.Request) -> Session | None:
+    """The signed-in person, from a valid session cookie (None: nobody)."""
+    _, _, secret = _config(request)
+    return session_from(unsign(request.cookies.get(COOKIE), secret, now=time.time()))
+
+
+def _cookie(
+    response: web.StreamResponse, name: str, value: str, *, max_age: int, secure: bool
+) -> None:
+    """HttpOnly, SameSite=Lax, only under /dashboard; Secure when served over HTTPS."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="Lax",
+        path=PREFIX,
+        secure=secure or None,
+    )
+
+
+async def login_page(request: web.Request) -> web.Response:
+    """GET /dashboard/signin: the page with the sign-in button."""
+    return _html(views.login_page())
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """GET /dashboard/login: off to GitHub's authorize page, with a state in a cookie."""
+    settings, _, secret = _config(request)
+    if not settings.client_id or not settings.client_secret:
+        problem = (
+            "Sign-in is not set up: set <code>GITHUB_CLIENT_ID</code> and "
+            "<code>GITHUB_CLIENT_SECRET</code> (the App's, written by the setup page)."
+        )
+        return _html(views.login_page(problem), 503)
+    state = secrets.token_urlsafe(16)
+    back = f"{request.scheme}://{request.host}{PREFIX}/callback"
+    response = _redirect(gh.authorize_url(settings, state=state, redirect_uri=back))
+    signed = sign({"state": state, "exp": int(time.time()) + STATE_SECONDS}, secret)
+    _cookie(response, STATE_COOKIE, signed, max_age=STATE_SECONDS, secure=request.secure)
+    return response
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    """GET /dashboard/callback?code&state: check the state, learn who and what, sign in."""
+    settings, _, secret = _config(request)
+    expected = unsign(request.cookies.get(STATE_COOKIE), secret, now=time.time()) or {}
+    state, code = request.query.get("state", ""), request.query.get("code", "")
+    if not state or not secrets.compare_digest(state, str(expected.get("state", ""))):
+        return _html(views.login_page("That sign-in link expired or was not started here."), 400)
+    try:
+        timeout = aiohttp.ClientTimeout(total=20)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            token = await gh.exchange(session, settings, code)
+            login_name, installs = await gh.who_and_what(session, settings, token)
+    except (gh.SignInFailed, aiohttp.ClientError, TimeoutError) as exc:
+        return _html(views.login_page(escape(f"GitHub did not sign you in: {exc}")), 502)
+    person = Session(login_name, int(time.time()) + SESSION_SECONDS, installs)
+    response = _redirect(PREFIX)
+    _cookie(
+        response,
+        COOKIE,
+        sign(person.as_json(), secret),
+        max_age=SESSION_SECONDS,
+        secure=request.secure,
+    )
+    response.del_cookie(STATE_COOKIE, path=PREFIX)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """GET /dashboard/logout: forget the session."""
+    response = _redirect(f"{PREFIX}/signin")
+    response.del_cookie(COOKIE, path=PREFIX)
+    return response
+
+
+def render_index(store: Store, person: Session) -> str:
+    """The index page's HTML for ``person``."""
+    known = data.known_repositories(store)
+    installs = [
+        (account, [known[n.lower()] for n in names if n.lower() in known])
+        for _, account, names in person.installations
+    ]
+    return views.index_page(person.login, [(a, r) for a, r in installs if r])
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    """GET /dashboard: the person's installations and the repositories Steward knows."""
+    person = current(request)
+    if person is None:
+        raise web.HTTPFound(f"{PREFIX}/signin")
+    _, store, _ = _config(request)
+    return _html(await asyncio.to_thread(render_index, store, person))
+
+
+def render_repo(store: Store, repo: str, login: str) -> str:
+    """One repository's page: triage, response, people."""
+    sections = [
+        views.triage_section(data.triage_data(store, repo)),
+        views.response_section(data.response_data(store, repo)),
+        views.people_section(data.people_data(store, repo)),
+    ]
+    return views.repo_page(repo, login, sections)
+
+
+async def repository(request: web.Request) -> web.StreamResponse:
+    """GET /dashboard/{owner}/{repo}: 404 unless the person reaches it and Steward knows it."""
+    person = current(request)
+    if person is None:
+        raise web.HTTPFound(f"{PREFIX}/signin")
+    _, store, _ = _config(request)
+    wanted = f"{request.match_info['owner']}/{request.match_info['repo']}".lower()
+    known = await asyncio.to_thread(data.known_repositories, store)
+    if wanted not in person.repositories or wanted not in known:
+        return _html(views.not_found_page(person.login), 404)
+    return _html(await asyncio.to_thread(render_repo, store, known[wanted], person.login))
+
+
+def add_dashboard_routes(app: web.Application, settings: Settings, store: Store) -> None:
+    """Mount the dashboard under ``/dashboard``."""
+    app[DASHBOARD] = {"settings": settings, "store": store, "secret": secret_of(settings)}
+    app.router.add_get(PREFIX, index)
+    app.router.add_get(f"{PREFIX}/signin", login_page)
+    app.router.add_get(f"{PREFIX}/login", login)
+    app.router.add_get(f"{PREFIX}/callback", callback)
+    app.router.add_get(f"{PREFIX}/logout", logout)
+    app.router.add_get(PREFIX + "/{owner}/{repo}", repository)

@@ -1,0 +1,232 @@
+"""The dashboard's HTML: pure functions from the data of :mod:`app.dashboard.data` to
+one server-rendered page each (inline CSS and SVG; no script, no CDN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from html import escape
+from typing import Any
+
+from app.dashboard import svg
+
+STYLE = (
+    "*{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0;color:#1f2937;"
+    "line-height:1.45;background:#f9fafb}header{background:#111827;color:#f9fafb;"
+    "padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center}"
+    "header a{color:#bfdbfe}header .who{margin-left:auto}main{max-width:64rem;margin:0 auto;"
+    "padding:1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem;overflow-wrap:anywhere}"
+    "h2{font-size:1.2rem;margin:0 0 .5rem}h3{font-size:1rem;margin:1rem 0 .4rem}"
+    "section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:1rem;"
+    "margin:0 0 1rem}nav.jump{display:flex;gap:1rem;margin:0 0 1rem}"
+    ".grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(17rem,1fr));gap:1rem}"
+    ".split{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:1rem}"
+    ".scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}"
+    "th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e5e7eb;"
+    "vertical-align:top}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
+    ".live{color:#047857;font-weight:600}.shadow{color:#6b7280}.big{font-size:1.6rem;"
+    "font-weight:700}.muted{color:#6b7280}.plot{width:100%;max-width:36rem;height:auto;"
+    "display:block}.stat{display:flex;flex-wrap:wrap;gap:.75rem 1.5rem;margin:.25rem 0 .75rem}"
+    ".stat>div{min-width:7rem;flex:0 1 auto}.stat small{display:block;color:#6b7280}"
+    "ul.repos{padding-left:1.2rem}ul.repos li{margin:.2rem 0;overflow-wrap:anywhere}"
+    "a.button{display:inline-block;background:#111827;color:#fff;padding:.6rem 1rem;"
+    "border-radius:6px;text-decoration:none}"
+    # Phones last, so these win over the rules above.
+    "@media (max-width:48rem){.split{grid-template-columns:minmax(0,1fr)}main{padding:.5rem}"
+    "section{padding:.75rem}th,td{padding:.25rem .3rem}table{font-size:.85rem}"
+    ".stat{display:grid;grid-template-columns:repeat(2,minmax(0,1fr))}.stat>div{min-width:0}"
+    ".big{font-size:1.3rem}}"
+)
+
+
+def page(title: str, body: str, *, login: str | None = None) -> str:
+    """A whole document: header (who is signed in), title, body."""
+    who = (
+        f'<span class="who">{escape(login)} · <a href="/dashboard/logout">sign out</a></span>'
+        if login
+        else ""
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
+        f'<header><a href="/dashboard"><strong>Steward</strong></a>{who}</header>'
+        f"<main><h1>{escape(title)}</h1>{body}</main></body></html>"
+    )
+
+
+def pct(value: Any) -> str:
+    """A share as a percentage, or a dash."""
+    return f"{100 * value:.0f} %" if isinstance(value, int | float) else "–"
+
+
+def table(heads: Sequence[str], rows: Iterable[Sequence[Any]], *, numeric: int = 0) -> str:
+    """A table; the last ``numeric`` columns are right-aligned numbers."""
+    first = len(heads) - numeric
+
+    def cell(tag: str, i: int, value: Any) -> str:
+        cls = ' class="n"' if i >= first else ""
+        return f"<{tag}{cls}>{escape(str(value))}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(heads))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>" for row in rows
+    )
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def login_page(problem: str | None = None) -> str:
+    """The sign-in page (``problem``: why the last attempt failed, HTML-safe)."""
+    note = f"<p class='shadow'>{problem}</p>" if problem else ""
+    body = (
+        f"{note}<p>Maintainers see what Steward does in their repositories: labels, "
+        "response times, reviewers and newcomers.</p>"
+        '<p><a class="button" id="signin" href="/dashboard/login">Sign in with GitHub</a></p>'
+    )
+    return page("Steward dashboard", body)
+
+
+def index_page(login: str, installs: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """The person's installations and the repositories Steward knows in each."""
+    if not installs:
+        body = (
+            "<p>Steward looks after none of the repositories you can reach. Install the App "
+            "on a repository, or ask its maintainers to.</p>"
+        )
+        return page("Your repositories", body, login=login)
+    parts = []
+    for account, repos in installs:
+        items = "".join(f'<li><a href="/dashboard/{escape(r)}">{escape(r)}</a></li>' for r in repos)
+        parts.append(f"<section><h2>{escape(account)}</h2><ul class='repos'>{items}</ul></section>")
+    return page("Your repositories", "".join(parts), login=login)
+
+
+def _triage_stat(live: Mapping[str, Any], labels: Sequence[Mapping[str, Any]]) -> str:
+    live_count = sum(r["state"] == "live" for r in labels)
+    return (
+        '<div class="stat">'
+        f"<div><div class='big'>{pct(live['live_precision'])}</div>live precision"
+        f"<small>{live['live_judged']} judged</small></div>"
+        f"<div><div class='big'>{pct(live['coverage'])}</div>coverage"
+        f"<small>{live['decisions']} decisions</small></div>"
+        f"<div><div class='big'>{live_count}</div>labels live</div></div>"
+    )
+
+
+def _model_text(model: Mapping[str, Any] | None) -> str:
+    if not model:
+        return "nearest neighbours over the labelled history (no fine-tuned model promoted)"
+    return f"fine-tuned model #{model['id']} since {escape(str(model['since']))}"
+
+
+NONE_YET = "<p class='muted'>None yet.</p>"
+
+
+def _label_name(row: Mapping[str, Any]) -> str:
+    return f"{row['label']} (PRs)" if row["for"] == "pull requests" else str(row["label"])
+
+
+def triage_section(data: Mapping[str, Any]) -> str:
+    """Labels live and in shadow, live precision, corrections, the model in use."""
+    labels = data["labels"]
+    tables = "".join(
+        f"<h3>{title}</h3>"
+        + table(
+            ["label", "precision (n)", "coverage"],
+            [
+                (_label_name(r), f"{pct(r['precision'])} ({r['support']})", pct(r["coverage"]))
+                for r in labels
+                if r["state"] == state
+            ],
+            numeric=2,
+        )
+        for state, title in (("live", "Live"), ("shadow", "In shadow"))
+        if any(r["state"] == state for r in labels)
+    )
+    measured = [
+        (r["label"], 100 * float(r["precision"])) for r in labels if r["precision"] is not None
+    ]
+    plot = svg.hbars(measured[:15], title="Measured precision per label (%)", scale=100.0)
+    corrections = [
+        (f"#{c['number']}", c["change"], c["actor"], c["when"][5:]) for c in data["corrections"]
+    ]
+    fixes = table(["item", "change", "by", "when"], corrections) if corrections else ""
+    return (
+        f'<section id="triage"><h2>Triage</h2>{_triage_stat(data["live"], labels)}'
+        f"<p>Classifier: {_model_text(data['model'])}.</p>"
+        f"<div class='split'><div>{tables or NONE_YET}</div>"
+        f"<div><h3>Measured precision</h3>{plot or NONE_YET}</div></div>"
+        f"<h3>Recent corrections</h3>{fixes or NONE_YET}</section>"
+    )
+
+
+def _hours(value: float) -> str:
+    return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} d"
+
+
+def response_section(data: Mapping[str, Any] | None) -> str:
+    """Time to first response by week, and what waits for an answer now."""
+    if data is None:
+        return (
+            '<section id="response"><h2>Response</h2><p class="muted">Time to first response '
+            "is not recorded yet in this deployment.</p></section>"
+        )
+    weeks = data["weeks"]
+    oldest = data["oldest_hours"]
+    stat = (
+        f"<div class='stat'><div><div class='big'>{data['unanswered']}</div>unanswered now</div>"
+        f"<div><div class='big'>{_hours(oldest) if oldest is not None else '–'}</div>"
+        "longest wait</div></div>"
+    )
+    plot = svg.week_bars(
+        [(w, m, p) for w, m, p, _ in weeks], title="Hours to first response per week", unit="h"
+    )
+    rows = [(w, _hours(m), _hours(p), n) for w, m, p, n in weeks]
+    table_html = table(["week of", "median", "p90", "items"], rows, numeric=3) if rows else ""
+    return (
+        f'<section id="response"><h2>Response</h2>{stat}<div class="split"><div>'
+        f"<h3>Hours to first response (median dark, p90 light)</h3>"
+        f"{plot or '<p class=muted>No answered item in the last weeks.</p>'}</div>"
+        f"<div>{table_html}</div></div></section>"
+    )
+
+
+def people_section(data: Mapping[str, Any]) -> str:
+    """Reviewer load, newcomers, top contributors and reviewers this quarter."""
+    new = data["newcomers"]
+    stat = (
+        f"<div class='stat'><div><div class='big'>{new['welcomed']}</div>newcomers welcomed</div>"
+        f"<div><div class='big'>{new['returned']}</div>came back ({pct(new['share'])})</div></div>"
+    )
+    load = svg.hbars(data["load"], title="Open review requests per person")
+    authors = svg.hbars(data["authors"], title="Top contributors this quarter")
+    reviewers = svg.hbars(data["reviewers"], title="Top reviewers this quarter")
+    none = "<p class='muted'>Nobody yet.</p>"
+    return (
+        f'<section id="people"><h2>People</h2>{stat}<div class="grid">'
+        f"<div><h3>Reviewer load (open requests)</h3>{load or none}</div>"
+        f"<div><h3>Top contributors since {escape(data['since'])}</h3>{authors or none}</div>"
+        f"<div><h3>Top reviewers since {escape(data['since'])}</h3>{reviewers or none}</div>"
+        "</div></section>"
+    )
+
+
+def repo_page(repo: str, login: str, sections: Sequence[str]) -> str:
+    """One repository: a jump bar, then the triage, response and people sections."""
+    jump = (
+        '<nav class="jump"><a href="#triage">Triage</a><a href="#response">Response</a>'
+        '<a href="#people">People</a></nav>'
+    )
+    return page(repo, jump + "".join(sections), login=login)
+
+
+def not_found_page(login: str | None) -> str:
+    """The 404 page (the same for a repository that does not exist and one not yours)."""
+    return page(
+        "Not found",
+        "<p>There is no such page. <a href='/dashboard'>Your repositories</a>.</p>",
+        login=login,
+    )

@@ -1,0 +1,206 @@
+"""The maintainers' dashboard in a real headless Chromium: sign in with GitHub through
+the fake's OAuth web flow, the index and a repository's page with seeded data, and a
+404 for a repository the person cannot reach. Screenshots at desktop and phone widths
+go to ``$STEWARD_ARTIFACTS`` (default ``.steward/artifacts``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from app.server import build_web_app
+from core.settings import load_settings
+from core.store import open_store
+from fakegithub.fake import FakeGitHub
+from tests.browser.test_pages import ARTIFACTS, CHROMIUM, DRIVER, browser
+from tests.dashboard_seed import seed
+from tests.support import APP_ID, SECRET, free_port, key_pair
+
+__all__ = ["browser"]
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and DRIVER.exists()),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+
+CLIENT_ID, CLIENT_SECRET = "Iv1.dashboardtest", "client-secret-for-tests"
+REPO, HIDDEN = "acme/widgets", "acme/vault"
+
+
+def dashboard_fake() -> FakeGitHub:
+    """Alice maintains acme/widgets; acme/vault is installed too, but not hers."""
+    fake = FakeGitHub()
+    fake.register_app(APP_ID, key_pair()[1], slug="steward")
+    fake.add_installation(31, "acme", app_id=APP_ID)
+    fake.add_repo("acme", "widgets", collaborators={"alice": "maintain"})
+    fake.add_repo("acme", "vault", collaborators={"bob": "admin"})
+    fake.oauth.approve_as = "alice"
+    fake.oauth.clients[CLIENT_ID] = CLIENT_SECRET
+    return fake
+
+
+@pytest.fixture(scope="module")
+def github() -> Iterator[tuple[FakeGitHub, str]]:
+    """The fake GitHub, served in a thread."""
+    fake = dashboard_fake()
+    with fake.serve_in_thread() as url:
+        yield fake, url
+
+
+@pytest.fixture(scope="module")
+def dashboard(
+    redis_url: str, github: tuple[FakeGitHub, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A configured ``steward serve`` web app with a seeded store, served from a thread."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    env = {
+        "APP_ID": str(APP_ID),
+        "PRIVATE_KEY": key_pair()[0],
+        "WEBHOOK_SECRET": SECRET,
+        "GITHUB_CLIENT_ID": CLIENT_ID,
+        "GITHUB_CLIENT_SECRET": CLIENT_SECRET,
+        "GITHUB_API_URL": github[1],
+    }
+    settings = load_settings(env, env_file=folder / "none.env")
+    store = open_store(f"sqlite:///{folder}/s.db")
+    store.upsert_installation(31, "acme", "Organization")
+    store.add_repositories(31, [(1, REPO), (2, HIDDEN)])
+    seed(store, REPO, items=400, people=30)
+    seed(store, HIDDEN, items=40, people=5)
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runners: list[web.AppRunner] = []
+
+    async def start() -> None:
+        redis = aioredis.Redis.from_url(redis_url)
+        app = build_web_app(settings, redis=redis, store=store, send=lambda job: None)
+        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    yield f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def _shot(browser: Any, name: str, width: int) -> None:
+    """A screenshot of the whole page at ``width``."""
+    browser.set_window_size(width, 740)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(width, min(int(height) + 140, 4000))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"{name}.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def _fits(browser: Any) -> None:
+    inner = browser.execute_script("return document.documentElement.clientWidth")
+    scroll = browser.execute_script("return document.documentElement.scrollWidth")
+    assert scroll <= inner, f"the page is {scroll}px wide in a {inner}px window"
+
+
+def test_not_signed_in_goes_to_the_sign_in_page(browser: Any, dashboard: str) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{dashboard}/dashboard/{REPO}")
+    assert browser.current_url == f"{dashboard}/dashboard/signin"
+    assert "Sign in with GitHub" in browser.page_source
+    _fits(browser)
+    _shot(browser, "dashboard-signin-phone", 375)
+
+
+def test_sign_in_lists_the_repositories_the_person_reaches(
+    browser: Any, dashboard: str, github: tuple[FakeGitHub, str]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1280, 900)
+    browser.get(f"{dashboard}/dashboard/signin")
+    browser.find_element(By.ID, "signin").click()
+    assert browser.current_url == f"{dashboard}/dashboard"
+    links = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "ul.repos a")]
+    assert links == [REPO]  # acme/vault is installed, but not Alice's
+    assert "alice" in browser.find_element(By.TAG_NAME, "header").text
+    session = browser.get_cookie("steward_session")
+    assert session["httpOnly"] and session["sameSite"] == "Lax"
+    called = {r.operation_id for r in github[0].requests}
+    assert {"users/get-authenticated", "apps/list-installations-for-authenticated-user"} <= called
+    assert not [v for v in github[0].violations if v.kind != "response-body"], github[0].violations
+    _shot(browser, "dashboard-index-desktop", 1280)
+
+
+@pytest.mark.parametrize(("name", "width"), [("desktop", 1280), ("phone", 375)])
+def test_a_repository_page_shows_triage_response_and_people(
+    browser: Any, dashboard: str, name: str, width: int
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(width, 900)
+    browser.get(f"{dashboard}/dashboard/{REPO}")
+    assert browser.find_element(By.TAG_NAME, "h1").text == REPO
+    triage = browser.find_element(By.ID, "triage").text
+    assert "live precision" in triage and "bug" in triage and "fine-tuned model" in triage
+    assert "− bug" in triage or "− docs" in triage  # recent corrections
+    response = browser.find_element(By.ID, "response").text
+    assert "unanswered now" in response and "median" in response
+    people = browser.find_element(By.ID, "people").text
+    assert "newcomers welcomed" in people and "person-0" in people
+    plots = browser.find_elements(By.CSS_SELECTOR, "svg.plot")
+    assert len(plots) >= 4 and all(p.size["width"] > 100 for p in plots)
+    _fits(browser)
+    _shot(browser, f"dashboard-repo-{name}", width)
+
+
+def test_a_repository_the_person_cannot_reach_is_a_404(browser: Any, dashboard: str) -> None:
+    import urllib.request
+
+    browser.get(f"{dashboard}/dashboard/{HIDDEN}")
+    assert browser.find_element("tag name", "h1").text == "Not found"
+    cookie = browser.get_cookie("steward_session")["value"]
+    for path in (HIDDEN, "acme/nothing-here", REPO):
+        request = urllib.request.Request(
+            f"{dashboard}/dashboard/{path}", headers={"Cookie": f"steward_session={cookie}"}
+        )
+        try:
+            status = urllib.request.urlopen(request).status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        assert status == (200 if path == REPO else 404), path
+    _shot(browser, "dashboard-404-phone", 375)
+
+
+def test_a_forged_cookie_is_nobody(browser: Any, dashboard: str) -> None:
+    browser.get(f"{dashboard}/dashboard/signin")
+    browser.delete_all_cookies()
+    browser.add_cookie({"name": "steward_session", "value": "e30.AAAA", "path": "/dashboard"})
+    browser.get(f"{dashboard}/dashboard")
+    assert browser.current_url.endswith("/dashboard/signin")
+
+
+def test_a_callback_without_this_servers_state_signs_nobody_in(
+    browser: Any, dashboard: str
+) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{dashboard}/dashboard/callback?code=abc&state=forged")
+    assert "was not started here" in browser.page_source
+    browser.get(f"{dashboard}/dashboard")
+    assert browser.current_url.endswith("/dashboard/signin")

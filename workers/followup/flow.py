@@ -1,0 +1,179 @@
+"""No question left unanswered: record first responses; route unanswered items once.
+
+``run_first_response`` stores what one event says (no GitHub call). ``run_followup``
+(Celery beat, hourly) reads the items neither answered nor routed, and per repository
+with ``followup.enabled`` routes each one past ``followup.after_hours`` to the
+best-matched, least-loaded maintainer: one mention comment or one assignment, through
+``apply_once`` with one key per item. Closed items are settled without routing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from core.store import now_utc
+from core.tasks import FirstResponseArgs, FollowupArgs, RepoArgs
+from models.reviewers import Constraints, rank_people_for_issue
+from workers.flow import Effect, RepoTask, open_repo
+from workers.followup.decide import (
+    FOLLOWUP_MARKER,
+    add_load,
+    due_for_followup,
+    effect_key,
+    followup_comment,
+    item_fact,
+    least_loaded,
+    maintainers,
+    parse_time,
+    pick,
+    routed_load,
+)
+from workers.reviewers.flow import busy_people, current_load
+from workers.reviewers.history import people_index
+from workers.runtime import TaskContext
+
+log = logging.getLogger(__name__)
+
+Record = Mapping[str, Any]
+
+
+async def run_first_response(ctx: TaskContext, args: FirstResponseArgs) -> dict[str, Any]:
+    """Store an item's opening or a maintainer's answer (the earliest answer wins)."""
+    event = {
+        "installation_id": args.installation_id,
+        "author": args.author,
+        "opened_at": args.opened_at,
+        "actor": args.answerer,
+        "association": args.association,
+        "at": args.at,
+    }
+    fact = item_fact((args.full_name, args.number, args.kind), event)
+    if fact is None:
+        return {"skipped": "not a maintainer's answer"}
+    ctx.store.note_item(fact)
+    return {"recorded": "answer" if fact.responded_at else "opened"}
+
+
+async def run_followup(ctx: TaskContext, args: FollowupArgs) -> dict[str, Any]:
+    """Route every due item of every repository that enabled ``followup``, once."""
+    now = parse_time(args.now) or now_utc()
+    groups: dict[tuple[int, str], list[Record]] = {}
+    # ``followup.after_hours`` is at least 1: a repository with nothing older waits.
+    for row in due_for_followup(ctx.store.first_responses(unsettled=True), now, 1):
+        if row.get("installation_id") is not None:
+            groups.setdefault((int(row["installation_id"]), str(row["repo"])), []).append(row)
+    routed: dict[str, Any] = {}
+    for (installation, full), rows in sorted(groups.items()):
+        owner, _, name = full.partition("/")
+        repo_args = RepoArgs(installation_id=installation, owner=owner, repo=name)
+        routed.update(await followup_repo(ctx, repo_args, rows, now=now))
+    return {"routed": routed}
+
+
+async def followup_repo(
+    ctx: TaskContext, args: RepoArgs, rows: list[Record], *, now: datetime
+) -> dict[str, Any]:
+    """Route one repository's due items; ``{"owner/repo#n": person or why not}``."""
+    # Due by the default deadline or not, nothing is fetched before the config says so.
+    task = await open_repo(ctx, args)
+    config = task.config.followup
+    if not config.enabled:
+        return {}
+    outcome: dict[str, Any] = {}
+    for row in due_for_followup(rows, now, config.after_hours):
+        outcome[f"{args.full_name}#{row['number']}"] = await route_item(task, row, now=now)
+    return outcome
+
+
+async def route_item(task: RepoTask, row: Record, *, now: datetime) -> str:
+    """Route one unanswered item: its person's login, or why nobody was asked."""
+    number, kind = int(row["number"]), str(row["kind"])
+    key = effect_key(task.full_name, number)
+    if task.ctx.done(key):  # routed, then stopped before it was noted: note it now
+        done = [a for a in task.store.actions_for(task.full_name, number) if a["effect_key"] == key]
+        to = str(((done[0].get("detail") or {}) if done else {}).get("to") or "")
+        task.store.mark_routed(task.full_name, number, to=to, at=now)
+        return "already routed"
+    if kind == "discussion":
+        task.store.mark_routed(task.full_name, number, to="", at=now)
+        return "discussions are recorded, not routed"
+    issue = await task.gh.getitem(
+        "/repos/{owner}/{repo}/issues/{issue_number}",
+        {"owner": task.owner, "repo": task.repo, "issue_number": number},
+    )
+    if issue.get("state") != "open":
+        task.store.mark_routed(task.full_name, number, to="", at=now)
+        return "closed"
+    person = await choose(task, issue)
+    if person is None:
+        return "nobody to ask"
+    await apply_followup(task, issue, person=person, kind=kind)
+    task.store.mark_routed(task.full_name, number, to=person, at=now)
+    return person
+
+
+async def choose(task: RepoTask, issue: Mapping[str, Any]) -> str | None:
+    """The best-matched, least-loaded maintainer for ``issue`` (never its author):
+    the people-for-issues ranking with opt-outs, the never list and busy people."""
+    collaborators, load = await asyncio.gather(_collaborators(task), current_load(task))
+    allowed = maintainers(collaborators)
+    routed = routed_load(task.store.first_responses(), repo=task.full_name)
+    load = load.with_requests(add_load(load.open_requests, routed), load.busy)
+    author = str(issue["user"]["login"])
+    opted_out = task.store.opted_out()
+    constraints = Constraints.build(
+        allowed=allowed, never=task.config.reviewers.never, opted_out=opted_out
+    )
+    text = f"{issue.get('title') or ''}\n{issue.get('body') or ''}"
+    index = people_index(task.store, task.full_name)
+    leaders = rank_people_for_issue(
+        text, [], index, k=3, author=author, constraints=constraints, load=load
+    )
+    busy = await busy_people(task, [s.login for s in leaders] or allowed[:20])
+    load = load.with_requests(load.open_requests, busy)
+    ranked = rank_people_for_issue(
+        text, [], index, k=3, author=author, constraints=constraints, load=load
+    )
+    excluded = {author, *opted_out, *busy, *task.config.reviewers.never}
+    return pick([s.login for s in ranked], author=author) or least_loaded(
+        allowed, load=load.open_requests, excluded=excluded
+    )
+
+
+async def _collaborators(task: RepoTask) -> list[dict[str, Any]]:
+    """The repository's collaborators with their permissions (all pages)."""
+    return [
+        person
+        async for person in task.gh.getiter(
+            "/repos/{owner}/{repo}/collaborators{?per_page}",
+            {"owner": task.owner, "repo": task.repo, "per_page": 100},
+        )
+    ]
+
+
+async def apply_followup(
+    task: RepoTask, issue: Mapping[str, Any], *, person: str, kind: str
+) -> None:
+    """Mention ``person`` in one comment (marker-checked) or assign them, once."""
+    number, config = int(issue["number"]), task.config.followup
+    ids: dict[str, Any] = {"owner": task.owner, "repo": task.repo, "issue_number": number}
+
+    async def apply() -> None:
+        if config.how == "assign":
+            await task.gh.post(
+                "/repos/{owner}/{repo}/issues/{issue_number}/assignees",
+                ids,
+                data={"assignees": [person]},
+            )
+            return
+        body = followup_comment(person, hours=config.after_hours, kind=kind)
+        await task.comment_once(number, body=body, marker=FOLLOWUP_MARKER)
+
+    detail = {"to": person, "after_hours": config.after_hours}
+    effect = Effect(effect_key(task.full_name, number), "followup", config.how, number, detail)
+    if await task.apply_once(effect, apply) is not None:
+        log.info("followup for %s#%d: %s (%s)", task.full_name, number, person, config.how)
