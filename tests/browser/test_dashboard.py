@@ -6,22 +6,18 @@ go to ``$STEWARD_ARTIFACTS`` (default ``.steward/artifacts``).
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
-from aiohttp import web
 
-from app.server import build_web_app
 from core.settings import load_settings
 from core.store import open_store
 from fakegithub.fake import FakeGitHub
+from tests.browser.serving import web_app_in_thread
 from tests.browser.test_pages import ARTIFACTS, CHROMIUM, DRIVER, browser
 from tests.dashboard_seed import seed
-from tests.support import APP_ID, SECRET, free_port, key_pair
+from tests.support import APP_ID, SECRET, key_pair
 
 __all__ = ["browser"]
 
@@ -74,32 +70,8 @@ def dashboard(
     store.add_repositories(31, [(1, REPO), (2, HIDDEN)])
     seed(store, REPO, items=400, people=30)
     seed(store, HIDDEN, items=40, people=5)
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runners: list[web.AppRunner] = []
-
-    async def start() -> None:
-        redis = aioredis.Redis.from_url(redis_url)
-        app = build_web_app(settings, redis=redis, store=store, send=lambda job: None)
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with web_app_in_thread(settings, store, redis_url) as url:
+        yield url
 
 
 def _shot(browser: Any, name: str, width: int) -> None:

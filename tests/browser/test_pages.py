@@ -8,22 +8,17 @@ person can look at them. Where no Chromium is installed the test says so and ski
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
-from aiohttp import web
 
-from app.server import build_web_app
 from core.settings import load_settings
 from core.store import open_store
-from tests.support import free_port
+from tests.browser.serving import web_app_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path("/usr/bin/chromedriver")
@@ -40,33 +35,9 @@ def setup_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     """An unconfigured ``steward serve`` web app (the setup page), served from a thread."""
     folder = tmp_path_factory.mktemp("setup")
     settings = load_settings({}, env_file=folder / "none.env")
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runners: list[web.AppRunner] = []
-
-    async def start() -> None:
-        redis = aioredis.Redis.from_url(redis_url)
-        store = open_store(f"sqlite:///{folder}/s.db")
-        app = build_web_app(settings, redis=redis, store=store, send=lambda job: None)
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    store = open_store(f"sqlite:///{folder}/s.db")
+    with web_app_in_thread(settings, store, redis_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
