@@ -17,7 +17,15 @@ from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, build_schem
 
 from fakegithub import search
 from fakegithub.paging import encode_cursor, slice_connection
-from fakegithub.state import Discussion, DiscussionComment, Installation, Label, Repo, iso
+from fakegithub.state import (
+    DEFAULT_DISCUSSION_CATEGORIES,
+    Discussion,
+    DiscussionComment,
+    Installation,
+    Label,
+    Repo,
+    iso,
+)
 
 if TYPE_CHECKING:
     from fakegithub.fake import FakeGitHub
@@ -114,7 +122,9 @@ class Resolvers:
             "addDiscussionComment": self.add_discussion_comment,
             "addLabelsToLabelable": lambda input: self.change_labels(input, add=True),
             "addReaction": self.add_reaction,
+            "createDiscussion": self.create_discussion,
             "removeLabelsFromLabelable": lambda input: self.change_labels(input, add=False),
+            "updateDiscussion": self.update_discussion,
         }
 
     # ------------------------------------------------------------- lookups
@@ -213,6 +223,12 @@ class Resolvers:
             "nameWithOwner": repo.full_name,
             "url": f"{self.fake.urls.web}/{repo.full_name}",
             "discussion": lambda number: self.discussion_by_number(repo, number),
+            "discussionCategories": lambda filterByAssignable=False, **page: connection(
+                "categories",
+                list(DEFAULT_DISCUSSION_CATEGORIES),
+                lambda name: self.category(repo, name),
+                page,
+            ),
             "label": lambda name: self.label(repo, found) if (found := repo.label(name)) else None,
             "labels": lambda query=None, orderBy=None, **page: self.labels_connection(
                 repo, list(repo.labels.values()), query, orderBy, page
@@ -237,13 +253,8 @@ class Resolvers:
             "number": item.number,
             "title": item.title,
             "body": item.body,
-            "category": {
-                "__typename": "DiscussionCategory",
-                "id": f"DIC_{repo.id}_{item.category}",
-                "name": item.category,
-                "description": None,
-                "isAnswerable": item.category == "Q&A",
-            },
+            "category": self.category(repo, item.category),
+            "closed": item.closed,
             "url": f"{self.fake.urls.web}/{repo.full_name}/discussions/{item.number}",
             "createdAt": iso(item.created_at),
             "author": self.user(item.author),
@@ -254,6 +265,16 @@ class Resolvers:
             "comments": lambda **page: connection(
                 "comments", item.comments, lambda c: self.comment(repo, item, c), page
             ),
+        }
+
+    def category(self, repo: Repo, name: str) -> GraphObject:
+        """A ``DiscussionCategory`` (its id encodes the repository and the name)."""
+        return {
+            "__typename": "DiscussionCategory",
+            "id": category_id(repo, name),
+            "name": name,
+            "description": None,
+            "isAnswerable": name == "Q&A",
         }
 
     def comment(self, repo: Repo, parent: Discussion, item: DiscussionComment) -> GraphObject:
@@ -343,6 +364,50 @@ class Resolvers:
             "comment": self.comment(repo, item, made),
         }
 
+    def create_discussion(self, input: dict[str, Any]) -> GraphObject:
+        """``createDiscussion(input: {repositoryId, categoryId, title, body})``."""
+        repo = next((r for r in self.visible_repos() if r.node_id == input["repositoryId"]), None)
+        if repo is None:
+            raise GitHubGraphQLError(
+                f"Could not resolve to a node with the global id of '{input['repositoryId']}'",
+                "NOT_FOUND",
+            )
+        names = {category_id(repo, n): n for n in DEFAULT_DISCUSSION_CATEGORIES}
+        if input["categoryId"] not in names:
+            raise GitHubGraphQLError(
+                f"Could not resolve to a node with the global id of '{input['categoryId']}'",
+                "NOT_FOUND",
+            )
+        if not input["title"].strip() or not input["body"].strip():
+            raise GitHubGraphQLError("Title and body can't be blank", "UNPROCESSABLE")
+        made = self.fake.add_discussion(
+            repo.owner,
+            repo.name,
+            title=input["title"],
+            body=input["body"],
+            author=self.fake.bot_login(self.installation),
+            category=names[input["categoryId"]],
+        )
+        return {
+            "clientMutationId": input.get("clientMutationId"),
+            "discussion": self.discussion(repo, made),
+        }
+
+    def update_discussion(self, input: dict[str, Any]) -> GraphObject:
+        """``updateDiscussion(input: {discussionId, title?, body?})`` (the author's own)."""
+        repo, item = self.discussion_target(input["discussionId"])
+        if item.author != self.fake.bot_login(self.installation):
+            raise GitHubGraphQLError("Resource not accessible by integration", "FORBIDDEN")
+        if input.get("title") is not None:
+            item.title = input["title"]
+        if input.get("body") is not None:
+            item.body = input["body"]
+        item.updated_at = self.fake.now()
+        return {
+            "clientMutationId": input.get("clientMutationId"),
+            "discussion": self.discussion(repo, item),
+        }
+
     def add_reaction(self, input: dict[str, Any]) -> GraphObject:
         """``addReaction(input: {subjectId, content})`` on a discussion comment (giving
         the same reaction again changes nothing, as on GitHub).
@@ -372,6 +437,11 @@ class Resolvers:
             "clientMutationId": input.get("clientMutationId"),
             "labelable": self.discussion(repo, item),
         }
+
+
+def category_id(repo: Repo, name: str) -> str:
+    """The global id of a repository's discussion category."""
+    return f"DIC_{repo.id}_{name}"
 
 
 def connection(

@@ -195,6 +195,19 @@ class Discussion:
     comments: list[DiscussionComment] = field(default_factory=list)
     #: The discussion's category, one of GitHub's defaults unless a repo made its own.
     category: str = "General"
+    closed: bool = False
+    updated_at: datetime | None = None
+
+
+#: The categories GitHub gives a repository when discussions are turned on.
+DEFAULT_DISCUSSION_CATEGORIES = (
+    "Announcements",
+    "General",
+    "Ideas",
+    "Polls",
+    "Q&A",
+    "Show and tell",
+)
 
 
 @dataclass

@@ -125,6 +125,9 @@ SUBSET_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/repos/{owner}/{repo}/collaborators"),
     ("get", "/repos/{owner}/{repo}/collaborators/{username}/permission"),
     ("get", "/search/issues"),
+    ("get", "/user"),
+    ("get", "/user/installations"),
+    ("get", "/user/installations/{installation_id}/repositories"),
 )
 
 #: Budget for all response schemas together; above it they are dropped (see brief).
@@ -138,7 +141,9 @@ GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
         "addDiscussionComment",
         "addLabelsToLabelable",
         "addReaction",
+        "createDiscussion",
         "removeLabelsFromLabelable",
+        "updateDiscussion",
     ),
     "Node": ("id",),
     "Labelable": ("labels",),
@@ -152,6 +157,7 @@ GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
         "nameWithOwner",
         "url",
         "discussion",
+        "discussionCategories",
         "label",
         "labels",
     ),
@@ -167,8 +173,11 @@ GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
         "labels",
         "comments",
         "category",
+        "closed",
     ),
     "DiscussionCategory": ("id", "name", "description", "isAnswerable"),
+    "DiscussionCategoryConnection": ("edges", "nodes", "pageInfo", "totalCount"),
+    "DiscussionCategoryEdge": ("cursor", "node"),
     "DiscussionComment": ("id", "body", "url", "createdAt", "updatedAt", "author", "discussion"),
     "DiscussionCommentConnection": ("edges", "nodes", "pageInfo", "totalCount"),
     "DiscussionCommentEdge": ("cursor", "node"),
@@ -181,6 +190,8 @@ GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
     "AddDiscussionCommentPayload": ("clientMutationId", "comment"),
     "AddLabelsToLabelablePayload": ("clientMutationId", "labelable"),
     "AddReactionPayload": ("clientMutationId", "reaction"),
+    "CreateDiscussionPayload": ("clientMutationId", "discussion"),
+    "UpdateDiscussionPayload": ("clientMutationId", "discussion"),
     "Reaction": ("id", "content"),
     "RemoveLabelsFromLabelablePayload": ("clientMutationId", "labelable"),
 }

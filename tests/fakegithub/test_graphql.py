@@ -117,3 +117,63 @@ async def test_graphql_needs_a_token(served: Served) -> None:
         "POST", "/graphql", json={"query": "{ viewer { login } }"}, token="ghs_wrong"
     )
     assert (status, body["message"]) == (401, "Bad credentials")
+
+
+CATEGORIES_AND_CREATE = """
+query($owner: String!, $name: String!) {
+  repository(owner: $owner, name: $name) {
+    id
+    discussionCategories(first: 10) { nodes { id name isAnswerable } }
+  }
+}
+"""
+
+CREATE = """
+mutation($repo: ID!, $category: ID!, $title: String!, $body: String!) {
+  createDiscussion(
+    input: {repositoryId: $repo, categoryId: $category, title: $title, body: $body}
+  ) { discussion { id number closed category { name } author { login } } }
+}
+"""
+
+UPDATE = """
+mutation($id: ID!, $body: String!) {
+  updateDiscussion(input: {discussionId: $id, body: $body}) { discussion { body } }
+}
+"""
+
+
+async def test_create_then_update_a_discussion_in_a_category(served: Served) -> None:
+    fake = served.fake
+    repo = (await served.graphql(CATEGORIES_AND_CREATE, owner=OWNER, name=REPO))["data"]
+    categories = {c["name"]: c["id"] for c in repo["repository"]["discussionCategories"]["nodes"]}
+    assert {"General", "Announcements", "Q&A"} <= set(categories)
+    made = await served.graphql(
+        CREATE,
+        repo=repo["repository"]["id"],
+        category=categories["Announcements"],
+        title="Weekly digest",
+        body="numbers",
+    )
+    discussion = made["data"]["createDiscussion"]["discussion"]
+    assert discussion["closed"] is False and discussion["category"] == {"name": "Announcements"}
+    assert discussion["author"]["login"].endswith("[bot]")
+    stored = fake.repo(OWNER, REPO).discussions[discussion["number"]]
+    assert stored.title == "Weekly digest"
+
+    edited = await served.graphql(UPDATE, id=discussion["id"], body="new numbers")
+    assert edited["data"]["updateDiscussion"]["discussion"] == {"body": "new numbers"}
+    assert stored.body == "new numbers" and stored.updated_at is not None
+
+
+async def test_create_in_an_unknown_category_and_update_of_another_persons_discussion(
+    served: Served,
+) -> None:
+    fake = served.fake
+    repo_id = fake.repo(OWNER, REPO).node_id
+    wrong = await served.graphql(CREATE, repo=repo_id, category="DIC_nope", title="t", body="b")
+    assert wrong["data"]["createDiscussion"] is None
+    assert wrong["errors"][0]["type"] == "NOT_FOUND"
+    theirs = fake.add_discussion(OWNER, REPO, title="Mine", body="x", author="frank")
+    refused = await served.graphql(UPDATE, id=theirs.node_id, body="edited by a bot")
+    assert refused["errors"][0]["type"] == "FORBIDDEN" and theirs.body == "x"

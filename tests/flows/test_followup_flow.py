@@ -200,3 +200,71 @@ async def test_a_routing_recorded_but_not_noted_is_not_repeated(flows: Flows) ->
     assert row["routed_to"] == "alice"
     comments = flows.fake.comment_bodies(ORG, repo, issue.number)
     assert sum(FOLLOWUP_MARKER in c for c in comments) == 1
+
+
+@dataclass(frozen=True)
+class DiscussionCase:
+    """One branch of the follow-up flow for a discussion."""
+
+    name: str
+    config: str
+    routed: str | None
+    closed: bool = False
+    answer: tuple[str, str, float] | None = None
+    why: str | None = None
+
+
+DISCUSSION_CASES = [
+    DiscussionCase("unanswered discussion: one mention", ENABLED, "alice"),
+    DiscussionCase(
+        "assign becomes a mention", "followup:\n  enabled: true\n  how: assign\n", "alice"
+    ),
+    DiscussionCase("closed discussion: nothing", ENABLED, None, closed=True, why="closed"),
+    DiscussionCase("answered by a member", ENABLED, None, answer=("bob", "MEMBER", 5)),
+    DiscussionCase("shadow mode writes nothing", "mode: shadow\n" + ENABLED, "alice"),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in DISCUSSION_CASES])
+async def test_followup_of_a_discussion(flows: Flows, case: DiscussionCase) -> None:
+    fake = flows.fake
+    repo = await repo_with_history(flows, case.config)
+    item = fake.add_discussion(
+        ORG, repo, title="http2 transport hangs", body="net/http2/transport.go", author="dave"
+    )
+    item.closed = case.closed
+    base = FirstResponseArgs(
+        installation_id=INSTALLATION_ID,
+        owner=ORG,
+        repo=repo,
+        number=item.number,
+        kind="discussion",
+        author="dave",
+        opened_at=at(0),
+    )
+    await flows.run(run_first_response, base)
+    if case.answer:
+        who, association, hours = case.answer
+        extra = {"answerer": who, "association": association, "at": at(hours)}
+        await flows.run(run_first_response, FirstResponseArgs(**{**base.__dict__, **extra}))
+    key = f"{ORG}/{repo}#{item.number}"
+
+    result = await flows.run(run_followup, FollowupArgs(now=at(80)))
+    again = await flows.run(run_followup, FollowupArgs(now=at(81)))
+
+    assert result["routed"].get(key) == (case.routed or case.why)
+    assert key not in again["routed"]
+    live = "mode: shadow" not in case.config
+    mentions = [
+        c.body for c in fake.discussion_comments(ORG, repo, item.number) if FOLLOWUP_MARKER in c.body
+    ]
+    if case.routed and live:
+        (comment,) = mentions
+        assert f"@{case.routed}" in comment and "this discussion" in comment
+        assert "@dave" not in comment
+    else:
+        assert mentions == []
+    rows = flows.actions(repo, item.number)
+    assert [(r["action"], r["detail"]["to"]) for r in rows] == (
+        [("mention", case.routed)] if case.routed else []
+    )

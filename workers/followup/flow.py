@@ -4,7 +4,9 @@
 (Celery beat, hourly) reads the items neither answered nor routed, and per repository
 with ``followup.enabled`` routes each one past ``followup.after_hours`` to the
 best-matched, least-loaded maintainer: one mention comment or one assignment, through
-``apply_once`` with one key per item. Closed items are settled without routing.
+``apply_once`` with one key per item. Discussions are read and answered through
+GraphQL and always get a mention (a discussion has no assignees). Closed items are
+settled without routing.
 """
 
 from __future__ import annotations
@@ -35,10 +37,19 @@ from workers.followup.decide import (
 from workers.reviewers.flow import busy_people, current_load
 from workers.reviewers.history import people_index
 from workers.runtime import TaskContext
+from workers.welcome.flow import ADD_DISCUSSION_COMMENT, discussion_comment_bodies
 
 log = logging.getLogger(__name__)
 
 Record = Mapping[str, Any]
+
+DISCUSSION = """
+query FollowupDiscussion($owner: String!, $name: String!, $number: Int!) {
+  repository(owner: $owner, name: $name) {
+    discussion(number: $number) { id number title body closed author { login } }
+  }
+}
+"""
 
 
 async def run_first_response(ctx: TaskContext, args: FirstResponseArgs) -> dict[str, Any]:
@@ -98,14 +109,8 @@ async def route_item(task: RepoTask, row: Record, *, now: datetime) -> str:
         to = str(((done[0].get("detail") or {}) if done else {}).get("to") or "")
         task.store.mark_routed(task.full_name, number, to=to, at=now)
         return "already routed"
-    if kind == "discussion":
-        task.store.mark_routed(task.full_name, number, to="", at=now)
-        return "discussions are recorded, not routed"
-    issue = await task.gh.getitem(
-        "/repos/{owner}/{repo}/issues/{issue_number}",
-        {"owner": task.owner, "repo": task.repo, "issue_number": number},
-    )
-    if issue.get("state") != "open":
+    issue = await fetch_item(task, number, kind=kind)
+    if issue is None or issue.get("state") != "open":
         task.store.mark_routed(task.full_name, number, to="", at=now)
         return "closed"
     person = await choose(task, issue)
@@ -114,6 +119,30 @@ async def route_item(task: RepoTask, row: Record, *, now: datetime) -> str:
     await apply_followup(task, issue, person=person, kind=kind)
     task.store.mark_routed(task.full_name, number, to=person, at=now)
     return person
+
+
+async def fetch_item(task: RepoTask, number: int, *, kind: str) -> dict[str, Any] | None:
+    """The item as the REST issue shape (``number``, ``state``, ``user``, ``title``,
+    ``body``, plus ``node_id`` for a discussion); None for a discussion that is gone."""
+    if kind != "discussion":
+        ids = {"owner": task.owner, "repo": task.repo, "issue_number": number}
+        found: dict[str, Any] = await task.gh.getitem(
+            "/repos/{owner}/{repo}/issues/{issue_number}", ids
+        )
+        return found
+    data = await task.graphql(DISCUSSION, owner=task.owner, name=task.repo, number=number)
+    item = (data.get("repository") or {}).get("discussion")
+    if not item:
+        return None
+    author = (item.get("author") or {}).get("login") or ""
+    return {
+        "number": item["number"],
+        "node_id": item["id"],
+        "state": "closed" if item.get("closed") else "open",
+        "user": {"login": author},
+        "title": item.get("title") or "",
+        "body": item.get("body") or "",
+    }
 
 
 async def choose(task: RepoTask, issue: Mapping[str, Any]) -> str | None:
@@ -158,22 +187,35 @@ async def _collaborators(task: RepoTask) -> list[dict[str, Any]]:
 async def apply_followup(
     task: RepoTask, issue: Mapping[str, Any], *, person: str, kind: str
 ) -> None:
-    """Mention ``person`` in one comment (marker-checked) or assign them, once."""
+    """Mention ``person`` in one comment (marker-checked) or assign them, once.
+
+    A discussion cannot be assigned: it always gets the mention."""
     number, config = int(issue["number"]), task.config.followup
     ids: dict[str, Any] = {"owner": task.owner, "repo": task.repo, "issue_number": number}
+    how = "mention" if kind == "discussion" else config.how
 
     async def apply() -> None:
-        if config.how == "assign":
+        body = followup_comment(person, hours=config.after_hours, kind=kind)
+        if kind == "discussion":
+            await mention_in_discussion(task, str(issue["node_id"]), body=body)
+            return
+        if how == "assign":
             await task.gh.post(
                 "/repos/{owner}/{repo}/issues/{issue_number}/assignees",
                 ids,
                 data={"assignees": [person]},
             )
             return
-        body = followup_comment(person, hours=config.after_hours, kind=kind)
         await task.comment_once(number, body=body, marker=FOLLOWUP_MARKER)
 
     detail = {"to": person, "after_hours": config.after_hours}
-    effect = Effect(effect_key(task.full_name, number), "followup", config.how, number, detail)
+    effect = Effect(effect_key(task.full_name, number), "followup", how, number, detail)
     if await task.apply_once(effect, apply) is not None:
-        log.info("followup for %s#%d: %s (%s)", task.full_name, number, person, config.how)
+        log.info("followup for %s#%d: %s (%s)", task.full_name, number, person, how)
+
+
+async def mention_in_discussion(task: RepoTask, node_id: str, *, body: str) -> None:
+    """Comment on a discussion unless a follow-up comment is there already."""
+    if any(FOLLOWUP_MARKER in b for b in await discussion_comment_bodies(task, node_id)):
+        return
+    await task.graphql(ADD_DISCUSSION_COMMENT, id=node_id, body=body)
