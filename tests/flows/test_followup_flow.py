@@ -256,7 +256,9 @@ async def test_followup_of_a_discussion(flows: Flows, case: DiscussionCase) -> N
     assert key not in again["routed"]
     live = "mode: shadow" not in case.config
     mentions = [
-        c.body for c in fake.discussion_comments(ORG, repo, item.number) if FOLLOWUP_MARKER in c.body
+        c.body
+        for c in fake.discussion_comments(ORG, repo, item.number)
+        if FOLLOWUP_MARKER in c.body
     ]
     if case.routed and live:
         (comment,) = mentions

@@ -125,7 +125,7 @@ async def fetch_item(task: RepoTask, number: int, *, kind: str) -> dict[str, Any
     """The item as the REST issue shape (``number``, ``state``, ``user``, ``title``,
     ``body``, plus ``node_id`` for a discussion); None for a discussion that is gone."""
     if kind != "discussion":
-        ids = {"owner": task.owner, "repo": task.repo, "issue_number": number}
+        ids: dict[str, Any] = {"owner": task.owner, "repo": task.repo, "issue_number": number}
         found: dict[str, Any] = await task.gh.getitem(
             "/repos/{owner}/{repo}/issues/{issue_number}", ids
         )
