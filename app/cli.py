@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.retrain.cli",
     "workers.deliveries.cli",
     "workers.matching.cli",
+    "workers.digest.cli",
     "workers.triage.live_eval",
     "workers.triage.status",
 )

@@ -21,9 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.dashboard import data, views  # noqa: E402
+from app.dashboard import views  # noqa: E402
 from app.dashboard.routes import render_index, render_repo  # noqa: E402
 from app.dashboard.session import Session  # noqa: E402
+from core.community import reads as data  # noqa: E402
 from core.store import Store, open_store  # noqa: E402
 from tests.dashboard_seed import seed  # noqa: E402
 

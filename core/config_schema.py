@@ -226,14 +226,32 @@ class FollowupConfig:
 
     enabled: bool = _f(
         False,
-        "Once an hour, route each issue or pull request no maintainer answered within "
-        "`after_hours` to the best-matched, least-loaded maintainer, once.",
+        "Once an hour, route each issue, pull request or discussion no maintainer answered "
+        "within `after_hours` to the best-matched, least-loaded maintainer, once.",
     )
     after_hours: int = _f(
         72, "Hours without a maintainer's reply before routing.", check=(lambda x: x >= 1, ">= 1")
     )
     how: Literal["mention", "assign"] = _f(
-        "mention", "`mention` the maintainer in one comment, or `assign` them."
+        "mention",
+        "`mention` the maintainer in one comment, or `assign` them (discussions, which "
+        "have no assignees, always get the mention).",
+    )
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """A weekly digest of the dashboard's numbers, edited in place (opt-in)."""
+
+    issue: bool = _f(
+        False,
+        "Open one issue per ISO week with the digest and edit it in place every 6 hours; "
+        "when the next week's issue opens, Steward closes its previous digest issue.",
+    )
+    discussion: str = _f(
+        "",
+        "A discussion category (e.g. `Announcements`): post the digest there as one "
+        "discussion per week, edited in place (empty: off).",
     )
 
 
@@ -257,6 +275,9 @@ class RepoConfig:
     )
     followup: FollowupConfig = field(
         default_factory=FollowupConfig, metadata={"doc": "No question left unanswered."}
+    )
+    digest: DigestConfig = field(
+        default_factory=DigestConfig, metadata={"doc": "The weekly digest."}
     )
 
 

@@ -16,6 +16,7 @@ from core import streams
 from core.settings import Settings
 from core.tasks import (
     DEFAULT_QUEUE,
+    DIGEST,
     FOLLOWUP,
     INFERENCE_QUEUE,
     RECOVER_DELIVERIES,
@@ -78,14 +79,21 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Periodic tasks for ``steward worker --beat``: retrain every repository's model
     every ``STEWARD_RETRAIN_HOURS`` and ask GitHub to redeliver what Steward missed
     every ``STEWARD_RECOVER_MINUTES`` (each left out when its setting is 0); route
-    unanswered items (``followup`` in each repository's config) every hour.
+    unanswered items (``followup`` in each repository's config) every hour; write or
+    edit each repository's weekly digest (``digest`` in its config) every 6 hours.
     """
     schedule: dict[str, dict[str, Any]] = {
         "followup": {
             "task": FOLLOWUP.name,
             "schedule": timedelta(hours=1),
             "options": {"expires": 3600},
-        }
+        },
+        "digest": {
+            "task": DIGEST.name,
+            "schedule": timedelta(hours=6),
+            # The next run posts the same numbers; a missed one is not worth queueing.
+            "options": {"expires": 6 * 3600},
+        },
     }
     if settings.retrain_hours > 0:
         schedule["retrain-all"] = {

@@ -201,6 +201,13 @@ class FollowupArgs(TaskArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DigestArgs(TaskArgs):
+    """The periodic weekly-digest run; ``now`` (ISO 8601) replays a moment, empty: now."""
+
+    now: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class NoArgs(TaskArgs):
     """A task that needs nothing (periodic jobs)."""
 
@@ -296,6 +303,7 @@ INSTALLATION = Task("steward.installation", InstallationArgs)
 COMMAND = Task("steward.command", CommandArgs)
 FIRST_RESPONSE = Task("steward.first_response", FirstResponseArgs)
 FOLLOWUP = Task("steward.followup", FollowupArgs)
+DIGEST = Task("steward.digest", DigestArgs)
 
 #: Every task, by name.
 TASKS: dict[str, Task[Any]] = {
@@ -319,6 +327,7 @@ TASKS: dict[str, Task[Any]] = {
         COMMAND,
         FIRST_RESPONSE,
         FOLLOWUP,
+        DIGEST,
     )
 }
 

@@ -119,7 +119,7 @@ async def get_authenticated_user(ctx: Context) -> Reply:
     """GET /user (with a user token)."""
     from fakegithub import serialize as ser
 
-    return Reply(ser.user(ctx.urls, ctx.fake.user(_login(ctx))))
+    return Reply(ser.public_user(ctx.urls, ctx.fake.user(_login(ctx))))
 
 
 @handles("apps/list-installations-for-authenticated-user")

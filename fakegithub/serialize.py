@@ -103,6 +103,26 @@ def user(urls: Urls, account: User) -> dict[str, Any]:
     }
 
 
+def public_user(urls: Urls, account: User) -> dict[str, Any]:
+    """A ``public-user`` object: what ``GET /user`` answers about the signed-in person."""
+    return {
+        **user(urls, account),
+        "name": account.name,
+        "company": None,
+        "blog": "",
+        "location": None,
+        "email": None,
+        "hireable": None,
+        "bio": None,
+        "public_repos": 0,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2020-01-01T00:00:00Z",
+    }
+
+
 def label(urls: Urls, repo: Repo, item: Label) -> dict[str, Any]:
     """A ``label`` object."""
     return {

@@ -26,6 +26,7 @@ from core.queue import enqueue
 from core.tasks import A, TaskArgs, TaskArgsError
 from workers.commands.flow import run_commands
 from workers.deliveries.flow import run_recover_deliveries
+from workers.digest.flow import run_digest
 from workers.feedback.flow import run_feedback
 from workers.followup.flow import run_first_response, run_followup
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
@@ -279,11 +280,20 @@ def followup(self: Task, **kwargs: Any) -> dict[str, Any]:
     return run_task(self, contracts.FOLLOWUP, kwargs, flow=run_followup)
 
 
+@shared_task(name=contracts.DIGEST.name, bind=True)  # type: ignore[untyped-decorator]
+def digest(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Write or edit each repository's weekly digest (Celery beat, every 6 hours; see
+    :mod:`workers.digest.flow`).
+    """
+    return run_task(self, contracts.DIGEST, kwargs, flow=run_digest)
+
+
 __all__ = [
     "TaskContext",
     "backfill",
     "bootstrap",
     "command",
+    "digest",
     "embed",
     "feedback",
     "first_response",

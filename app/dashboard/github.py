@@ -20,6 +20,10 @@ class SignInFailed(Exception):
     """GitHub did not sign the person in; the message says why (plain text)."""
 
 
+class TokenRevoked(SignInFailed):
+    """GitHub no longer accepts the person's token (revoked, expired, App uninstalled)."""
+
+
 def authorize_url(settings: Settings, *, state: str, redirect_uri: str) -> str:
     """Where the browser goes to approve the sign-in."""
     query = urlencode(
@@ -48,7 +52,8 @@ async def _get(session: aiohttp.ClientSession, url: str, token: str) -> Any:
     headers = {**HEADERS, "Authorization": f"Bearer {token}"}
     async with session.get(url, headers=headers) as resp:
         if resp.status != 200:
-            raise SignInFailed(f"GitHub answered {resp.status} to {url.split('?')[0]}")
+            failed = TokenRevoked if resp.status == 401 else SignInFailed
+            raise failed(f"GitHub answered {resp.status} to {url.split('?')[0]}")
         return await resp.json(content_type=None)
 
 

@@ -2,33 +2,46 @@
 
 Not signed in: a redirect to the sign-in page. A repository the person cannot reach,
 or one Steward does not know, is a 404 (never a 403: it does not say that it exists).
+What a person reaches is asked of GitHub at sign-in and again, with their token, once
+it is ``ACCESS_SECONDS`` old; a token GitHub no longer accepts signs them out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from html import escape
 
 import aiohttp
 from aiohttp import web
 
-from app.dashboard import data, views
 from app.dashboard import github as gh
+from app.dashboard import views
 from app.dashboard.session import (
     COOKIE,
     SESSION_SECONDS,
     STATE_COOKIE,
     STATE_SECONDS,
     Session,
+    id_hash,
+    needs_check,
+    new_session_id,
+    seal,
     secret_of,
-    session_from,
+    session_of,
     sign,
+    unseal,
     unsign,
 )
+from core.community import reads
 from core.settings import Settings
-from core.store import Store
+from core.store import DashboardSession, Store
+
+log = logging.getLogger(__name__)
 
 DASHBOARD = web.AppKey("dashboard", dict)
 PREFIX = "/dashboard"
@@ -47,10 +60,47 @@ def _config(request: web.Request) -> tuple[Settings, Store, bytes]:
     return found["settings"], found["store"], found["secret"]
 
 
-def current(request: web.Request) -> Session | None:
-    """The signed-in person, from a valid session cookie (None: nobody)."""
+def _session_key(request: web.Request) -> str | None:
+    """The stored session's key named by a valid session cookie (None: nobody)."""
     _, _, secret = _config(request)
-    return session_from(unsign(request.cookies.get(COOKIE), secret, now=time.time()))
+    payload = unsign(request.cookies.get(COOKIE), secret, now=time.time()) or {}
+    session_id = payload.get("sid")
+    return id_hash(session_id) if isinstance(session_id, str) and session_id else None
+
+
+async def current(request: web.Request) -> Session | None:
+    """The signed-in person, with what they reach asked of GitHub again when it is old."""
+    key = _session_key(request)
+    if key is None:
+        return None
+    settings, store, secret = _config(request)
+    now = datetime.now(UTC)
+    row = await asyncio.to_thread(store.dashboard_session, key, now=now)
+    if row is None:
+        return None
+    token = unseal(row.token, secret)
+    if needs_check(row, now=now) and token:
+        try:
+            row = await _recheck(settings, row, token, now=now)
+        except gh.TokenRevoked:
+            await asyncio.to_thread(store.end_dashboard_session, key)
+            return None
+        except (gh.SignInFailed, aiohttp.ClientError, TimeoutError) as exc:
+            # GitHub is down: keep what it said last rather than sign everybody out.
+            log.warning("dashboard: could not re-read %s's access: %s", row.login, exc)
+            return session_of(row)
+        await asyncio.to_thread(store.save_dashboard_session, row)
+    return session_of(row)
+
+
+async def _recheck(
+    settings: Settings, row: DashboardSession, token: str, *, now: datetime
+) -> DashboardSession:
+    """``row`` with what GitHub says the person reaches now."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        _, installs = await gh.who_and_what(session, settings, token)
+    access = [list(i) for i in installs]
+    return dataclasses.replace(row, access=access, checked_at=now)
 
 
 def _cookie(
@@ -104,21 +154,37 @@ async def callback(request: web.Request) -> web.StreamResponse:
             login_name, installs = await gh.who_and_what(session, settings, token)
     except (gh.SignInFailed, aiohttp.ClientError, TimeoutError) as exc:
         return _html(views.login_page(escape(f"GitHub did not sign you in: {exc}")), 502)
-    person = Session(login_name, int(time.time()) + SESSION_SECONDS, installs)
-    response = _redirect(PREFIX)
-    _cookie(
-        response,
-        COOKIE,
-        sign(person.as_json(), secret),
-        max_age=SESSION_SECONDS,
-        secure=request.secure,
+    _, store, _ = _config(request)
+    session_id, now = new_session_id(), datetime.now(UTC)
+    row = DashboardSession(
+        id_hash=id_hash(session_id),
+        login=login_name,
+        access=[list(i) for i in installs],
+        token=seal(token, secret),
+        checked_at=now,
+        expires_at=now + timedelta(seconds=SESSION_SECONDS),
     )
+    await asyncio.to_thread(_start_session, store, row)
+    response = _redirect(PREFIX)
+    expires = int(row.expires_at.timestamp())
+    signed = sign({"sid": session_id, "exp": expires}, secret)
+    _cookie(response, COOKIE, signed, max_age=SESSION_SECONDS, secure=request.secure)
     response.del_cookie(STATE_COOKIE, path=PREFIX)
     return response
 
 
+def _start_session(store: Store, row: DashboardSession) -> None:
+    """Store a new session, deleting expired ones first (sign-ins keep the table small)."""
+    store.prune_dashboard_sessions(now=row.checked_at)
+    store.save_dashboard_session(row)
+
+
 async def logout(request: web.Request) -> web.StreamResponse:
-    """GET /dashboard/logout: forget the session."""
+    """GET /dashboard/logout: end the session on the server and forget the cookie."""
+    key = _session_key(request)
+    if key is not None:
+        _, store, _ = _config(request)
+        await asyncio.to_thread(store.end_dashboard_session, key)
     response = _redirect(f"{PREFIX}/signin")
     response.del_cookie(COOKIE, path=PREFIX)
     return response
@@ -126,7 +192,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 def render_index(store: Store, person: Session) -> str:
     """The index page's HTML for ``person``."""
-    known = data.known_repositories(store)
+    known = reads.known_repositories(store)
     installs = [
         (account, [known[n.lower()] for n in names if n.lower() in known])
         for _, account, names in person.installations
@@ -136,7 +202,7 @@ def render_index(store: Store, person: Session) -> str:
 
 async def index(request: web.Request) -> web.StreamResponse:
     """GET /dashboard: the person's installations and the repositories Steward knows."""
-    person = current(request)
+    person = await current(request)
     if person is None:
         raise web.HTTPFound(f"{PREFIX}/signin")
     _, store, _ = _config(request)
@@ -146,21 +212,21 @@ async def index(request: web.Request) -> web.StreamResponse:
 def render_repo(store: Store, repo: str, login: str) -> str:
     """One repository's page: triage, response, people."""
     sections = [
-        views.triage_section(data.triage_data(store, repo)),
-        views.response_section(data.response_data(store, repo)),
-        views.people_section(data.people_data(store, repo)),
+        views.triage_section(reads.triage_data(store, repo)),
+        views.response_section(reads.response_data(store, repo)),
+        views.people_section(reads.people_data(store, repo)),
     ]
     return views.repo_page(repo, login, sections)
 
 
 async def repository(request: web.Request) -> web.StreamResponse:
     """GET /dashboard/{owner}/{repo}: 404 unless the person reaches it and Steward knows it."""
-    person = current(request)
+    person = await current(request)
     if person is None:
         raise web.HTTPFound(f"{PREFIX}/signin")
     _, store, _ = _config(request)
     wanted = f"{request.match_info['owner']}/{request.match_info['repo']}".lower()
-    known = await asyncio.to_thread(data.known_repositories, store)
+    known = await asyncio.to_thread(reads.known_repositories, store)
     if wanted not in person.repositories or wanted not in known:
         return _html(views.not_found_page(person.login), 404)
     return _html(await asyncio.to_thread(render_repo, store, known[wanted], person.login))

@@ -1,8 +1,12 @@
-"""The dashboard's session: a signed cookie, no table.
+"""The dashboard's session: a signed cookie that names a session kept on the server.
 
-A cookie value is ``base64url(JSON).base64url(HMAC-SHA256)``; the JSON carries the
-person's login, the repositories GitHub said they can reach, and an expiry. Pure
-functions: signing, checking, and the secret derived from the settings.
+A cookie value is ``base64url(JSON).base64url(HMAC-SHA256)``; the JSON carries a random
+session id and an expiry, nothing else (a person who reaches hundreds of repositories
+would overflow a browser's 4 KB cookie, and signing out must end the session
+everywhere). The ``dashboard_sessions`` row keyed by the id's SHA-256 holds the login,
+what GitHub said the person can reach, and their GitHub token sealed with a key derived
+from the session secret, so access is asked of GitHub again every ``ACCESS_SECONDS``.
+Pure functions: signing, checking, sealing, and the secret derived from the settings.
 """
 
 from __future__ import annotations
@@ -11,10 +15,15 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+
 from core.settings import Settings
+from core.store import DashboardSession
 
 COOKIE = "steward_session"
 STATE_COOKIE = "steward_oauth_state"
@@ -22,6 +31,8 @@ STATE_COOKIE = "steward_oauth_state"
 SESSION_SECONDS = 8 * 3600
 #: How long the round trip through GitHub's authorize page may take.
 STATE_SECONDS = 600
+#: How old what GitHub said a person can reach may get before it is asked again.
+ACCESS_SECONDS = 600
 
 
 class NoSecret(ValueError):
@@ -41,10 +52,6 @@ class Session:
     def repositories(self) -> set[str]:
         """Every repository this person can reach, lower case."""
         return {name.lower() for _, _, names in self.installations for name in names}
-
-    def as_json(self) -> dict[str, Any]:
-        """The payload the cookie carries."""
-        return {"login": self.login, "exp": self.expires, "inst": self.installations}
 
 
 def secret_of(settings: Settings) -> bytes:
@@ -89,12 +96,42 @@ def unsign(value: str | None, secret: bytes, *, now: float) -> dict[str, Any] | 
     return payload if payload["exp"] > now else None
 
 
-def session_from(payload: dict[str, Any] | None) -> Session | None:
-    """A :class:`Session` from a checked cookie payload (None: not signed in)."""
-    if payload is None or not isinstance(payload.get("login"), str):
+def new_session_id() -> str:
+    """A fresh, unguessable session id (what the cookie carries)."""
+    return secrets.token_urlsafe(32)
+
+
+def id_hash(session_id: str) -> str:
+    """The key of a session's row: a database read yields no usable cookie."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _fernet(secret: bytes) -> Fernet:
+    key = hmac.new(secret, b"steward dashboard token", hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(token: str, secret: bytes) -> str:
+    """``token`` encrypted and authenticated with a key derived from ``secret``."""
+    return _fernet(secret).encrypt(token.encode()).decode()
+
+
+def unseal(sealed: str | None, secret: bytes) -> str | None:
+    """The token back, or None when there is none or the secret changed."""
+    if not sealed:
         return None
     try:
-        installs = [(int(i), str(a), [str(n) for n in names]) for i, a, names in payload["inst"]]
-    except (KeyError, TypeError, ValueError):
+        return _fernet(secret).decrypt(sealed.encode()).decode()
+    except InvalidToken:
         return None
-    return Session(payload["login"], int(payload["exp"]), installs)
+
+
+def needs_check(row: DashboardSession, *, now: datetime) -> bool:
+    """Whether the row's access is old enough to ask GitHub again."""
+    return now - row.checked_at >= timedelta(seconds=ACCESS_SECONDS)
+
+
+def session_of(row: DashboardSession) -> Session:
+    """The signed-in person a stored session row describes."""
+    installs = [(int(i), str(a), [str(n) for n in names]) for i, a, names in row.access]
+    return Session(row.login, int(row.expires_at.timestamp()), installs)

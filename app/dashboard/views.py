@@ -1,4 +1,4 @@
-"""The dashboard's HTML: pure functions from the data of :mod:`app.dashboard.data` to
+"""The dashboard's HTML: pure functions from the data of :mod:`core.community.reads` to
 one server-rendered page each (inline CSS and SVG; no script, no CDN).
 """
 

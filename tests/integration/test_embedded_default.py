@@ -28,6 +28,31 @@ def _welcomes(fake: FakeGitHub, repo: str, number: int) -> list[str]:
     return [b for b in fake.comment_bodies(ORG, repo, number) if "steward:welcome" in b]
 
 
+def _get(url: str) -> tuple[int, str, str]:
+    """(status, Location, body) of a GET that does not follow redirects."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.netloc, timeout=10)
+    try:
+        conn.request("GET", parts.path)
+        answer = conn.getresponse()
+        return answer.status, answer.getheader("Location") or "", answer.read().decode()
+    finally:
+        conn.close()
+
+
+def _metrics_and_dashboard_are_served(base: str) -> None:
+    """``/metrics`` in Prometheus's text format, counting the deliveries just made, and
+    the dashboard's sign-in (the way in, even before the App has its OAuth client)."""
+    status, _, text = _get(f"{base}/metrics")
+    assert status == 200 and 'steward_deliveries_total{event="issues"' in text
+    assert _get(f"{base}/dashboard")[:2] == (302, "/dashboard/signin")
+    status, _, page = _get(f"{base}/dashboard/signin")
+    assert status == 200 and "Sign in with GitHub" in page
+
+
 def test_serve_with_nothing_set_runs_the_whole_bot(
     fake_github: tuple[FakeGitHub, str], fake: FakeGitHub, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -42,6 +67,7 @@ def test_serve_with_nothing_set_runs_the_whole_bot(
         assert status == 202
         wait_for(lambda: _welcomes(fake, repo, number), timeout=90)
         assert bot.deliver("issues", payload)[0] == 202  # a second delivery: no second comment
+        _metrics_and_dashboard_are_served(f"http://127.0.0.1:{bot.port}")
     finally:
         bot.stop()
     assert len(_welcomes(fake, repo, number)) == 1

@@ -93,3 +93,48 @@ def test_opt_out(database_url: str) -> None:
     store.set_opt_out("bob", True)
     store.set_opt_out("bob", False)
     assert store.opted_out() == {"alice"}
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_declares(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from core.store import metadata
+
+    store = open_store(database_url)
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    # Only differences in what the model declares matter; ignore alembic's own table.
+    assert [d for d in diff if "alembic_version" not in str(d)] == []
+
+
+def test_dashboard_sessions_expire_end_and_are_pruned(database_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.store import DashboardSession
+
+    store = open_store(database_url)
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    rows = [
+        DashboardSession(
+            id_hash=f"{n:064x}",
+            login="alice",
+            access=[[7, "acme", ["acme/widgets"]]],
+            token="sealed",
+            checked_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+        for n, hours in ((1, 8), (2, 1), (3, 8))
+    ]
+    for row in rows:
+        store.save_dashboard_session(row)
+    assert store.dashboard_session(rows[0].id_hash, now=now) == rows[0]
+    later = now + timedelta(hours=2)
+    assert store.dashboard_session(rows[1].id_hash, now=later) is None  # expired
+    changed = DashboardSession(**{**rows[0].__dict__, "access": [], "checked_at": later})
+    store.save_dashboard_session(changed)
+    assert store.dashboard_session(rows[0].id_hash, now=later) == changed
+    store.end_dashboard_session(rows[0].id_hash)
+    assert store.dashboard_session(rows[0].id_hash, now=later) is None
+    assert store.prune_dashboard_sessions(now=now + timedelta(hours=9)) == 1  # rows[2]
+    assert store.dashboard_session(rows[2].id_hash, now=now) is None

@@ -9,19 +9,53 @@ from typing import Any
 
 import pytest
 
-from app.dashboard import stats, svg, views
-from app.dashboard.session import NoSecret, Session, secret_of, session_from, sign, unsign
+from app.dashboard import svg, views
+from app.dashboard.session import (
+    NoSecret,
+    id_hash,
+    needs_check,
+    seal,
+    secret_of,
+    session_of,
+    sign,
+    unseal,
+    unsign,
+)
+from core.community import stats
 from core.settings import Settings
+from core.store import DashboardSession
 
 SECRET = b"k" * 32
 
 
 def test_a_signed_cookie_comes_back_until_it_expires() -> None:
-    person = Session("alice", 2_000, [(7, "acme", ["acme/widgets"])])
-    value = sign(person.as_json(), SECRET)
-    back = session_from(unsign(value, SECRET, now=1_999))
-    assert back == person and back.repositories == {"acme/widgets"}
+    value = sign({"sid": "abc", "exp": 2_000}, SECRET)
+    assert unsign(value, SECRET, now=1_999) == {"sid": "abc", "exp": 2_000}
     assert unsign(value, SECRET, now=2_000) is None  # expired
+
+
+def test_a_stored_session_names_what_the_person_reaches_and_when_to_ask_again() -> None:
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    row = DashboardSession(
+        id_hash=id_hash("abc"),
+        login="alice",
+        access=[[7, "acme", ["acme/Widgets"]]],
+        token=None,
+        checked_at=now,
+        expires_at=now + timedelta(hours=8),
+    )
+    person = session_of(row)
+    assert (person.login, person.repositories) == ("alice", {"acme/widgets"})
+    assert person.expires == int(row.expires_at.timestamp())
+    assert id_hash("abc") != id_hash("abd") and len(id_hash("abc")) == 64
+    assert not needs_check(row, now=now + timedelta(seconds=599))
+    assert needs_check(row, now=now + timedelta(seconds=600))
+
+
+def test_a_sealed_token_opens_only_with_the_same_secret() -> None:
+    sealed = seal("ghu_secret", SECRET)
+    assert "ghu_secret" not in sealed and unseal(sealed, SECRET) == "ghu_secret"
+    assert unseal(sealed, b"another secret") is None and unseal(None, SECRET) is None
 
 
 @pytest.mark.parametrize(
@@ -34,7 +68,7 @@ def test_a_signed_cookie_comes_back_until_it_expires() -> None:
     ],
 )
 def test_a_tampered_cookie_is_nobody(tamper: object) -> None:
-    value = sign(Session("alice", 2_000, []).as_json(), SECRET)
+    value = sign({"sid": "abc", "exp": 2_000}, SECRET)
     assert unsign(tamper(value), SECRET, now=0) is None  # type: ignore[operator]
     assert unsign(value, b"another secret", now=0) is None
 

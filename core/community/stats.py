@@ -4,7 +4,9 @@ Triage: each gated label's state and measured precision, the live-precision rule
 :mod:`core.live_precision`, recent corrections, the model in use. People: reviewer
 load, newcomers welcomed and who came back, top contributors and reviewers this
 quarter. Response: time to first response per week (median, p90) and what is
-unanswered now.
+unanswered now. The weekly digest adds counts since a moment (corrections, items
+opened, newcomers welcomed) and how many waiting items were routed, over the same rows
+(:class:`CommunityRows`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -176,3 +179,62 @@ def response_weeks(
     ]
     oldest = max(waiting) if waiting else None
     return {"weeks": rows, "unanswered": len(waiting), "oldest_hours": oldest}
+
+
+@dataclass(frozen=True)
+class CommunityRows:
+    """One repository's rows behind the community numbers, as
+    :func:`core.community.reads.community_rows` reads them (the weekly digest's input).
+
+    Times may be naive (SQLite) or aware; naive ones are UTC.
+    """
+
+    #: ``label_gates`` rows (``label``, ``kind``, ``live``, ``gate``).
+    gates: Sequence[Mapping[str, Any]] = ()
+    #: Triage decisions of the audit log (``number``, ``mode``, ``detail``).
+    decisions: Sequence[Mapping[str, Any]] = ()
+    #: ``feedback`` rows, oldest first (``number``, ``kind``, ``subject``, ``created_at``).
+    feedback: Sequence[Mapping[str, Any]] = ()
+    #: ``model_versions`` rows, oldest first.
+    versions: Sequence[Mapping[str, Any]] = ()
+    #: ``review_changes`` rows (``number``, ``author``, ``reviewers``, times).
+    changes: Sequence[Mapping[str, Any]] = ()
+    #: The bot's reviewer effects (``number``, ``detail.reviewers``).
+    review_requests: Sequence[Mapping[str, Any]] = ()
+    #: The bot's welcome effects (``number``, ``detail.author``, ``created_at``).
+    welcomes: Sequence[Mapping[str, Any]] = ()
+    #: ``first_responses`` rows opened since the read's ``since`` or still unanswered
+    #: (``opened_at``, ``first_response_at``, ``routed_to``); None: not recorded.
+    responses: Sequence[Mapping[str, Any]] | None = None
+
+
+def _since(value: Any, since: datetime) -> bool:
+    moment = _moment(value)
+    return moment is not None and moment >= since
+
+
+def corrections_since(rows: Iterable[Mapping[str, Any]], since: datetime) -> int:
+    """How many corrections (:data:`CORRECTIONS`) people made at or after ``since``."""
+    return sum(
+        1 for r in rows if r.get("kind") in CORRECTIONS and _since(r.get("created_at"), since)
+    )
+
+
+def opened_since(rows: Iterable[Mapping[str, Any]], since: datetime) -> int:
+    """How many first-response rows were opened at or after ``since``."""
+    return sum(1 for r in rows if _since(r.get("opened_at"), since))
+
+
+def welcomed_since(welcomes: Iterable[Mapping[str, Any]], since: datetime) -> int:
+    """How many people the bot welcomed at or after ``since`` (each person once)."""
+    people = {
+        str((r.get("detail") or {}).get("author") or "").lower()
+        for r in welcomes
+        if _since(r.get("created_at"), since)
+    }
+    return len(people - {""})
+
+
+def routed_waiting(rows: Iterable[Mapping[str, Any]]) -> int:
+    """Unanswered items the follow-up job routed to someone (and still unanswered)."""
+    return sum(1 for r in rows if r.get("first_response_at") is None and r.get("routed_to"))

@@ -1,5 +1,6 @@
-"""The dashboard's reads: a few narrow queries per page, straight from the store's
-tables (only the columns a page shows; item bodies are never loaded).
+"""The community numbers' reads: a few narrow queries per dashboard page (and for the
+weekly digest), straight from the store's tables (only the columns shown; item bodies
+are never loaded).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from sqlalchemy import Text, inspect, or_, select, type_coerce
 from sqlalchemy.engine import Engine
 
 import core.store as tables
-from app.dashboard import stats
+from core.community import stats
+from core.community.stats import CommunityRows
 from core.store import Store, actions, feedback, label_gates, model_versions, review_changes
 
 
@@ -31,10 +33,11 @@ def _rows(engine: Engine, query: Any, *, raw_json: str = "") -> list[dict[str, A
 
 
 def _effects(
-    engine: Engine, repo: str, feature: str, *, action: str | None = None
+    engine: Engine, repo: str, feature: str, *, action: str | None = None, timed: bool = False
 ) -> list[dict[str, Any]]:
     detail = type_coerce(actions.c.detail, Text).label("detail")
-    query = select(actions.c.number, actions.c.action, actions.c.mode, detail).where(
+    columns = [actions.c.number, actions.c.action, actions.c.mode, detail]
+    query = select(*columns, *([actions.c.created_at] if timed else [])).where(
         actions.c.repo == repo, actions.c.feature == feature
     )
     if action is not None:
@@ -104,3 +107,42 @@ def response_data(
 def known_repositories(store: Store) -> dict[str, str]:
     """Repositories Steward looks after: lower-case full name → full name."""
     return {name.lower(): name for _, name in store.all_active_repositories()}
+
+
+def _responses(store: Store, repo: str, *, since: datetime) -> list[dict[str, Any]] | None:
+    """First-response rows opened since ``since`` or still unanswered; None: no table."""
+    rows = getattr(tables, "first_responses", None)
+    if rows is None or not inspect(store.engine).has_table("first_responses"):
+        return None
+    recent = or_(rows.c.opened_at >= since, rows.c.first_response_at.is_(None))
+    columns = (rows.c.number, rows.c.opened_at, rows.c.first_response_at, rows.c.routed_to)
+    return _rows(store.engine, select(*columns).where(rows.c.repo == repo, recent))
+
+
+def community_rows(store: Store, repo: str, *, since: datetime) -> CommunityRows:
+    """Every row the weekly digest's numbers come from (first responses opened since
+    ``since`` or still unanswered; the rest whole, as the dashboard reads them).
+    """
+    engine = store.engine
+    notes = _rows(engine, select(feedback).where(feedback.c.repo == repo).order_by(feedback.c.id))
+    versions = select(model_versions).where(model_versions.c.repo == repo)
+    return CommunityRows(
+        gates=_rows(engine, select(label_gates).where(label_gates.c.repo == repo)),
+        decisions=_effects(engine, repo, "triage", action="decision"),
+        feedback=notes,
+        versions=_rows(engine, versions.order_by(model_versions.c.id)),
+        changes=_changes(engine, repo),
+        review_requests=_effects(engine, repo, "reviewers"),
+        welcomes=_effects(engine, repo, "welcome", timed=True),
+        responses=_responses(store, repo, since=since),
+    )
+
+
+def digest_records(store: Store, repo: str) -> list[dict[str, Any]]:
+    """The weekly digest's audit-log rows of ``repo`` (key, action, mode, detail), oldest
+    first: which post belongs to which week.
+    """
+    detail = type_coerce(actions.c.detail, Text).label("detail")
+    columns = (actions.c.effect_key, actions.c.action, actions.c.mode, detail)
+    query = select(*columns).where(actions.c.repo == repo, actions.c.feature == "digest")
+    return _rows(store.engine, query.order_by(actions.c.id), raw_json="detail")
