@@ -120,14 +120,18 @@ def _responses(repo: str, *, items: int, now: datetime) -> list[dict[str, Any]]:
         opened = now - timedelta(hours=(items - n) * 1.5)
         wait = rng.expovariate(1 / 20)
         answered = None if opened + timedelta(hours=wait) > now else opened + timedelta(hours=wait)
+        # Unanswered for a day: the follow-up (after_hours: 24) routed it to a maintainer.
+        routed = answered is None and now - opened > timedelta(hours=24)
         rows.append(
             {
                 "repo": repo,
                 "number": n,
-                "kind": "issue",
+                "kind": "issue" if n % 5 else "discussion",
                 "author": "someone",
                 "opened_at": opened,
                 "first_response_at": answered,
+                "routed_to": "person-001" if routed else None,
+                "routed_at": opened + timedelta(hours=24) if routed else None,
             }
         )
     return rows

@@ -190,7 +190,25 @@ def response_section(data: Mapping[str, Any] | None) -> str:
         f'<section id="response"><h2>Response</h2>{stat}<div class="split"><div>'
         f"<h3>Hours to first response (median dark, p90 light)</h3>"
         f"{plot or '<p class=muted>No answered item in the last weeks.</p>'}</div>"
-        f"<div>{table_html}</div></div></section>"
+        f"<div>{table_html}</div></div>{waiting_table(data.get('waiting') or [])}</section>"
+    )
+
+
+def waiting_table(items: Sequence[Mapping[str, Any]]) -> str:
+    """The oldest items nobody answered yet, and whom the follow-up asked."""
+    if not items:
+        return ""
+    rows = [
+        (
+            f"#{i['number']}",
+            i["kind"],
+            i["routed_to"] or "not routed yet",
+            _hours(i["hours"]),
+        )
+        for i in items
+    ]
+    return "<h3>Waiting for a first answer (oldest first)</h3>" + table(
+        ["item", "kind", "routed to", "waiting"], rows, numeric=1
     )
 
 

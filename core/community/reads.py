@@ -87,6 +87,10 @@ def people_data(store: Store, repo: str, *, today: datetime | None = None) -> di
     }
 
 
+#: Unanswered items the response page lists, oldest first.
+WAITING_SHOWN = 10
+
+
 def response_data(
     store: Store, repo: str, *, now: datetime | None = None, weeks: int = 12
 ) -> dict[str, Any] | None:
@@ -99,9 +103,19 @@ def response_data(
         rows.c.opened_at >= moment - timedelta(weeks=weeks), rows.c.first_response_at.is_(None)
     )
     query = select(rows.c.opened_at, rows.c.first_response_at).where(rows.c.repo == repo, recent)
+    oldest = (
+        select(rows.c.number, rows.c.kind, rows.c.opened_at, rows.c.routed_to)
+        .where(
+            rows.c.repo == repo, rows.c.first_response_at.is_(None), rows.c.opened_at.is_not(None)
+        )
+        .order_by(rows.c.opened_at, rows.c.number)
+        .limit(WAITING_SHOWN)
+    )
     with store.engine.connect() as conn:
         pairs = [(r[0], r[1]) for r in conn.execute(query)]
-    return stats.response_weeks(pairs, now=moment, weeks=weeks)
+        waiting = [dict(r) for r in conn.execute(oldest).mappings()]
+    found = stats.response_weeks(pairs, now=moment, weeks=weeks)
+    return {**found, "waiting": stats.waiting_items(waiting, now=moment)}
 
 
 def known_repositories(store: Store) -> dict[str, str]:

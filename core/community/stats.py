@@ -181,6 +181,25 @@ def response_weeks(
     return {"weeks": rows, "unanswered": len(waiting), "oldest_hours": oldest}
 
 
+def waiting_items(rows: Iterable[Mapping[str, Any]], *, now: datetime) -> list[dict[str, Any]]:
+    """Unanswered items as the page lists them: number, kind, hours waited, and the
+    maintainer the follow-up routed it to ("" while nobody was asked)."""
+    found = []
+    for row in rows:
+        opened = _moment(row.get("opened_at"))
+        if opened is None:
+            continue
+        found.append(
+            {
+                "number": int(row["number"]),
+                "kind": str(row.get("kind") or "issue").replace("_", " "),
+                "hours": max(0.0, (now - opened).total_seconds() / 3600),
+                "routed_to": str(row.get("routed_to") or ""),
+            }
+        )
+    return found
+
+
 @dataclass(frozen=True)
 class CommunityRows:
     """One repository's rows behind the community numbers, as

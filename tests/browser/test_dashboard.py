@@ -134,6 +134,8 @@ def test_a_repository_page_shows_triage_response_and_people(
     assert "− bug" in triage or "− docs" in triage  # recent corrections
     response = browser.find_element(By.ID, "response").text
     assert "unanswered now" in response and "median" in response
+    assert "Waiting for a first answer" in response and "person-001" in response
+    assert "not routed yet" in response  # the ones less than a day old
     people = browser.find_element(By.ID, "people").text
     assert "newcomers welcomed" in people and "person-0" in people
     plots = browser.find_elements(By.CSS_SELECTOR, "svg.plot")

@@ -165,3 +165,21 @@ def test_pages_escape_what_people_typed() -> None:
     assert "<b>eve</b>" not in html and "&lt;b&gt;eve" in html and "acme/&lt;x&gt;" in html
     response = views.response_section(None)
     assert "not recorded yet" in response
+
+
+def test_waiting_items_say_how_long_and_whom_the_follow_up_asked() -> None:
+    from core.community.stats import waiting_items
+
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    rows = [
+        {"number": 4, "kind": "issue", "opened_at": now - timedelta(hours=80), "routed_to": "bob"},
+        {"number": 9, "kind": "pull_request", "opened_at": "2026-12-03T10:00:00Z"},
+        {"number": 5, "kind": "discussion", "opened_at": None},  # opening never seen
+    ]
+    assert waiting_items(rows, now=now) == [
+        {"number": 4, "kind": "issue", "hours": 80.0, "routed_to": "bob"},
+        {"number": 9, "kind": "pull request", "hours": 2.0, "routed_to": ""},
+    ]
+    html = views.waiting_table(waiting_items(rows, now=now))
+    assert "bob" in html and "not routed yet" in html and "#9" in html
+    assert views.waiting_table([]) == ""
