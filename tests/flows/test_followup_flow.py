@@ -68,14 +68,16 @@ CASES = [
 ]
 
 
-async def record(flows: Flows, repo: str, number: int, case: Case) -> None:
+async def record(
+    flows: Flows, repo: str, number: int, case: Case | DiscussionCase, kind: str = "issue"
+) -> None:
     """Record the opening and the answer the way the route queues them."""
     base = FirstResponseArgs(
         installation_id=INSTALLATION_ID,
         owner=ORG,
         repo=repo,
         number=number,
-        kind="issue",
+        kind=kind,
         author=case.author,
         opened_at=at(0),
     )
@@ -212,6 +214,7 @@ class DiscussionCase:
     closed: bool = False
     answer: tuple[str, str, float] | None = None
     why: str | None = None
+    author: str = "dave"
 
 
 DISCUSSION_CASES = [
@@ -233,20 +236,7 @@ async def test_followup_of_a_discussion(flows: Flows, case: DiscussionCase) -> N
         ORG, repo, title="http2 transport hangs", body="net/http2/transport.go", author="dave"
     )
     item.closed = case.closed
-    base = FirstResponseArgs(
-        installation_id=INSTALLATION_ID,
-        owner=ORG,
-        repo=repo,
-        number=item.number,
-        kind="discussion",
-        author="dave",
-        opened_at=at(0),
-    )
-    await flows.run(run_first_response, base)
-    if case.answer:
-        who, association, hours = case.answer
-        extra = {"answerer": who, "association": association, "at": at(hours)}
-        await flows.run(run_first_response, FirstResponseArgs(**{**base.__dict__, **extra}))
+    await record(flows, repo, item.number, case, kind="discussion")
     key = f"{ORG}/{repo}#{item.number}"
 
     result = await flows.run(run_followup, FollowupArgs(now=at(80)))
