@@ -69,11 +69,17 @@ class ItemArgs(RepoArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TriageArgs(ItemArgs):
-    """Label a new item; ``kind`` is ``issue``, ``pull_request`` or ``discussion``."""
+class KindArgs(ItemArgs):
+    """An item task that also carries the item's kind (``issue``, ``pull_request`` or
+    ``discussion``) and GraphQL node id (discussions are reached through it)."""
 
     kind: str
     node_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriageArgs(KindArgs):
+    """Label a new item."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,11 +104,8 @@ class IssueArgs(ItemArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
-class EmbedArgs(ItemArgs):
-    """Embed one item into the repository's semantic index (``kind`` as for triage)."""
-
-    kind: str
-    node_id: str = ""
+class EmbedArgs(KindArgs):
+    """Embed one item into the repository's semantic index."""
 
 
 @dataclass(frozen=True, kw_only=True)

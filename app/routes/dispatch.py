@@ -7,10 +7,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from core.payloads import Envelope
-from core.tasks import A, Task
+from core.payloads import Envelope, Item
+from core.tasks import A, KindArgs, Task
 
 T = TypeVar("T")
+K = TypeVar("K", bound=KindArgs)
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,15 @@ class Dispatch:
         if kwargs["delivery_id"] is None:
             kwargs["delivery_id"] = self.envelope.delivery_id
         self.jobs.append(Job(task=task.name, kwargs=kwargs))
+
+    def enqueue_item(self, task: Task[K], item: Item) -> None:
+        """Ask for ``task`` to run about ``item`` (its ids, kind and node id)."""
+        args = task.args(
+            installation_id=self.envelope.installation_id,
+            owner=item.repo.owner,
+            repo=item.repo.name,
+            number=item.number,
+            kind=item.kind,
+            node_id=item.node_id,
+        )
+        self.enqueue(task, args)

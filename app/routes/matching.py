@@ -8,21 +8,9 @@ from gidgethub.routing import Router
 
 from app.routes.dispatch import Dispatch
 from core.payloads import Item
-from core.tasks import EMBED, RECOMMEND, EmbedArgs, PullArgs
+from core.tasks import EMBED, RECOMMEND, PullArgs
 
 router = Router()
-
-
-def _embed(dispatch: Dispatch, item: Item) -> None:
-    args = EmbedArgs(
-        installation_id=dispatch.envelope.installation_id,
-        owner=item.repo.owner,
-        repo=item.repo.name,
-        number=item.number,
-        kind=item.kind,
-        node_id=item.node_id,
-    )
-    dispatch.enqueue(EMBED, args)
 
 
 @router.register("issues", action="opened")
@@ -30,14 +18,14 @@ def _embed(dispatch: Dispatch, item: Item) -> None:
 @router.register("issues", action="reopened")
 async def issue_changed(event: sansio.Event, dispatch: Dispatch) -> None:
     """A new or edited issue joins the index (an unchanged text is not embedded again)."""
-    _embed(dispatch, dispatch.parse(Item.issue, event.data))
+    dispatch.enqueue_item(EMBED, dispatch.parse(Item.issue, event.data))
 
 
 @router.register("discussion", action="created")
 @router.register("discussion", action="edited")
 async def discussion_changed(event: sansio.Event, dispatch: Dispatch) -> None:
     """A new or edited discussion joins the index."""
-    _embed(dispatch, dispatch.parse(Item.discussion, event.data))
+    dispatch.enqueue_item(EMBED, dispatch.parse(Item.discussion, event.data))
 
 
 @router.register("pull_request", action="closed")
@@ -46,7 +34,7 @@ async def pull_request_merged(event: sansio.Event, dispatch: Dispatch) -> None:
     item = dispatch.parse(Item.pull_request, event.data)
     if not item.merged:
         return
-    _embed(dispatch, item)
+    dispatch.enqueue_item(EMBED, item)
     args = PullArgs(
         installation_id=dispatch.envelope.installation_id,
         owner=item.repo.owner,
