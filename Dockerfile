@@ -18,7 +18,9 @@ COPY models ./models
 COPY fakegithub ./fakegithub
 RUN pip install .
 
-RUN useradd --create-home --uid 10001 steward && mkdir -p /data && chown steward /data
+# The named volumes (models, metrics) take their owner from these folders when created.
+RUN useradd --create-home --uid 10001 steward \
+    && mkdir -p /data/models /data/metrics && chown -R steward /data
 USER steward
 VOLUME ["/data"]
 EXPOSE 3000

@@ -3,10 +3,12 @@ one scrape returns.
 
 Every process (each web process of ``steward serve``, each Celery worker and its prefork
 children) writes its samples to files in one directory, prometheus_client's
-multiprocess mode; ``GET /metrics`` (:mod:`app.metrics`) merges the files at scrape time
-and adds what is read then (queue depth, live label precision). Nothing happens at
-import: :func:`configure_metrics` picks the directory (``Settings.metrics_dir_or_default``)
-and :func:`metrics` builds the metric objects on first use. A process that never
+multiprocess mode, named by host and pid (``counter_<host>-<pid>.db``) so containers
+that share the directory through a volume never write one another's files.
+``GET /metrics`` (:mod:`app.metrics`) merges the files at scrape time and adds what is
+read then (queue depth, live label precision). Nothing happens at import:
+:func:`configure_metrics` picks the directory (``Settings.metrics_dir_or_default``) and
+:func:`metrics` builds the metric objects on first use. A process that never
 configures a directory (a test, a one-off command) keeps its samples in memory.
 
 Labels are of low cardinality only: event names, outcomes, task names, queue names,
@@ -16,6 +18,7 @@ installation ids and repository names, never a delivery id, a login or an issue 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -142,7 +145,9 @@ def configure_metrics(directory: Path | None, *, clean: bool = False) -> Path | 
             remove_dead_files(directory)
         if _state["directory"] != directory:
             os.environ[MULTIPROC_ENV] = str(directory)
-            prometheus_values.ValueClass = prometheus_values.MultiProcessValue()  # type: ignore[no-untyped-call]
+            prometheus_values.ValueClass = prometheus_values.MultiProcessValue(  # type: ignore[no-untyped-call]
+                process_identifier=process_identifier
+            )
             _state.update(metrics=None, directory=directory)
         return directory
 
@@ -158,12 +163,37 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def this_host() -> str:
+    """This machine's (or container's) name as metric files carry it: no ``_`` (the
+    file name's separator) and no ``-`` at the end."""
+    return socket.gethostname().replace("_", "-").rstrip("-") or "localhost"
+
+
+def process_identifier() -> str:
+    """What names this process's metric files: ``<host>-<pid>``, unique across the
+    containers of a deployment that share one metrics volume (their pids repeat)."""
+    return f"{this_host()}-{os.getpid()}"
+
+
+def file_owner(path: Path) -> tuple[str, int] | None:
+    """``(host, pid)`` of a metric file (host "" for the older ``<kind>_<pid>.db``)."""
+    ident = path.stem.rsplit("_", 1)[-1]
+    host, _, pid = ident.rpartition("-")
+    return (host, int(pid)) if pid.isdigit() else None
+
+
 def remove_dead_files(directory: Path) -> list[Path]:
-    """Remove the metric files (``<kind>_<pid>.db``) of processes that are not running."""
+    """Remove the metric files of this host's processes that are not running.
+
+    Files of other hosts (other containers on a shared volume) are theirs to clean when
+    they start; their counters keep counting in the totals meanwhile.
+    """
     removed = []
     for path in directory.glob("*.db"):
-        pid = path.stem.rsplit("_", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+        owner = file_owner(path)
+        if owner is None or owner[0] not in ("", this_host()) or owner[1] == os.getpid():
+            continue
+        if not pid_alive(owner[1]):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -244,8 +244,8 @@ def test_two_processes_are_merged_and_dead_ones_cleaned(metrics_dir: Path) -> No
         args = [sys.executable, "-c", WRITER, str(metrics_dir), str(remaining)]
         writers.append(subprocess.Popen(args, cwd=ROOT))
         assert writers[-1].wait(60) == 0
-    pids = {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("*.db")}
-    assert pids == {str(w.pid) for w in writers}
+    pids = {core_metrics.file_owner(p) for p in metrics_dir.glob("*.db")}
+    assert pids == {(core_metrics.this_host(), w.pid) for w in writers}
     core_metrics.record_delivery("issues", "queued")  # this process too
     samples = parse(core_metrics.render().decode())
     assert value(samples, "steward_deliveries_total", event="issues", outcome="queued") == 3
@@ -255,9 +255,43 @@ def test_two_processes_are_merged_and_dead_ones_cleaned(metrics_dir: Path) -> No
     remaining = value(samples, "steward_github_rate_limit_remaining", installation="42")
     assert remaining == 4999  # the most recent write wins
     removed = core_metrics.remove_dead_files(metrics_dir)
-    assert {p.stem.rsplit("_", 1)[1] for p in removed} == pids
+    assert {core_metrics.file_owner(p) for p in removed} == pids
     samples = parse(core_metrics.render().decode())
     assert value(samples, "steward_deliveries_total", event="issues", outcome="queued") == 1
+
+
+CONTAINER = textwrap.dedent(
+    """
+    import socket
+    import sys
+    from pathlib import Path
+
+    socket.gethostname = lambda: sys.argv[2]  # another container, with the same pids
+    from core import metrics
+
+    metrics.configure_metrics(Path(sys.argv[1]), clean=True)
+    metrics.record_task("steward.welcome", "succeeded", 0.2)
+    """
+)
+
+
+def test_containers_sharing_the_directory_are_merged_and_keep_their_files(
+    metrics_dir: Path,
+) -> None:
+    for host in ("worker_1", "worker-2"):
+        args = [sys.executable, "-c", CONTAINER, str(metrics_dir), host]
+        assert subprocess.run(args, cwd=ROOT, timeout=60).returncode == 0
+    hosts = {core_metrics.file_owner(p)[0] for p in metrics_dir.glob("*.db")}  # type: ignore[index]
+    assert hosts == {"worker-1", "worker-2"}
+    # This host's start-up cleaning leaves the other containers' files alone.
+    assert core_metrics.remove_dead_files(metrics_dir) == []
+    # An older file of this host's dead process (before host names) is still cleaned.
+    old = metrics_dir / "counter_999999999.db"
+    old.write_bytes(b"")
+    assert core_metrics.remove_dead_files(metrics_dir) == [old]
+    samples = parse(core_metrics.render().decode())
+    succeeded = {"task": "steward.welcome", "outcome": "succeeded"}
+    assert value(samples, "steward_tasks_total", **succeeded) == 2
 
 
 def test_the_metrics_directory_and_token_come_from_settings(tmp_path: Path) -> None:
@@ -322,8 +356,8 @@ def test_a_forked_child_writes_its_own_file(metrics_dir: Path) -> None:
     child.start()
     child.join(30)
     assert child.exitcode == 0
-    pids = {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("*.db")}
-    assert pids == {str(os.getpid()), str(child.pid)}
+    pids = {core_metrics.file_owner(p) for p in metrics_dir.glob("*.db")}
+    assert pids == {(core_metrics.this_host(), os.getpid()), (core_metrics.this_host(), child.pid)}
     samples = parse(core_metrics.render().decode())
     succeeded = {"task": "steward.welcome", "outcome": "succeeded"}
     assert value(samples, "steward_tasks_total", **succeeded) == 2
