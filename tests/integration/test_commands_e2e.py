@@ -10,6 +10,7 @@ effects are counted as requests too).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from functools import partial
@@ -240,3 +241,35 @@ def test_commands_in_code_or_quotes_are_ignored(
     assert fake.labels_on(ORG, repo, number) == [] and fake.issue(ORG, repo, number).assignees == []
     assert fake.comment_bodies(ORG, repo, number) == [body]
     assert [c for c in fake.calls("*", rf"^/repos/{ORG}/{repo}/") if c.method != "GET"] == []
+
+
+def test_steward_wrong_undoes_the_bots_labels_once_and_help_is_posted_once(
+    bot: Bot, fake: FakeGitHub, redis_url: str
+) -> None:
+    from core.store import ActionRecord
+    from workers.commands.decide import HELP_MARKER
+    from workers.feedback.decide import label_effect_key
+
+    repo = new_repo(fake, "cmd-wrong")
+    full = f"{ORG}/{repo}"
+    number = fake.add_issue(ORG, repo, title="crash", user="erin", labels=["bug", "docs"]).number
+    store = bot.store()
+    for label, mode in (("bug", "live"), ("docs", "shadow")):  # docs: a person's label
+        key = label_effect_key(full, number, label)
+        record = ActionRecord(key, full, "triage", "label", number, detail={"label": label})
+        store.record_action(dataclasses.replace(record, mode=mode))
+    body = "/steward wrong\n/steward help"
+    comment = fake.add_comment(ORG, repo, number, body=body, user="maint").id
+
+    for _ in range(2):  # a second delivery of the same comment changes nothing
+        queued(deliver(bot, fake, repo, comment))
+    wait_for(lambda: len(fake.reactions_on(ORG, repo, comment)) >= 1, timeout=60)
+    bot.drain(redis_url)
+
+    assert fake.labels_on(ORG, repo, number) == ["docs"]
+    corrections = [(f["subject"], f["kind"]) for f in store.feedback_for(full)]
+    assert corrections == [("bug", "label_removed")]  # recorded for training, once
+    assert fake.reactions_on(ORG, repo, comment) == [(BOT, "+1")]
+    (reply,) = bot_replies(fake, repo, number)
+    assert HELP_MARKER in reply and "/label" in reply and "/steward wrong" in reply
+    assert writes(fake, repo, rf"/issues/{number}/labels/bug", "DELETE") == [None]
