@@ -223,6 +223,9 @@ class Resolvers:
             "nameWithOwner": repo.full_name,
             "url": f"{self.fake.urls.web}/{repo.full_name}",
             "discussion": lambda number: self.discussion_by_number(repo, number),
+            "discussions": lambda answered=None, categoryId=None, orderBy=None, states=(), **page: (
+                self.discussions_connection(repo, categoryId, orderBy, states, page)
+            ),
             "discussionCategories": lambda filterByAssignable=False, **page: connection(
                 "categories",
                 list(DEFAULT_DISCUSSION_CATEGORIES),
@@ -234,6 +237,31 @@ class Resolvers:
                 repo, list(repo.labels.values()), query, orderBy, page
             ),
         }
+
+    def discussions_connection(
+        self,
+        repo: Repo,
+        category: str | None,
+        order: dict[str, str] | None,
+        states: Sequence[str],
+        page: dict[str, Any],
+    ) -> GraphObject:
+        """``repository.discussions``: filtered by category and state, ordered by
+        ``orderBy`` (GitHub's default: most recently updated first)."""
+        order = order or {"field": "UPDATED_AT", "direction": "DESC"}
+        items = [
+            d
+            for d in repo.discussions.values()
+            if (category is None or category_id(repo, d.category) == category)
+            and (not states or ("CLOSED" if d.closed else "OPEN") in states)
+        ]
+
+        def moment(d: Discussion) -> tuple[Any, int]:
+            when = d.updated_at or d.created_at if order["field"] == "UPDATED_AT" else d.created_at
+            return when, d.number
+
+        items.sort(key=moment, reverse=order["direction"] == "DESC")
+        return connection("discussions", items, lambda d: self.discussion(repo, d), page)
 
     def discussion_by_number(self, repo: Repo, number: int) -> GraphObject:
         """``repository.discussion(number:)``."""

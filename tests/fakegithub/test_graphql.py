@@ -177,3 +177,37 @@ async def test_create_in_an_unknown_category_and_update_of_another_persons_discu
     theirs = fake.add_discussion(OWNER, REPO, title="Mine", body="x", author="frank")
     refused = await served.graphql(UPDATE, id=theirs.node_id, body="edited by a bot")
     assert refused["errors"][0]["type"] == "FORBIDDEN" and theirs.body == "x"
+
+
+LIST = """
+query($owner: String!, $name: String!, $category: ID) {
+  repository(owner: $owner, name: $name) {
+    discussions(first: 2, categoryId: $category, orderBy: {field: CREATED_AT, direction: DESC}) {
+      totalCount nodes { number title }
+    }
+  }
+}
+"""
+
+
+async def test_discussions_newest_first_by_category(served: Served) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    fake = served.fake
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    made = [
+        fake.add_discussion(
+            OWNER, REPO, title=f"d{i}", category=cat, created_at=start + timedelta(hours=i)
+        )
+        for i, cat in enumerate(("General", "Announcements", "Announcements", "Announcements"))
+    ]
+    everything = await served.graphql(LIST, owner=OWNER, name=REPO)
+    found = everything["data"]["repository"]["discussions"]
+    assert found["totalCount"] >= 4 and [n["title"] for n in found["nodes"]] == ["d3", "d2"]
+    category = f"DIC_{fake.repo(OWNER, REPO).id}_Announcements"
+    some = await served.graphql(LIST, owner=OWNER, name=REPO, category=category)
+    listed = some["data"]["repository"]["discussions"]
+    assert listed["totalCount"] == 3 and [n["number"] for n in listed["nodes"]] == [
+        made[3].number,
+        made[2].number,
+    ]

@@ -5,9 +5,10 @@ whose ``digest`` config is on gets this ISO week's numbers from the store
 (:func:`core.community.reads.community_rows`) as an issue and/or a discussion in the
 named category. The week's post is found first in the audit log (the creation is one
 ``apply_once`` under ``digest:{repo}:{week}:{issue|discussion}``, with the number in
-its detail), then on GitHub by its hidden marker, so a worker killed between creating
-and recording never posts twice. A post whose body is unchanged costs no write. When a
-week's issue exists, the bot's previous digest issue is closed, once.
+its detail), then on GitHub by its hidden marker (issues updated since Monday; the
+category's newest discussions), so a worker killed between creating and recording
+never posts twice. A post whose body is unchanged costs no write. When a week's issue
+exists, the bot's previous digest issue is closed, once.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
 
-SEARCH_DISCUSSIONS = """
-query DigestSearch($q: String!) {
-  search(query: $q, type: DISCUSSION, first: 20) {
-    nodes { ... on Discussion { id number body author { __typename login } } }
+RECENT_DISCUSSIONS = """
+query DigestRecent($owner: String!, $name: String!, $category: ID!) {
+  repository(owner: $owner, name: $name) {
+    discussions(
+      first: 50, categoryId: $category, orderBy: {field: CREATED_AT, direction: DESC}
+    ) {
+      nodes { id number body author { __typename login } }
+    }
   }
 }
 """
@@ -290,9 +295,12 @@ async def open_discussion(post: Post, category: str) -> Applied:
     chosen = decide.find_category(nodes, category)
     if chosen is None:
         raise CategoryMissing(category, [str(n["name"]) for n in nodes])
-    # GitHub's search matches the title's words; the marker in the body decides.
-    query = f'repo:{task.full_name} "Steward digest" "week {post.week.number} of {post.week.year}"'
-    hits = (await task.graphql(SEARCH_DISCUSSIONS, q=query))["search"]["nodes"] or []
+    # The category's newest discussions, read directly (a search could lag behind a
+    # discussion created moments ago); the marker in the body decides.
+    recent = await task.graphql(
+        RECENT_DISCUSSIONS, owner=task.owner, name=task.repo, category=chosen["id"]
+    )
+    hits = recent["repository"]["discussions"]["nodes"] or []
     candidates = [
         {**h, "bot": (h.get("author") or {}).get("__typename") == "Bot"} for h in hits if h
     ]
