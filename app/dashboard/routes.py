@@ -86,9 +86,10 @@ async def current(request: web.Request) -> Session | None:
             await asyncio.to_thread(store.end_dashboard_session, key)
             return None
         except (gh.SignInFailed, aiohttp.ClientError, TimeoutError) as exc:
-            # GitHub is down: keep what it said last rather than sign everybody out.
+            # GitHub is down: keep what it said last rather than sign everybody out, and
+            # ask again only after ACCESS_SECONDS, so pages do not each wait on GitHub.
             log.warning("dashboard: could not re-read %s's access: %s", row.login, exc)
-            return session_of(row)
+            row = dataclasses.replace(row, checked_at=now)
         await asyncio.to_thread(store.save_dashboard_session, row)
     return session_of(row)
 
@@ -97,7 +98,8 @@ async def _recheck(
     settings: Settings, row: DashboardSession, token: str, *, now: datetime
 ) -> DashboardSession:
     """``row`` with what GitHub says the person reaches now."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+    # Short: a page waits on this; a slow GitHub keeps the last answer instead.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=8)) as session:
         _, installs = await gh.who_and_what(session, settings, token)
     access = [list(i) for i in installs]
     return dataclasses.replace(row, access=access, checked_at=now)

@@ -6,13 +6,16 @@ go to ``$STEWARD_ARTIFACTS`` (default ``.steward/artifacts``).
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from core.settings import load_settings
-from core.store import open_store
+from core.store import Store, open_store
 from fakegithub.fake import FakeGitHub
 from tests.browser.serving import web_app_in_thread
 from tests.browser.test_pages import ARTIFACTS, CHROMIUM, DRIVER, browser
@@ -51,8 +54,23 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
 
 
 @pytest.fixture(scope="module")
+def dashboard_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The dashboard's store, seeded: acme/widgets (Alice's) and acme/vault."""
+    folder = tmp_path_factory.mktemp("dashboard-store")
+    store = open_store(f"sqlite:///{folder}/s.db")
+    store.upsert_installation(31, "acme", "Organization")
+    store.add_repositories(31, [(1, REPO), (2, HIDDEN)])
+    seed(store, REPO, items=400, people=30)
+    seed(store, HIDDEN, items=40, people=5)
+    return store
+
+
+@pytest.fixture(scope="module")
 def dashboard(
-    redis_url: str, github: tuple[FakeGitHub, str], tmp_path_factory: pytest.TempPathFactory
+    redis_url: str,
+    github: tuple[FakeGitHub, str],
+    dashboard_store: Store,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """A configured ``steward serve`` web app with a seeded store, served from a thread."""
     folder = tmp_path_factory.mktemp("dashboard")
@@ -65,12 +83,7 @@ def dashboard(
         "GITHUB_API_URL": github[1],
     }
     settings = load_settings(env, env_file=folder / "none.env")
-    store = open_store(f"sqlite:///{folder}/s.db")
-    store.upsert_installation(31, "acme", "Organization")
-    store.add_repositories(31, [(1, REPO), (2, HIDDEN)])
-    seed(store, REPO, items=400, people=30)
-    seed(store, HIDDEN, items=40, people=5)
-    with web_app_in_thread(settings, store, redis_url) as url:
+    with web_app_in_thread(settings, dashboard_store, redis_url) as url:
         yield url
 
 
@@ -220,8 +233,27 @@ def test_signing_out_ends_the_session_everywhere(browser: Any, dashboard: str) -
     assert _status(f"{dashboard}/dashboard/{REPO}", cookie) == (302, "/dashboard/signin")
 
 
+def _row_checked_long_ago(store: Any, cookie: str) -> str:
+    """Make the session of ``cookie`` due for a re-check; its row's key."""
+    import dataclasses
+
+    from app.dashboard.session import id_hash
+
+    payload = json.loads(base64.urlsafe_b64decode(cookie.split(".")[0] + "=="))
+    key = id_hash(payload["sid"])
+    row = store.dashboard_session(key, now=datetime.now(UTC))
+    store.save_dashboard_session(
+        dataclasses.replace(row, checked_at=datetime.now(UTC) - timedelta(hours=1))
+    )
+    return key
+
+
 def test_access_is_asked_again_and_a_revoked_token_signs_out(
-    browser: Any, dashboard: str, github: tuple[FakeGitHub, str], monkeypatch: Any
+    browser: Any,
+    dashboard: str,
+    dashboard_store: Any,
+    github: tuple[FakeGitHub, str],
+    monkeypatch: Any,
 ) -> None:
     import app.dashboard.session as session
 
@@ -237,6 +269,17 @@ def test_access_is_asked_again_and_a_revoked_token_signs_out(
     finally:
         widgets.collaborators["alice"] = "maintain"
     assert _status(f"{dashboard}/dashboard/{REPO}", cookie)[0] == 200
+    # GitHub down: the last answer stays, and the next pages do not ask again at once.
+    monkeypatch.setattr(session, "ACCESS_SECONDS", 600)
+    store_row = _row_checked_long_ago(dashboard_store, cookie)
+    outage = fake.fail_next("GET", r"^/user$", status=502, times=5)
+    asked = len(fake.calls("GET", r"^/user$"))
+    assert _status(f"{dashboard}/dashboard/{REPO}", cookie)[0] == 200
+    assert _status(f"{dashboard}/dashboard/{REPO}", cookie)[0] == 200
+    assert len(fake.calls("GET", r"^/user$")) == asked + 1  # one try, then the cached answer
+    assert dashboard_store.dashboard_session(store_row, now=datetime.now(UTC)) is not None
+    fake.faults.remove(outage)
+    monkeypatch.setattr(session, "ACCESS_SECONDS", 0)
     fake.oauth.tokens.clear()  # the person revoked the App's access on github.com
     assert _status(f"{dashboard}/dashboard/{REPO}", cookie) == (302, "/dashboard/signin")
     assert _status(f"{dashboard}/dashboard/{REPO}", cookie)[1] == "/dashboard/signin"
