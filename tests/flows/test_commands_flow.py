@@ -540,3 +540,21 @@ async def test_reviewers_refused_for_others_and_when_off(flows: Flows) -> None:
         )
         assert (await deliver(flows, thread))["refused"] == ["/reviewers"]
         assert says in replies(flows, thread)[-1]
+
+
+async def test_past_ten_commands_the_rest_are_refused_once(flows: Flows) -> None:
+    names = tuple(f"area-{i}" for i in range(12))
+    repo = flows.new_repo("many", labels=names, collaborators=PEOPLE)
+    number = new_item(flows, repo, "issue")
+    body = "".join(f"/label {name}\n" for name in names)
+    thread = write_comment(flows, (repo, number, "issue"), body=body, user="maint")
+
+    result = await deliver(flows, thread)
+    again = await deliver(flows, thread, action="edited")
+
+    assert result["ran"] == [f"/label {name}" for name in names[:10]]
+    assert result["refused"] == ["/label area-10", "/label area-11"]
+    assert sorted(flows.fake.labels_on(ORG, repo, number)) == sorted(names[:10])
+    (reply,) = [b for b in flows.fake.comment_bodies(ORG, repo, number) if "did not run" in b]
+    assert "at most 10 commands" in reply and "area-11" in reply
+    assert again.get("ran", []) == [] and again.get("refused", []) == []

@@ -39,6 +39,13 @@ REVIEWERS_COMMAND_MARKER = "<!-- steward:reviewers-command:{comment} -->"
 TRIAGE_ROLES = frozenset({"triage", "write", "maintain", "admin"})
 #: Commands that act on who works on an item: issues and pull requests only.
 NOT_FOR_DISCUSSIONS = frozenset({"assign", "unassign", "reviewers"})
+#: Commands run from one comment; the rest are refused (a comment of thousands of lines
+#: must not turn into thousands of API calls).
+MAX_COMMANDS = 10
+#: Refused commands listed in the one reply (GitHub caps a comment at 65,536 characters).
+MAX_LISTED = 10
+#: Characters of a command's text quoted back.
+MAX_QUOTED = 100
 
 _LINE = re.compile(
     r"^ {0,3}/(?P<name>label|remove-label|assign|unassign|reviewers|steward)"
@@ -117,6 +124,20 @@ def parse_commands(body: str) -> list[Command]:
         if command is not None and command.text not in found:
             found[command.text] = command
     return list(found.values())
+
+
+def over_the_limit(commands: Sequence[Command]) -> tuple[list[Command], list[Command]]:
+    """The commands of one comment that run (the first :data:`MAX_COMMANDS`) and the
+    rest, which are refused."""
+    return list(commands[:MAX_COMMANDS]), list(commands[MAX_COMMANDS:])
+
+
+def too_many_reason() -> str:
+    """Why a command past the limit did not run."""
+    return (
+        f"Steward runs at most {MAX_COMMANDS} commands from one comment; "
+        "write the rest in another comment."
+    )
 
 
 def may_triage(answer: Mapping[str, Any]) -> bool:
@@ -238,9 +259,18 @@ def refused_digest(refused: Sequence[Command]) -> str:
 
 def refusal_comment(author: str, refused: Sequence[tuple[Command, str]], *, comment: int) -> str:
     """The one reply that says why commands were not run."""
-    lines = "\n".join(f"- `{command.text}`: {reason}" for command, reason in refused)
+    listed = [f"- `{_quoted(command.text)}`: {reason}" for command, reason in refused]
+    if len(listed) > MAX_LISTED:
+        listed = [*listed[:MAX_LISTED], f"- … and {len(listed) - MAX_LISTED} more"]
+    lines = "\n".join(listed)
     marker = REFUSAL_MARKER.format(comment=comment, digest=refused_digest([c for c, _ in refused]))
     return f"@{author}, Steward did not run:\n\n{lines}\n\n{marker}"
+
+
+def _quoted(text: str) -> str:
+    """A command's text as the reply quotes it: short, and no backtick to break out."""
+    text = text.replace("`", "'")
+    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 1] + "…"
 
 
 def help_comment() -> str:

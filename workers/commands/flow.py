@@ -29,6 +29,7 @@ from workers.commands.decide import (
     logins,
     may_triage,
     new_corrections,
+    over_the_limit,
     parse_commands,
     present,
     read_key,
@@ -37,6 +38,7 @@ from workers.commands.decide import (
     refusal_key,
     refused_digest,
     resolve_labels,
+    too_many_reason,
     unknown_labels_reason,
 )
 from workers.feedback.flow import regate
@@ -442,6 +444,17 @@ async def reply_refused(session: Session, refused: list[tuple[Command, str]]) ->
     await session.task.apply_once(effect, apply, also=also)
 
 
+def not_done(ctx: TaskContext, args: CommandArgs, found: list[Command]) -> list[Command]:
+    """The commands of this comment that no earlier run ran or refused."""
+    return [
+        c
+        for c in found
+        if not ctx.done(
+            command_key(args.full_name, args.number, comment=args.comment_id, command=c)
+        )
+    ]
+
+
 async def run_commands(ctx: TaskContext, args: CommandArgs) -> dict[str, Any]:
     """Run the new commands of one comment (each once, however often it is delivered)."""
     seen = read_key(args.full_name, args.number, comment=args.comment_id, version=args.digest)
@@ -454,15 +467,11 @@ async def run_commands(ctx: TaskContext, args: CommandArgs) -> dict[str, Any]:
     if comment is None:
         return {"skipped": "not a person's comment"}
     body, author = comment
-    commands = [
-        c
-        for c in parse_commands(body)
-        if not ctx.done(
-            command_key(args.full_name, args.number, comment=args.comment_id, command=c)
-        )
-    ]
+    allowed, over = over_the_limit(parse_commands(body))
+    commands = not_done(ctx, args, allowed)
     session = Session(task, args, author)
     outcomes = [(command, await run_one(session, command)) for command in commands]
+    outcomes += [(command, too_many_reason()) for command in not_done(ctx, args, over)]
     refused = [(command, reason) for command, reason in outcomes if reason]
     if refused:
         await reply_refused(session, refused)
