@@ -214,3 +214,13 @@ def test_a_comment_runs_at_most_ten_commands_and_the_reply_stays_short() -> None
         parse_commands("/label a\n/label b"),
         [],
     )
+
+
+def test_a_refusal_names_at_most_ten_unknown_labels() -> None:
+    from workers.commands.decide import unknown_labels_reason
+
+    assert unknown_labels_reason(["nope"]) == (
+        "this repository has no label `nope`; nothing was changed."
+    )
+    many = unknown_labels_reason([f"x{i}" for i in range(500)])
+    assert many.count("`") == 20 and "and 490 more" in many

@@ -197,8 +197,9 @@ def resolve_labels(
 
 def unknown_labels_reason(unknown: Sequence[str]) -> str:
     """The refusal of a label command that names labels the repository lacks."""
-    names = ", ".join(f"`{name}`" for name in unknown)
-    return f"this repository has no label {names}; nothing was changed."
+    shown = [f"`{_quoted(name)}`" for name in unknown[:MAX_LISTED]]
+    more = f" and {len(unknown) - MAX_LISTED} more" if len(unknown) > MAX_LISTED else ""
+    return f"this repository has no label {', '.join(shown)}{more}; nothing was changed."
 
 
 def present(names: Iterable[str], on_item: Iterable[str]) -> list[str]:
