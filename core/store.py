@@ -705,6 +705,24 @@ class Store:
                 .values(promoted=True)
             )
 
+    def mark_model_version_pruned(self, version_id: int) -> None:
+        """Record that retention deleted a version's folder (``metrics["pruned_at"]``).
+
+        The row stays, so the version's scores and why it was (not) promoted remain
+        listed after its files are gone.
+        """
+        with self._tx() as conn:
+            metrics = conn.execute(
+                select(model_versions.c.metrics).where(model_versions.c.id == version_id)
+            ).scalar()
+            if metrics is None:
+                return
+            conn.execute(
+                update(model_versions)
+                .where(model_versions.c.id == version_id)
+                .values(metrics={**metrics, "pruned_at": now_utc().isoformat()})
+            )
+
     def all_active_repositories(self) -> list[tuple[int, str]]:
         """``(installation id, full name)`` of every repository not removed, sorted."""
         with self._tx() as conn:

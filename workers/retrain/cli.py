@@ -1,9 +1,10 @@
-"""``steward models list | promote | retrain``: a repository's triage model versions.
+"""``steward models list | promote | retrain | prune``: a repository's triage model versions.
 
 ``register(subparsers)`` adds the commands; ``app.cli`` composes it with the other
 feature modules. Versions live in ``<model dir>/.versions/<owner>__<repo>/<n>/`` and
 the live model is the symlink ``<model dir>/<owner>__<repo>`` (see
-:mod:`workers.retrain.flow`). Rollback is ``promote`` of an older version.
+:mod:`workers.retrain.flow`). Rollback is ``promote`` of an older version; ``prune``
+deletes versions beyond the live one and the newest N, and encoders no kept version names.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +32,9 @@ def say(message: str) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``steward models`` and its actions."""
-    models = subparsers.add_parser("models", help="list, promote (roll back) and retrain models")
+    models = subparsers.add_parser(
+        "models", help="list, promote (roll back), retrain and prune models"
+    )
     actions = models.add_subparsers(dest="models_command", metavar="ACTION")
     models.set_defaults(func=lambda args: _help(models))
 
@@ -55,6 +59,15 @@ def register(subparsers: Any) -> None:
         "--force", action="store_true", help="train even when the data has not changed"
     )
     retrain.set_defaults(func=cmd_retrain)
+
+    prune = actions.add_parser(
+        "prune", help="delete old versions, and encoders no kept version uses (every repository)"
+    )
+    prune.add_argument(
+        "--keep", type=int, metavar="N", help="newest versions kept besides the live one (5)"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
+    prune.set_defaults(func=cmd_prune)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -91,15 +104,19 @@ def version_rows(store: Store, paths: ModelPaths) -> list[dict[str, Any]]:
     live = live_version(paths)
     rows = []
     for row in store.model_versions_for(paths.repo):
+        number = version_of(row)
         metrics: Mapping[str, Any] = row["metrics"] or {}
         holdout = metrics.get("holdout") or {}
         previous = metrics.get("live_on_holdout") or {}
         rows.append(
             {
-                "version": version_of(row),
+                "version": number,
                 "created_at": str(row["created_at"])[:19],
                 "promoted": bool(row["promoted"]),
-                "live": version_of(row) == live,
+                "live": number == live,
+                # Retention deletes old versions' files; the row (and its history) stays.
+                "on_disk": number is not None and (paths.version(number) / "triage.json").is_file(),
+                "pruned_at": metrics.get("pruned_at"),
                 "macro_f1": holdout.get("macro_f1"),
                 "applied_precision": holdout.get("applied_precision"),
                 "coverage": holdout.get("coverage"),
@@ -156,9 +173,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(
             f"{r['version']!s:8} {mark:5} {r['created_at']:20} {_num(r['macro_f1']):9} "
             f"{_num(r['previous_macro_f1']):7} {_num(r['applied_precision']):10} "
-            f"{sizes:14} {r['decision']}"
+            f"{sizes:14} {_gone(r)}{r['decision']}"
         )
     return 0
+
+
+def _gone(row: Mapping[str, Any]) -> str:
+    """``pruned <date>; `` for a version retention deleted, ``missing; `` for one gone
+    otherwise, '' for one on disk (the list stays a history; promote needs the files)."""
+    if row["on_disk"]:
+        return ""
+    return f"pruned {str(row['pruned_at'])[:10]}; " if row["pruned_at"] else "missing; "
 
 
 def list_all(*, as_json: bool) -> int:
@@ -194,11 +219,14 @@ def list_all(*, as_json: bool) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Make a version live; running workers pick it up on their next item."""
-    from workers.retrain.flow import promote_version
+    from workers.retrain.flow import VersionPruned, promote_version
 
     _, store, paths = _open(args.repo)
     try:
         promote_version(store, paths, args.version)
+    except VersionPruned as exc:  # nothing to promote: its files were deleted on purpose
+        say(f"error: {exc}")
+        return 2
     except (LookupError, FileNotFoundError) as exc:
         say(f"error: {exc}")
         return 1
@@ -256,3 +284,35 @@ async def _retrain(settings: Settings, store: Store, args: argparse.Namespace) -
             installation_id=args.installation_id, owner=owner, repo=name, force=args.force
         )
         return await run_retrain(ctx, task_args, say=say)
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Delete, in every repository, the versions beyond the live one and the newest N,
+    then the encoders no kept version names; print each and the MiB freed.
+
+    Safe beside a running retrain: it keeps the newest versions (a new one is the newest)
+    and encoders written in the last hour (one may be about to be named by a version).
+    """
+    from core.store import open_store
+    from workers.retrain.decide import RetrainPolicy
+    from workers.retrain.flow import ModelPaths, mib, model_dir_of, prune_encoders, prune_versions
+
+    keep = RetrainPolicy().keep_versions if args.keep is None else args.keep
+    if keep < 1:
+        say("error: --keep must be 1 or more (the newest version always stays)")
+        return 2
+    settings = _settings()
+    store = open_store(settings.database_url_or_default)
+    model_dir = model_dir_of(settings)
+    pruned = [
+        prune_versions(store, ModelPaths(model_dir, repo), keep, dry_run=args.dry_run, say=print)
+        for repo in known_repositories(model_dir)
+    ]
+    # A dry run deletes no version, so the encoders only those would free are named here.
+    gone = [folder for p in pruned for folder in p.removed]
+    pruned.append(
+        prune_encoders(model_dir, time.time(), skip=gone, dry_run=args.dry_run, say=print)
+    )
+    freed = sum(p.freed for p in pruned)
+    print(f"{'would free' if args.dry_run else 'freed'} {mib(freed)} in {model_dir}")
+    return 0

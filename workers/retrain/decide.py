@@ -1,5 +1,6 @@
 """Pure decisions of scheduled retraining: enough history, the time-ordered split,
-the label vocabulary, and whether a candidate model replaces the live one.
+the label vocabulary, whether a candidate model replaces the live one, and which
+old versions and shared encoders retention deletes.
 
 Nothing here touches GitHub, the disk or a model: the flow
 (:mod:`workers.retrain.flow`) gathers the data and the scores and asks these
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,6 +41,10 @@ class RetrainPolicy:
     max_train_items: int = 5000
     #: How many times an item people corrected counts in training (1: like any other).
     correction_weight: int = 3
+    #: Versions of a repository kept on disk besides the live one: the newest this many
+    #: (rollback targets; at least 1). Each version is small, but the encoder it names (~90 MB) is
+    #: kept as long as any kept version names it, so this bounds the disk an org uses.
+    keep_versions: int = 5
 
 
 @dataclass(frozen=True)
@@ -284,3 +289,55 @@ def weighted(train: Sequence[LabelledItem], corrected: set[int], weight: int) ->
     for item in train:
         out.extend([item] * (weight if item.number in corrected else 1))
     return out
+
+
+# ------------------------------------------------------------------ retention
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What one model folder on disk needs from the encoder store."""
+
+    #: ``encoder_digest`` of its ``triage.json`` ('' when it names none).
+    digest: str
+    #: Whether it holds its own encoder (``config.json`` in the folder): such a folder
+    #: (what ``steward train --out`` writes) needs nothing from the store.
+    standalone: bool = False
+
+
+def versions_to_prune(
+    numbers: Iterable[int], *, live: int | None, keep: int, pinned: Collection[int] = ()
+) -> list[int]:
+    """Version numbers of one repository to delete, oldest first.
+
+    Kept: the newest ``keep`` versions, the ``live`` one (the live link's target, however
+    old: it is what the bot uses), and any ``pinned`` one (the version the database marks
+    promoted, which the next run points the link back to if a crash left them apart).
+    ``keep`` is at least 1: the newest version always stays, so a version number is never
+    given to a second model (the next one is numbered after the newest on disk).
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be 1 or more, not {keep}")
+    newest_first = sorted(set(numbers), reverse=True)
+    kept = {*newest_first[:keep], *pinned}
+    if live is not None:
+        kept.add(live)
+    return sorted(n for n in newest_first if n not in kept)
+
+
+def referenced_digests(refs: Iterable[ModelRef]) -> set[str]:
+    """Digests of the encoder store some kept model folder loads its encoder from."""
+    return {ref.digest for ref in refs if ref.digest and not ref.standalone}
+
+
+def encoders_to_prune(
+    ages: Mapping[str, float], *, referenced: Collection[str], min_age: float
+) -> list[str]:
+    """Folders of the encoder store to delete, by name: unreferenced and old enough.
+
+    ``ages`` maps each folder's name to seconds since it was last written. A young
+    unreferenced folder stays: another org's retrain stores its encoder before it
+    publishes the version that names it, and must not find it gone. Leftovers of a
+    killed write (``.tmp-*``) are never referenced, so they go once they are as old.
+    """
+    return sorted(name for name, age in ages.items() if name not in referenced and age >= min_age)

@@ -9,11 +9,15 @@ One run, under a per-repository Redis lock:
 3. skip if a version was already trained on exactly this data (unless ``force``);
 4. fine-tune a candidate on the training part, score it and the live model on the
    same holdout, save it as a new version and record it in ``model_versions``;
-5. promote it if the rule says so.
+5. promote it if the rule says so;
+6. retention: delete the repository's versions beyond the live one and the newest
+   ``RetrainPolicy.keep_versions``, then encoders no kept version names
+   (:func:`prune_versions`, :func:`prune_encoders`; ``steward models prune`` by hand).
 
 Layout on disk (``<model dir>`` is ``STEWARD_MODEL_DIR``)::
 
-    <model dir>/.versions/<owner>__<repo>/<n>/   every trained version, never modified
+    <model dir>/.versions/<owner>__<repo>/<n>/   trained versions, never modified
+    <model dir>/.encoders/<digest>/              encoders the versions name, once each
     <model dir>/<owner>__<repo>                  relative symlink to the live version
 
 Promotion (and rollback) replaces the symlink with ``os.replace``: atomic, so a
@@ -22,6 +26,9 @@ the link once reads one immutable folder. A real folder found at the live path
 (from ``steward train --out``) is adopted as a version first. The database row marked
 ``promoted`` is the source of truth; each run re-points the link to it if a crash
 left them apart.
+
+A folder is deleted by renaming it to a ``.trash-<uuid>`` sibling first (atomic), then
+removing that: nothing ever reads a half-deleted folder as a version or an encoder.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +65,7 @@ from workers.dataset.collect import (
 )
 from workers.retrain.decide import (
     Decision,
+    ModelRef,
     Plan,
     RetrainPolicy,
     Score,
@@ -66,10 +74,13 @@ from workers.retrain.decide import (
     already_trained,
     apply_corrections,
     data_fingerprint,
+    encoders_to_prune,
     next_version,
     plan_training,
     promotion,
+    referenced_digests,
     version_of,
+    versions_to_prune,
     weighted,
 )
 from workers.runtime import TaskContext
@@ -85,6 +96,11 @@ Log = Callable[[str], None]
 LOCK_TTL = 300.0
 VERSIONS_DIR = ".versions"
 META_FILE = "triage.json"
+#: Prefix of a folder on its way out (see :func:`discard`); never read as a model.
+TRASH_PREFIX = ".trash-"
+#: Seconds an unreferenced encoder is left alone after it was written: another org's
+#: retrain stores its encoder a moment before it publishes the version naming it.
+ENCODER_MIN_AGE = 3600.0
 
 
 # ------------------------------------------------------------------ locations
@@ -204,11 +220,17 @@ def reconcile_live(store: Store, paths: ModelPaths, say: Log) -> None:
 
 
 def clean_partial(paths: ModelPaths) -> None:
-    """Remove half-written versions of an interrupted run (called under the lock)."""
+    """Remove half-written versions of an interrupted run, and what an interrupted prune
+    left in the trash (called under the lock).
+    """
     if paths.versions.is_dir():
         for child in paths.versions.iterdir():
-            if child.name.startswith(".tmp-"):
+            if child.name.startswith((".tmp-", TRASH_PREFIX)):
                 shutil.rmtree(child, ignore_errors=True)
+
+
+class VersionPruned(FileNotFoundError):
+    """The version was recorded, but retention deleted its folder."""
 
 
 def promote_version(store: Store, paths: ModelPaths, number: int) -> dict[str, Any]:
@@ -217,6 +239,12 @@ def promote_version(store: Store, paths: ModelPaths, number: int) -> dict[str, A
     if not rows:
         raise LookupError(f"{paths.repo} has no version {number}")
     if not (paths.version(number) / META_FILE).is_file():
+        pruned_at = (rows[-1]["metrics"] or {}).get("pruned_at")
+        if pruned_at:
+            raise VersionPruned(
+                f"{paths.repo} version {number} was pruned on {str(pruned_at)[:19]} (its files "
+                "are deleted); `steward models list --repo` shows the versions still on disk"
+            )
         raise FileNotFoundError(f"version {number} is missing on disk ({paths.version(number)})")
     adopt_live(store, paths, log.info)
     store.promote_model_version(paths.repo, int(rows[-1]["id"]))
@@ -392,7 +420,24 @@ def save_version(outcome: Outcome, paths: ModelPaths) -> int:
     tmp = paths.versions / f".tmp-{uuid.uuid4().hex}"
     outcome.model.meta.metrics = {**outcome.model.meta.metrics, "holdout": outcome.metrics}
     outcome.model.save(tmp, encoders=paths.model_dir / ENCODERS_DIR)
+    keep_encoder(outcome.model, paths.model_dir / ENCODERS_DIR)
     return publish(tmp, paths)
+
+
+def keep_encoder(model: TriageModel, encoders: Path) -> None:
+    """Mark the model's stored encoder as just written, storing it again if it is gone.
+
+    Saving skips an encoder already in the store, which may be old and, until this
+    version is published, unreferenced: another org's :func:`prune_encoders` could take
+    it. Fresh again, it has :data:`ENCODER_MIN_AGE` of protection.
+    """
+    from models.triage.model import store_encoder
+
+    folder = encoders / model.meta.encoder_digest
+    try:
+        os.utime(folder)
+    except FileNotFoundError:  # pruned between the save's check and now
+        store_encoder(model.encoder, encoders, model.meta.encoder_digest)
 
 
 def with_weights(plan: Plan, corrected: set[int], weight: int) -> Plan:
@@ -437,7 +482,23 @@ def retrain_group(
 
     Training runs when at least one repository has new data; then every repository
     with enough history is trained together, and each is judged on its own holdout.
+    Retention follows, while the caller still holds every member's lock.
     """
+    results = train_group(store, members, config=config, policy=policy, force=force, say=say)
+    retain(store, members, keep=policy.keep_versions, say=say)
+    return results
+
+
+def train_group(
+    store: Store,
+    members: Sequence[Member],
+    *,
+    config: TrainConfig,
+    policy: RetrainPolicy,
+    force: bool = False,
+    say: Log = log.info,
+) -> dict[str, dict[str, Any]]:
+    """Prepare, train, judge and record the members (:func:`retrain_group` less retention)."""
     results: dict[str, dict[str, Any]] = {}
     ready: list[Prepared] = []
     for member in members:
@@ -508,6 +569,200 @@ def summary(number: int, outcome: Outcome) -> dict[str, Any]:
         "macro_f1": outcome.metrics["holdout"]["macro_f1"],
         "live_macro_f1": live["macro_f1"] if live else None,
     }
+
+
+# ----------------------------------------------------------------- retention
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What a prune removed (or, dry, would remove) and the bytes that frees."""
+
+    removed: list[Path]
+    freed: int = 0
+
+
+def mib(size: int) -> str:
+    """Bytes as MiB, for the log and the CLI."""
+    return f"{size / 2**20:.1f} MiB"
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (links are not followed)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):  # a racer's file may be gone already
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def discard(folder: Path) -> Path:
+    """Rename ``folder`` to a ``.trash-<uuid>`` sibling (atomic) and return it: from now
+    on nothing reads it as a model, however long the removal takes or if it is killed.
+    """
+    trash = folder.with_name(f"{TRASH_PREFIX}{uuid.uuid4().hex}")
+    os.rename(folder, trash)
+    return trash
+
+
+def version_numbers(paths: ModelPaths) -> list[int]:
+    """The numbered version folders of a repository on disk."""
+    if not paths.versions.is_dir():
+        return []
+    return sorted(int(p.name) for p in paths.versions.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def prune_versions(
+    store: Store, paths: ModelPaths, keep: int, *, dry_run: bool = False, say: Log = log.info
+) -> Pruned:
+    """Delete a repository's versions beyond the live one and the newest ``keep``
+    (:func:`~workers.retrain.decide.versions_to_prune`) and mark their rows pruned;
+    ``dry_run`` only says which. Retraining calls it under the repository's lock.
+    """
+    rows = store.model_versions_for(paths.repo)
+    pinned = {n for r in rows if r["promoted"] and (n := version_of(r)) is not None}
+    doomed = versions_to_prune(
+        version_numbers(paths), live=live_version(paths), keep=keep, pinned=pinned
+    )
+    removed, freed = [], 0
+    for number in doomed:
+        size = folder_size(paths.version(number))
+        if not dry_run and not remove_version(store, paths, number=number, rows=rows):
+            continue
+        removed.append(paths.version(number))
+        freed += size
+        verb = "would remove" if dry_run else "removed"
+        say(f"{paths.repo}: {verb} version {number} ({mib(size)})")
+    return Pruned(removed, freed)
+
+
+def remove_version(
+    store: Store, paths: ModelPaths, *, number: int, rows: Sequence[dict[str, Any]]
+) -> bool:
+    """Delete one version folder and mark its rows (as read before: a number is never
+    reused, since the newest version always stays); False if it became live meanwhile
+    or another prune took it first.
+    """
+    try:
+        trash = discard(paths.version(number))
+    except FileNotFoundError:  # another prune (``steward models prune``) took it first
+        return False
+    if live_version(paths) == number:  # promoted by hand after the prune looked
+        os.rename(trash, paths.version(number))
+        return False
+    for row in rows:
+        if version_of(row) == number:
+            store.mark_model_version_pruned(int(row["id"]))
+    shutil.rmtree(trash, ignore_errors=True)
+    return True
+
+
+def read_ref(folder: Path) -> ModelRef:
+    """Which stored encoder a model folder names (ValueError: unreadable ``triage.json``)."""
+    data = json.loads((folder / META_FILE).read_text())
+    digest = str(data.get("encoder_digest") or "") if isinstance(data, dict) else ""
+    return ModelRef(digest, standalone=(folder / "config.json").is_file())
+
+
+def model_refs(model_dir: Path, *, skip: Collection[Path] = ()) -> list[ModelRef]:
+    """Every model folder anywhere under ``model_dir`` but the encoder store, the trash
+    and ``skip`` (live links followed, half-written versions included): what each needs.
+    """
+    from models.triage.model import ENCODERS_DIR
+
+    refs, skipped = [], {p.resolve() for p in skip}
+    for root, dirs, files in os.walk(model_dir):  # links are listed, not descended into
+        here = Path(root)
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(TRASH_PREFIX)
+            and (here / d).resolve() not in skipped
+            and not (here == model_dir and d == ENCODERS_DIR)
+        ]
+        if META_FILE in files:
+            refs.append(read_ref(here))
+        refs.extend(
+            read_ref(here / d)
+            for d in dirs
+            if (here / d).is_symlink() and (here / d / META_FILE).is_file()
+        )
+    return refs
+
+
+def encoder_ages(encoders: Path, now: float) -> dict[str, float]:
+    """Seconds since each folder of the encoder store was last written, by name."""
+    return {p.name: now - p.lstat().st_mtime for p in encoders.iterdir() if p.is_dir()}
+
+
+def prune_encoders(
+    model_dir: Path,
+    now: float,
+    *,
+    min_age: float = ENCODER_MIN_AGE,
+    skip: Collection[Path] = (),
+    dry_run: bool = False,
+    say: Log = log.info,
+) -> Pruned:
+    """Delete encoders no model folder names (``skip``: folders counted as gone, what a
+    dry run of :func:`prune_versions` would remove), once ``min_age`` seconds old.
+    """
+    from models.triage.model import ENCODERS_DIR
+
+    encoders = model_dir / ENCODERS_DIR
+    if not encoders.is_dir():
+        return Pruned([])
+    try:
+        referenced = referenced_digests(model_refs(model_dir, skip=skip))
+    except (OSError, ValueError) as exc:  # a digest unknown: deleting could break a model
+        say(f"no encoder pruned: a model folder could not be read ({exc})")
+        return Pruned([])
+    removed, freed = [], 0
+    for name in encoders_to_prune(
+        encoder_ages(encoders, now), referenced=referenced, min_age=min_age
+    ):
+        folder = encoders / name
+        size = folder_size(folder)
+        if not dry_run and not remove_encoder(folder, now=now, min_age=min_age):
+            continue
+        removed.append(folder)
+        freed += size
+        say(f"{'would remove' if dry_run else 'removed'} encoder {name[:12]} ({mib(size)})")
+    return Pruned(removed, freed)
+
+
+def remove_encoder(folder: Path, *, now: float, min_age: float) -> bool:
+    """Delete one stored encoder; False if a retrain reused it since the prune looked, or
+    another prune (a second worker's) took it first.
+    """
+    try:
+        if now - folder.lstat().st_mtime < min_age:
+            return False
+        trash = discard(folder)
+    except FileNotFoundError:
+        return False
+    shutil.rmtree(trash, ignore_errors=True)
+    return True
+
+
+def retain(store: Store, members: Sequence[Member], *, keep: int, say: Log) -> None:
+    """Retention after a retrain: each member's old versions, then the encoders no kept
+    version names. A failure is logged and never fails the run (the models are saved).
+    """
+    freed = 0
+    for member in members:
+        try:
+            freed += prune_versions(store, member.paths, keep, say=say).freed
+        except OSError as exc:
+            log.warning("%s: pruning old versions failed: %s", member.paths.repo, exc)
+    for model_dir in sorted({member.paths.model_dir for member in members}):
+        try:
+            freed += prune_encoders(model_dir, time.time(), say=say).freed
+        except OSError as exc:
+            log.warning("%s: pruning encoders failed: %s", model_dir, exc)
+    if freed:
+        say(f"retention freed {mib(freed)}")
 
 
 # ------------------------------------------------------------------ the flow
