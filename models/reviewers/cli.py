@@ -25,7 +25,11 @@ EVAL_HELP = (
 
 def register(subparsers: Any) -> None:
     """Add ``eval-reviewers`` to an argparse sub-parsers action."""
-    parser = subparsers.add_parser("eval-reviewers", help=EVAL_HELP, description=EVAL_HELP)
+    parser = subparsers.add_parser(
+        "eval-reviewers",
+        help="replay a review history: how well Steward ranks reviewers, people and work",
+        description=EVAL_HELP,
+    )
     parser.add_argument("--history", required=True, help="review history, one change per line")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument(
