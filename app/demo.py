@@ -48,6 +48,8 @@ INSTALLATION_ID = 1
 OWNER, REPO = "acme", "widgets"
 #: dave, erin and frank are first-timers.
 EXPECTED_WELCOMES = 3
+#: The command a maintainer writes in the demo: it labels the issue and gets a 👍.
+COMMAND = "/label question"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ def build_world(fake: FakeGitHub, public_pem: str) -> dict[str, int]:
     }
     fake.add_issue(OWNER, REPO, title="Old question", user="gina")
     numbers["gina"] = fake.add_issue(OWNER, REPO, title="Another question", user="gina").number
+    # A maintainer steers the bot from a comment (see "Commands in comments").
+    command = fake.add_comment(OWNER, REPO, numbers["gina"], body=COMMAND, user="alice")
+    numbers["command"] = command.id
     return numbers
 
 
@@ -141,6 +146,11 @@ def deliveries(fake: FakeGitHub, numbers: dict[str, int]) -> list[Delivery]:
             _item("issues.opened", numbers["gina"], login="gina", association="NONE"),
         ),
         Delivery("a bot opens an issue", "issues", bot),
+        Delivery(
+            f"alice comments {COMMAND}",
+            "issue_comment",
+            fake.comment_payload(OWNER, REPO, numbers["command"]),
+        ),
         Delivery("a forged delivery (wrong secret)", "issues", dave, secret="forged"),
     ]
 
@@ -194,6 +204,8 @@ def _effects(fake: FakeGitHub) -> list[str]:
             text = str(variables.get("body") or f"labels (GraphQL): {variables.get('labels')}")
         elif "labels" in body:
             text = "labels: " + ", ".join(map(str, body["labels"]))
+        elif "content" in body:
+            text = f"reaction: {body['content']}"
         else:
             text = str(body.get("body", body))
         first_line = text.strip().splitlines()[0] if text.strip() else ""
@@ -232,6 +244,14 @@ def _welcomes(fake: FakeGitHub) -> int:
     return sum("steward:welcome" in b for b in bodies)
 
 
+def _command_ran(fake: FakeGitHub) -> bool:
+    """Whether alice's ``/label question`` was acknowledged with a 👍."""
+    return any(
+        "reactions" in call.path and call.status == 201 and call.method == "POST"
+        for call in fake.requests
+    )
+
+
 def demo_env(
     *, api: str, data_dir: str, port: int, private_pem: str, secret: str, verbose: bool
 ) -> dict[str, str]:
@@ -259,7 +279,7 @@ def replay(fake: FakeGitHub, numbers: dict[str, int], *, port: int, secret: str)
     for delivery in deliveries(fake, numbers):
         status, text = _post(url, delivery, secret)
         print(f"  {status}  {delivery.title:<40} {shorten(answer_text(text), 70)}")
-    done = _wait(lambda: _welcomes(fake) >= EXPECTED_WELCOMES, 90)
+    done = _wait(lambda: _welcomes(fake) >= EXPECTED_WELCOMES and _command_ran(fake), 90)
     time.sleep(2)  # let any (wrong) extra effect show up before we count
     return done
 
@@ -272,12 +292,14 @@ def report(fake: FakeGitHub, *, done: bool) -> int:
         f"\nGitHub calls made: {len(fake.requests)}; "
         f"calls that break GitHub's OpenAPI description: {len(fake.violations)}"
     )
-    ok = done and _welcomes(fake) == EXPECTED_WELCOMES and not fake.violations
+    ok = (
+        done and _welcomes(fake) == EXPECTED_WELCOMES and _command_ran(fake) and not fake.violations
+    )
     print(
         "demo "
         + (
             "passed: one welcome for each first-timer (none for members, bots or forgeries); "
-            "labels only from the repository's own set."
+            "labels only from the repository's own set; the maintainer's command ran once."
             if ok
             else "FAILED"
         )
