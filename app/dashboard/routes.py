@@ -149,6 +149,9 @@ async def callback(request: web.Request) -> web.StreamResponse:
     state, code = request.query.get("state", ""), request.query.get("code", "")
     if not state or not secrets.compare_digest(state, str(expected.get("state", ""))):
         return _html(views.login_page("That sign-in link expired or was not started here."), 400)
+    if request.query.get("error"):  # the person pressed Cancel on GitHub, or GitHub refused
+        why = request.query.get("error_description") or request.query["error"]
+        return _html(views.login_page(escape(f"GitHub did not sign you in: {why}")), 403)
     try:
         timeout = aiohttp.ClientTimeout(total=20)
         async with aiohttp.ClientSession(timeout=timeout) as session:

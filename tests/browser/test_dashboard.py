@@ -283,3 +283,24 @@ def test_access_is_asked_again_and_a_revoked_token_signs_out(
     fake.oauth.tokens.clear()  # the person revoked the App's access on github.com
     assert _status(f"{dashboard}/dashboard/{REPO}", cookie) == (302, "/dashboard/signin")
     assert _status(f"{dashboard}/dashboard/{REPO}", cookie)[1] == "/dashboard/signin"
+
+
+def test_cancelling_on_github_says_so(dashboard: str) -> None:
+    import http.client
+    from urllib.parse import parse_qs, urlsplit
+
+    host = urlsplit(dashboard).netloc
+    conn = http.client.HTTPConnection(host, timeout=10)
+    conn.request("GET", "/dashboard/login")
+    answer = conn.getresponse()
+    answer.read()
+    state = parse_qs(urlsplit(answer.getheader("Location") or "").query)["state"][0]
+    cookie = (answer.getheader("Set-Cookie") or "").split(";")[0]
+    why = "The+user+has+denied+your+application+access."
+    query = f"error=access_denied&error_description={why}&state={state}"
+    conn.request("GET", f"/dashboard/callback?{query}", headers={"Cookie": cookie})
+    denied = conn.getresponse()
+    page = denied.read().decode()
+    conn.close()
+    assert denied.status == 403 and "The user has denied your application access." in page
+    assert "Sign in with GitHub" in page and denied.getheader("Set-Cookie") is None
