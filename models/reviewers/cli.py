@@ -21,15 +21,12 @@ EVAL_HELP = (
     "against baselines for reviewers (with RevFinder and the busiest reviewer's share of "
     "requests), people for an issue, or work for a person."
 )
+EVAL_SUMMARY = "replay a review history: how well Steward ranks reviewers, people and work"
 
 
 def register(subparsers: Any) -> None:
     """Add ``eval-reviewers`` to an argparse sub-parsers action."""
-    parser = subparsers.add_parser(
-        "eval-reviewers",
-        help="replay a review history: how well Steward ranks reviewers, people and work",
-        description=EVAL_HELP,
-    )
+    parser = subparsers.add_parser("eval-reviewers", help=EVAL_SUMMARY, description=EVAL_HELP)
     parser.add_argument("--history", required=True, help="review history, one change per line")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument(
