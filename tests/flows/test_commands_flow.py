@@ -558,3 +558,33 @@ async def test_past_ten_commands_the_rest_are_refused_once(flows: Flows) -> None
     (reply,) = [b for b in flows.fake.comment_bodies(ORG, repo, number) if "did not run" in b]
     assert "at most 10 commands" in reply and "area-11" in reply
     assert again.get("ran", []) == [] and again.get("refused", []) == []
+
+
+async def test_a_second_delivery_running_at_the_same_time_refuses_nothing(flows: Flows) -> None:
+    """Two deliveries of one ``/steward wrong`` comment run at once: the first removes
+    the bot's label; the second, planning after that, finds nothing to undo. That is no
+    refusal to answer: the command is done, as its audit record (under its lock) says."""
+    from workers.commands.decide import command_key, parse_commands
+    from workers.commands.flow import Session, run_one
+    from workers.flow import open_repo
+
+    repo = flows.new_repo("race", labels=LABELS, collaborators=PEOPLE)
+    full = f"{ORG}/{repo}"
+    number = new_item(flows, repo, "issue", labels=("bug",))
+    key = label_effect_key(full, number, "bug")
+    flows.store.record_action(
+        ActionRecord(key, full, "triage", "label", number, detail={"label": "bug"})
+    )
+    thread = write_comment(flows, (repo, number, "issue"), body="/steward wrong", user="maint")
+    payload = flows.fake.comment_payload(ORG, repo, thread.comment)
+    args = await routed(payload, "issue_comment")
+    assert args is not None
+    (command,) = parse_commands("/steward wrong")
+    # The first run's effect: the label is gone and the command is recorded.
+    flows.fake.issue(ORG, repo, number).labels.remove("bug")
+    done = command_key(full, number, comment=thread.comment, command=command)
+    flows.store.record_action(ActionRecord(done, full, "commands", "wrong", number))
+
+    async with flows.runtime.task_context() as ctx:
+        task = await open_repo(ctx, args)
+        assert await run_one(Session(task, args, "maint"), command) is None

@@ -263,7 +263,7 @@ def test_steward_wrong_undoes_the_bots_labels_once_and_help_is_posted_once(
 
     for _ in range(2):  # a second delivery of the same comment changes nothing
         queued(deliver(bot, fake, repo, comment))
-    wait_for(lambda: len(fake.reactions_on(ORG, repo, comment)) >= 1, timeout=60)
+    wait_for(lambda: bot_replies(fake, repo, number) and fake.reactions_on(ORG, repo, comment))
     bot.drain(redis_url)
 
     assert fake.labels_on(ORG, repo, number) == ["docs"]

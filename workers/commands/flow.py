@@ -400,12 +400,16 @@ async def permission_refusal(session: Session, command: Command) -> str | None:
 
 async def run_one(session: Session, command: Command) -> str | None:
     """Run one command once (live mode: on GitHub, with a ``+1``); why not, if refused."""
+    args = session.args
+    key = command_key(args.full_name, args.number, comment=args.comment_id, command=command)
     reason = await permission_refusal(session, command)
     planned = reason or await PLANNERS[command.name](session, command)
     if isinstance(planned, str):
+        # A plan reads GitHub: "nothing to undo" may only mean that another delivery of
+        # this comment is running the command right now. Its lock says so.
+        if reason is None and await done_elsewhere(session, key):
+            return None
         return planned
-    args = session.args
-    key = command_key(args.full_name, args.number, comment=args.comment_id, command=command)
     detail = {"command": command.text, "author": session.author, **planned.detail}
 
     async def apply() -> None:
@@ -416,6 +420,13 @@ async def run_one(session: Session, command: Command) -> str | None:
     if await session.task.apply_once(effect, apply) is not None and planned.after:
         planned.after()
     return None
+
+
+async def done_elsewhere(session: Session, key: str) -> bool:
+    """Whether another run recorded the command ``key``: asked under its lock, which that
+    run holds while it applies and records."""
+    async with session.task.ctx.lock(key):
+        return session.task.store.has_action(key)
 
 
 async def reply_refused(session: Session, refused: list[tuple[Command, str]]) -> None:
