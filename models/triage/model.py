@@ -224,14 +224,20 @@ def save_encoder(encoder: Encoder, folder: Path) -> None:
 
 
 def store_encoder(encoder: Encoder, encoders: Path, digest: str) -> Path:
-    """``encoders/<digest>``, written once: atomically, and skipped when present.
+    """``encoders/<digest>``, written once: atomically, and skipped when present (its
+    modification time is then renewed: retention deletes only unnamed encoders that are
+    old enough, and the version that will name this one is not published yet).
 
     Two processes saving the same encoder at once both write a temporary folder;
     the first rename wins and the other's copy is thrown away.
     """
     target = encoders / digest
     if (target / "config.json").is_file():
-        return target
+        try:  # reused: young again, so retention leaves it until a version names it
+            os.utime(target)
+            return target
+        except FileNotFoundError:  # retention took it a moment ago: store it again
+            pass
     encoders.mkdir(parents=True, exist_ok=True)
     tmp = encoders / f".tmp-{uuid.uuid4().hex}"
     save_encoder(encoder, tmp)

@@ -25,7 +25,6 @@ from workers.retrain.flow import (
     Member,
     ModelPaths,
     clean_partial,
-    keep_encoder,
     live_version,
     point_live,
     prune_encoders,
@@ -225,6 +224,8 @@ def test_clean_partial_removes_the_trash_of_an_interrupted_prune(tmp_path: Path)
 def test_a_reused_encoder_is_made_young_again_or_stored_again(tmp_path: Path) -> None:
     """Saving skips an encoder already stored; until the version naming it is published,
     its age is what protects it from another org's prune."""
+    from models.triage.model import store_encoder
+
     encoders = tmp_path / "models" / ENCODERS_DIR
     old = stored_encoder(tmp_path / "models", "d1")
 
@@ -232,15 +233,13 @@ def test_a_reused_encoder_is_made_young_again_or_stored_again(tmp_path: Path) ->
         Path(folder).mkdir(parents=True, exist_ok=True)
         (Path(folder) / "config.json").write_text("{}")
 
-    encoder = SimpleNamespace(
+    encoder: Any = SimpleNamespace(
         model=SimpleNamespace(save_pretrained=save_pretrained),
         tokenizer=SimpleNamespace(save_pretrained=lambda folder: None),
     )
-    model: Any = SimpleNamespace(meta=SimpleNamespace(encoder_digest="d1"), encoder=encoder)
-    keep_encoder(model, encoders)
+    assert store_encoder(encoder, encoders, "d1") == old
     assert time.time() - old.stat().st_mtime < 60
-    model.meta.encoder_digest = "d2"  # pruned a moment ago: stored again
-    keep_encoder(model, encoders)
+    assert store_encoder(encoder, encoders, "d2") == encoders / "d2"  # gone: stored again
     assert (encoders / "d2" / "config.json").is_file()
 
 

@@ -420,24 +420,7 @@ def save_version(outcome: Outcome, paths: ModelPaths) -> int:
     tmp = paths.versions / f".tmp-{uuid.uuid4().hex}"
     outcome.model.meta.metrics = {**outcome.model.meta.metrics, "holdout": outcome.metrics}
     outcome.model.save(tmp, encoders=paths.model_dir / ENCODERS_DIR)
-    keep_encoder(outcome.model, paths.model_dir / ENCODERS_DIR)
     return publish(tmp, paths)
-
-
-def keep_encoder(model: TriageModel, encoders: Path) -> None:
-    """Mark the model's stored encoder as just written, storing it again if it is gone.
-
-    Saving skips an encoder already in the store, which may be old and, until this
-    version is published, unreferenced: another org's :func:`prune_encoders` could take
-    it. Fresh again, it has :data:`ENCODER_MIN_AGE` of protection.
-    """
-    from models.triage.model import store_encoder
-
-    folder = encoders / model.meta.encoder_digest
-    try:
-        os.utime(folder)
-    except FileNotFoundError:  # pruned between the save's check and now
-        store_encoder(model.encoder, encoders, model.meta.encoder_digest)
 
 
 def with_weights(plan: Plan, corrected: set[int], weight: int) -> Plan:
