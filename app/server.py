@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from app.dashboard import add_dashboard_routes
+from app.dashboard import add_dashboard_notice, add_dashboard_routes
 from app.embedded import EmbeddedRedis, WorkerProcess
 from app.metrics import add_metrics
 from app.relay import attach_relay
@@ -114,6 +114,8 @@ def build_web_app(
     if settings.is_configured:
         app.router.add_get("/", _status_page)
         add_dashboard_routes(app, settings, store)
+    else:
+        add_dashboard_notice(app)
     return app
 
 

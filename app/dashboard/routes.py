@@ -246,3 +246,19 @@ def add_dashboard_routes(app: web.Application, settings: Settings, store: Store)
     app.router.add_get(f"{PREFIX}/callback", callback)
     app.router.add_get(f"{PREFIX}/logout", logout)
     app.router.add_get(PREFIX + "/{owner}/{repo}", repository)
+
+
+async def not_set_up(request: web.Request) -> web.Response:
+    """Any dashboard page before the GitHub App exists: say so and where to create it."""
+    problem = (
+        "The dashboard opens once Steward's GitHub App is set up: "
+        '<a href="/">create it on the setup page</a>, restart <code>steward serve</code>, '
+        "then sign in here with GitHub."
+    )
+    return _html(views.login_page(problem, can_sign_in=False), 503)
+
+
+def add_dashboard_notice(app: web.Application) -> None:
+    """Answer ``/dashboard`` and everything under it with :func:`not_set_up`."""
+    app.router.add_get(PREFIX, not_set_up)
+    app.router.add_get(PREFIX + "/{rest:.*}", not_set_up)

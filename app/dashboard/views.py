@@ -78,13 +78,18 @@ def table(heads: Sequence[str], rows: Iterable[Sequence[Any]], *, numeric: int =
     )
 
 
-def login_page(problem: str | None = None) -> str:
-    """The sign-in page (``problem``: why the last attempt failed, HTML-safe)."""
+def login_page(problem: str | None = None, *, can_sign_in: bool = True) -> str:
+    """The sign-in page (``problem``: why the last attempt failed, HTML-safe; without
+    ``can_sign_in``, no button: there is no App to sign in with yet)."""
     note = f"<p class='shadow'>{problem}</p>" if problem else ""
+    button = (
+        '<p><a class="button" id="signin" href="/dashboard/login">Sign in with GitHub</a></p>'
+        if can_sign_in
+        else ""
+    )
     body = (
         f"{note}<p>Maintainers see what Steward does in their repositories: labels, "
-        "response times, reviewers and newcomers.</p>"
-        '<p><a class="button" id="signin" href="/dashboard/login">Sign in with GitHub</a></p>'
+        f"response times, reviewers and newcomers.</p>{button}"
     )
     return page("Steward dashboard", body)
 

@@ -48,6 +48,11 @@ async def test_manifest_flow_writes_env(
 
     webhook = await client.post("/api/github/webhooks", data=b"{}")
     assert webhook.status == 503
+    for path in ("/dashboard", "/dashboard/acme/widgets"):  # before the App: where to go
+        early = await client.get(path)
+        notice = await early.text()
+        assert early.status == 503 and "create it on the setup page" in notice, path
+        assert 'id="signin"' not in notice  # no App to sign in with yet
 
     done = await client.get("/setup/callback", params={"code": "abc123", "state": state})
     assert done.status == 200, await done.text()
