@@ -19,6 +19,7 @@ import pytest
 from app.cli import main
 from core.store import Store, open_store
 from models.triage.model import ENCODERS_DIR, TriageMeta, encoder_folder
+from tests.integration.test_retrain import cli_env
 from workers.retrain.decide import RetrainPolicy
 from workers.retrain.flow import (
     META_FILE,
@@ -139,10 +140,7 @@ def test_models_prune_dry_run_prune_and_promote_of_a_pruned_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     data = tmp_path / "data"
-    for env in ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "DATABASE_URL", "STEWARD_MODEL_DIR"):
-        monkeypatch.delenv(env, raising=False)
-    monkeypatch.setenv("STEWARD_DATA_DIR", str(data))
-    monkeypatch.setenv("STEWARD_ENV_FILE", str(tmp_path / "no.env"))
+    cli_env(monkeypatch, data, tmp_path / "no.env")
     store = open_store(f"sqlite:///{data / 'steward.db'}")
     paths = ModelPaths(data / "models", "o/r")
     for n in range(1, 5):

@@ -67,6 +67,15 @@ def item(day: int, *labels: str, number: int | None = None) -> LabelledItem:
     )
 
 
+def cli_env(monkeypatch: pytest.MonkeyPatch, data: Path, env_file: Path) -> None:
+    """Run ``steward`` commands on ``data`` alone: no App, no database URL, no model dir
+    from this machine's environment."""
+    for env in ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "DATABASE_URL", "STEWARD_MODEL_DIR"):
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.setenv("STEWARD_DATA_DIR", str(data))
+    monkeypatch.setenv("STEWARD_ENV_FILE", str(env_file))
+
+
 # ------------------------------------------------------------ pure decisions
 
 
@@ -325,10 +334,7 @@ def test_models_list_shows_every_repository_and_registers_hand_trained_models(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     data = tmp_path / "data"
-    for env in ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "DATABASE_URL", "STEWARD_MODEL_DIR"):
-        monkeypatch.delenv(env, raising=False)
-    monkeypatch.setenv("STEWARD_DATA_DIR", str(data))
-    monkeypatch.setenv("STEWARD_ENV_FILE", str(tmp_path / "no.env"))
+    cli_env(monkeypatch, data, tmp_path / "no.env")
     fake_version(data / "models" / "o__by-hand", "hand")  # `steward train --out` put it here
     versioned = ModelPaths(data / "models", "o/retrained")
     fake_version(versioned.version(1), "a")
@@ -517,10 +523,7 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
     assert [(version_of(v), v["promoted"]) for v in versions] == [(1, True), (2, False)]
     assert versions[1]["metrics"]["live_on_holdout"]["n"] == versions[1]["metrics"]["holdout"]["n"]
 
-    monkeypatch.setenv("STEWARD_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("STEWARD_ENV_FILE", str(settings.data_dir / "no.env"))
-    for env in ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "DATABASE_URL", "STEWARD_MODEL_DIR"):
-        monkeypatch.delenv(env, raising=False)
+    cli_env(monkeypatch, settings.data_dir, settings.data_dir / "no.env")
     assert main(["models", "promote", "--repo", full, "--version", "2"]) == 0
     assert live_version(paths) == 2
     assert main(["models", "promote", "--repo", full, "--version", "1"]) == 0  # rollback
