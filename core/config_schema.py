@@ -159,14 +159,22 @@ class TriageConfig:
     )
     precision: float = _f(
         0.95,
-        "A label goes live only when its measured precision on the repository's newest "
-        "labelled items reaches this; below it the label stays in shadow.",
+        "A label goes live only when the lower confidence bound of its precision, measured "
+        "on the repository's labelled items at thresholds chosen on other items, reaches "
+        "this; below it the label stays in shadow.",
         check=(lambda x: 0 < x <= 1, "a number above 0 and at most 1"),
+    )
+    confidence: float = _f(
+        0.95,
+        "How sure that bound is: at 0.95 a label whose precision is really below "
+        "`precision` goes live at most 5 % of the time (at the defaults a label needs 59 "
+        "right decisions without a mistake, or 93 with one).",
+        check=(lambda x: 0.5 <= x < 1, "a number from 0.5 up to (not including) 1"),
     )
     min_support: int = _f(
         10,
-        "How many of the newest labelled items a label must have been measured on before "
-        "it can go live.",
+        "How many times a label must have been applied on held-out items before it can go "
+        "live, whatever the bound says.",
         check=(lambda x: x >= 1, "at least 1"),
     )
     status_labels: list[str] = _f(

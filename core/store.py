@@ -168,7 +168,7 @@ label_gates = Table(
     "label_gates",
     metadata,
     Column("repo", String(255), primary_key=True),
-    # What the gate was measured on: "issue" (also used for discussions) or "pull_request".
+    # What the gate is for: "issue", "pull_request" or "discussion".
     Column("kind", String(32), primary_key=True),
     Column("label", String(255), primary_key=True),
     # Which classifier was measured: "nearest-neighbour" or "model".
@@ -617,17 +617,20 @@ class Store:
                 )
 
     def update_gate(self, repo: str, gate: dict[str, Any], *, kind: str = "issue") -> None:
-        """Store one label's new gate (a promotion or demotion)."""
+        """Store one label's re-judged gate; ``changed_at`` moves only when its live state
+        does (it says since when the label is live or in shadow).
+        """
+        where = (
+            (label_gates.c.repo == repo)
+            & (label_gates.c.kind == kind)
+            & (label_gates.c.label == gate["label"])
+        )
+        values: dict[str, Any] = {"live": bool(gate["live"]), "gate": gate, "updated_at": now_utc()}
         with self._tx() as conn:
-            conn.execute(
-                update(label_gates)
-                .where(
-                    label_gates.c.repo == repo,
-                    label_gates.c.kind == kind,
-                    label_gates.c.label == gate["label"],
-                )
-                .values(live=bool(gate["live"]), gate=gate, changed_at=now_utc())
-            )
+            before = conn.execute(select(label_gates.c.live).where(where)).first()
+            if before is not None and bool(before[0]) != bool(gate["live"]):
+                values["changed_at"] = values["updated_at"]
+            conn.execute(update(label_gates).where(where).values(**values))
 
     def gates_for(self, repo: str, kind: str | None = None) -> list[dict[str, Any]]:
         """A repository's gated labels (of one ``kind``, or all): ``kind``, ``label``,

@@ -4,6 +4,7 @@ one server-rendered page each (inline CSS and SVG; no script, no CDN).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
@@ -58,6 +59,11 @@ def page(title: str, body: str, *, login: str | None = None) -> str:
 def pct(value: Any) -> str:
     """A share as a percentage, or a dash."""
     return f"{100 * value:.0f} %" if isinstance(value, int | float) else "–"
+
+
+def at_least(value: Any) -> str:
+    """A lower bound as a percentage rounded down (94.97 % must not read as 95 %)."""
+    return f"{math.floor(100 * value)} %" if isinstance(value, int | float) else "–"
 
 
 def table(heads: Sequence[str], rows: Iterable[Sequence[Any]], *, numeric: int = 0) -> str:
@@ -130,29 +136,30 @@ def _model_text(model: Mapping[str, Any] | None) -> str:
 NONE_YET = "<p class='muted'>None yet.</p>"
 
 
-def _label_name(row: Mapping[str, Any]) -> str:
-    return f"{row['label']} (PRs)" if row["for"] == "pull requests" else str(row["label"])
-
-
 def triage_section(data: Mapping[str, Any]) -> str:
     """Labels live and in shadow, live precision, corrections, the model in use."""
     labels = data["labels"]
     tables = "".join(
         f"<h3>{title}</h3>"
         + table(
-            ["label", "precision (n)", "coverage"],
+            ["label", "precision (n)", "at least", "coverage"],
             [
-                (_label_name(r), f"{pct(r['precision'])} ({r['support']})", pct(r["coverage"]))
+                (
+                    str(r["name"]),
+                    f"{pct(r['precision'])} ({r['support']})",
+                    at_least(r["bound"]),
+                    pct(r["coverage"]),
+                )
                 for r in labels
                 if r["state"] == state
             ],
-            numeric=2,
+            numeric=3,
         )
         for state, title in (("live", "Live"), ("shadow", "In shadow"))
         if any(r["state"] == state for r in labels)
     )
     measured = [
-        (r["label"], 100 * float(r["precision"])) for r in labels if r["precision"] is not None
+        (str(r["name"]), 100 * float(r["precision"])) for r in labels if r["precision"] is not None
     ]
     plot = svg.hbars(measured[:15], title="Measured precision per label (%)", scale=100.0)
     corrections = [

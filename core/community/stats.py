@@ -22,17 +22,30 @@ from typing import Any
 CORRECTIONS = frozenset({"label_removed", "label_added", "wrong", "reviewer_removed"})
 
 
+#: What a gate is for, as people read it, and the suffix its label's name gets.
+GATE_KINDS = {
+    "issue": ("issues", ""),
+    "pull_request": ("pull requests", " (PRs)"),
+    "discussion": ("discussions", " (discussions)"),
+}
+
+
 def label_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per gated label, live first: state, measured precision, support, coverage."""
+    """One row per gated label, live first: state, measured precision, the lower bound
+    the gate reads, support, coverage.
+    """
     rows = []
     for row in gates:
         gate = dict(row["gate"])
+        kind, suffix = GATE_KINDS.get(str(row.get("kind") or "issue"), GATE_KINDS["issue"])
         rows.append(
             {
                 "label": str(row["label"]),
-                "for": "pull requests" if row.get("kind") == "pull_request" else "issues",
+                "name": f"{row['label']}{suffix}",
+                "for": kind,
                 "state": "live" if row["live"] else "shadow",
                 "precision": gate.get("precision"),
+                "bound": gate.get("bound"),
                 "support": int(gate.get("applied", 0) or 0),
                 "coverage": gate.get("coverage"),
                 "reason": str(gate.get("reason", "")),

@@ -1,52 +1,179 @@
-"""The gate: a label goes live only when its precision, measured on data the
-classifier has not seen, reaches the repository's bar (pure functions).
+"""The gate: a label goes live only when the lower confidence bound of its precision,
+measured on items neither the classifier nor the threshold saw, reaches the repository's
+bar (pure functions).
 
-Every classifier Steward uses on a repository (nearest neighbours over its history,
-or a fine-tuned model) is gated the same way, on the repository's own labelled items
-in time order:
+Every classifier Steward uses (nearest neighbours over a repository's issues or pull
+requests, a fine-tuned model) is gated the same way, on the repository's own labelled
+items:
 
-1. **Calibrate**: a label's threshold is the lowest probability at which applying it
-   would have been right often enough on earlier items
-   (:func:`models.triage.calibration.choose_threshold`, Laplace-smoothed).
-2. **Measure**, rolling forward through the newest part (``measure_fraction`` of the
-   history): each item is judged at the threshold that only the items *older* than it
-   would have set, so every measurement is on data the threshold never saw; the
-   deployed threshold is then calibrated on the whole history.
-3. **Decide**: the label is *live* when it was applied at least ``min_support`` times
-   and its smoothed precision ``(right + 1) / (applied + 2)`` reaches ``target``;
-   otherwise it stays in *shadow*: decided and recorded, never applied.
+1. **Held-out scores**: each item's probabilities come from a classifier that did not
+   learn from it (nearest neighbours: leave one out; a fine-tuned model: out of fold).
+2. **Cross-fitted thresholds**: the items are dealt into ``folds`` folds interleaved in
+   time (item ``i`` into fold ``i mod folds``). For each fold a threshold is chosen on
+   the other folds (:func:`bound_threshold`) and the fold's items are judged at it, so
+   every item is judged at a threshold it did not help choose. The folds' counts add up
+   to the label's measurement; a fine-tuned model adds its holdout, judged at the
+   deployed threshold.
+3. **Deployed threshold**: the strictest of the fold thresholds and the one the whole
+   history sets: never looser than any threshold the measurement judged.
+4. **Bound**: the one-sided Clopper–Pearson lower bound of the measured precision at
+   ``confidence`` (:func:`precision_bound`). The label is *live* when that bound reaches
+   ``target``; otherwise it stays in *shadow*: decided and recorded, never applied.
 
-The smoothing is deliberate: ten right out of ten is 0.92 smoothed, not 1.0, so a
-label goes live on a few measurements only when they leave no doubt. A label that
-never reaches the bar on history can still be promoted later by
-:func:`live_verdict`, from what people did with its shadow decisions.
+Why a bound and not the measured precision: a threshold judged on a few dozen items
+looks better than it is. 25 right out of 25 is a point estimate of 1.0 but only says,
+with 95 % confidence, that the label is right at least 88.7 % of the time; at the
+default bar (0.95 with 95 % confidence) a label needs 59 right decisions without a
+mistake, or 93 with one. Later, people's labels on the bot's decisions add evidence
+the same way (:func:`live_verdict`): a shadow label goes live once the bound over its
+history and its judged shadow decisions reaches the bar, and a live label is demoted
+as soon as the bound over its history and what people kept of its labels falls below.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from models.triage.calibration import NEVER, candidates, choose_threshold, smoothed_precision
+from models.triage.calibration import NEVER, candidates
 
 LIVE = "live"
 SHADOW = "shadow"
+#: How far :func:`evidence_needed` looks (right decisions in a row) before it gives up.
+MAX_EVIDENCE = 1_000_000
 
 
 @dataclass(frozen=True)
 class GatePolicy:
-    """The bar a label must clear, and how history is split to measure it."""
+    """The bar a label must clear, and how its evidence is gathered."""
 
-    #: Smoothed precision a label needs on the newest items (``triage.precision``).
+    #: The precision the lower bound must reach (``triage.precision``).
     target: float = 0.95
-    #: Applications it must have been measured on (``triage.min_support``).
+    #: Applications a label needs at the least, whatever the bound (``triage.min_support``).
     min_support: int = 10
-    #: Share of the history, newest first, that is measured on (each item at the
-    #: threshold the items older than it set); the oldest rest only calibrates.
-    measure_fraction: float = 0.7
+    #: Confidence of the lower bound (``triage.confidence``): 0.95 means a label that
+    #: is really below the bar passes at most 5 % of the time.
+    confidence: float = 0.95
+    #: Folds of the cross-fitted threshold choice.
+    folds: int = 5
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> GatePolicy:
+        """The policy a profile stored (unknown keys ignored, missing ones defaulted)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def precision_bound(correct: float, applied: float, confidence: float) -> float:
+    """One-sided Clopper–Pearson lower bound of a precision of ``correct``/``applied``.
+
+    Exact (from the beta distribution), so it never claims more than the counts show:
+    0 for no evidence, ``(1 - confidence) ** (1 / n)`` for ``n`` right out of ``n``.
+    Counts may be fractional (:func:`bound_threshold` scales them).
+    """
+    return float(precision_bounds(np.array([correct]), np.array([applied]), confidence)[0])
+
+
+def precision_bounds(correct: np.ndarray, applied: np.ndarray, confidence: float) -> np.ndarray:
+    """:func:`precision_bound` of many counts at once."""
+    from scipy.stats import beta
+
+    c = np.asarray(correct, dtype=float)
+    n = np.asarray(applied, dtype=float)
+    some = (c > 0) & (n > 0)
+    safe_c = np.where(some, c, 1.0)
+    safe_n = np.where(some, n, 2.0)
+    bound = beta.ppf(1.0 - confidence, safe_c, safe_n - safe_c + 1.0)
+    return np.asarray(np.where(some, bound, 0.0), dtype=float)
+
+
+def passes(correct: float, applied: float, policy: GatePolicy) -> bool:
+    """Whether measurements clear the bar: enough applications and a bound at the target."""
+    if applied < policy.min_support:
+        return False
+    return precision_bound(correct, applied, policy.confidence) >= policy.target
+
+
+def evidence_needed(correct: int, applied: int, policy: GatePolicy) -> int:
+    """How many more right decisions in a row the label needs to clear the bar (0: it
+    clears it now); :data:`MAX_EVIDENCE` when a target of 1 can never be reached.
+    """
+    if passes(correct, applied, policy):
+        return 0
+    low, high = 1, 1
+    while not passes(correct + high, applied + high, policy):
+        if high >= MAX_EVIDENCE:
+            return MAX_EVIDENCE
+        low, high = high + 1, high * 2
+    while low < high:  # the smallest k in [low, high] that passes
+        mid = (low + high) // 2
+        if passes(correct + mid, applied + mid, policy):
+            high = mid
+        else:
+            low = mid + 1
+    return high
+
+
+def verdict(applied: int, correct: int, policy: GatePolicy) -> tuple[bool, str]:
+    """Whether measurements let a label be live, and a sentence that says why."""
+    measured = f"{correct}/{applied} right"
+    if applied == 0:
+        return False, f"never applied on held-out items; {_needs(correct, applied, policy)}"
+    bound = precision_bound(correct, applied, policy.confidence)
+    # Rounded down: a bound of 0.9497 must not read as 0.950, the bar it missed.
+    shown = math.floor(bound * 1000) / 1000
+    said = f"{measured}: precision ≥ {shown:.3f} with {policy.confidence:.0%} confidence"
+    if bound < policy.target or applied < policy.min_support:
+        return (
+            False,
+            f"{said}, below the bar of {policy.target:.2f}; {_needs(correct, applied, policy)}",
+        )
+    return True, f"{said}, reaches the bar of {policy.target:.2f}"
+
+
+def _needs(correct: int, applied: int, policy: GatePolicy) -> str:
+    more = evidence_needed(correct, applied, policy)
+    if more >= MAX_EVIDENCE:
+        return "no amount of evidence reaches the bar"
+    return f"needs {more} more right decision(s) without a mistake"
+
+
+def bound_threshold(
+    scores: np.ndarray, right: np.ndarray, policy: GatePolicy, *, scale: float = 1.0
+) -> float:
+    """The threshold of a label: the lowest score whose "apply when score ≥ it" set
+    clears the bar, its counts taken ``scale`` times; when none does, the score where the
+    bound is highest (the most promising threshold: people's later judgments of the
+    decisions there add to its evidence). :data:`NEVER` with fewer than ``min_support``
+    candidates.
+
+    ``scale`` lets a fold's threshold be chosen as the whole history's would be: the
+    other folds hold ``(folds - 1) / folds`` of the evidence.
+    """
+    if len(scores) == 0:
+        return NEVER
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    hits = np.cumsum(right[order].astype(float)) * scale
+    counts = np.arange(1, len(order) + 1, dtype=float) * scale
+    bounds = precision_bounds(hits, counts, policy.confidence)
+    # Ties: a cut inside a run of equal scores is not a real threshold.
+    distinct = np.append(ranked[1:] < ranked[:-1], True)
+    eligible = distinct & (counts >= policy.min_support)
+    clears = np.flatnonzero(eligible & (bounds >= policy.target))
+    if len(clears):
+        return float(ranked[clears[-1]])
+    if not eligible.any():
+        return NEVER
+    return float(ranked[int(np.argmax(np.where(eligible, bounds, -1.0)))])
 
 
 @dataclass(frozen=True)
@@ -61,6 +188,24 @@ class LabelGate:
     measured_on: int
     live: bool
     reason: str
+    #: The bar it was judged against (stored with it, so it reads alone).
+    target: float = GatePolicy.target
+    confidence: float = GatePolicy.confidence
+    min_support: int = GatePolicy.min_support
+    #: People's judgments of the bot's decisions at this threshold, as of the last
+    #: re-judgement (:func:`live_verdict`): evidence beside the history's.
+    judged: int = 0
+    judged_correct: int = 0
+
+    @property
+    def evidence_applied(self) -> int:
+        """Decisions judged in all: on the history and by people."""
+        return self.applied + self.judged
+
+    @property
+    def evidence_correct(self) -> int:
+        """Of those, the right ones."""
+        return self.correct + self.judged_correct
 
     @property
     def precision(self) -> float | None:
@@ -73,34 +218,95 @@ class LabelGate:
         return self.applied / self.measured_on if self.measured_on else 0.0
 
     @property
+    def policy(self) -> GatePolicy:
+        """The bar this gate was judged against."""
+        return GatePolicy(
+            target=self.target, confidence=self.confidence, min_support=self.min_support
+        )
+
+    @property
+    def bound(self) -> float:
+        """The lower confidence bound of its precision, over all its evidence."""
+        return precision_bound(self.evidence_correct, self.evidence_applied, self.confidence)
+
+    @property
+    def needed(self) -> int:
+        """More right decisions in a row it needs to clear the bar (0: it does)."""
+        return evidence_needed(self.evidence_correct, self.evidence_applied, self.policy)
+
+    @property
     def state(self) -> str:
         """``live`` or ``shadow``."""
         return LIVE if self.live else SHADOW
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (with the derived precision and coverage)."""
-        return {**asdict(self), "precision": self.precision, "coverage": self.coverage}
+        """A JSON-ready dict (with the derived precision, coverage, bound and need)."""
+        return {
+            **asdict(self),
+            "precision": self.precision,
+            "coverage": self.coverage,
+            "bound": self.bound,
+            "needed": self.needed,
+        }
 
 
-def verdict(applied: int, correct: int, policy: GatePolicy) -> tuple[bool, str]:
-    """Whether measurements let a label be live, and a sentence that says why."""
-    if applied < policy.min_support:
-        return False, f"applied {applied} time(s) on measured items; {policy.min_support} needed"
-    smoothed = smoothed_precision(correct, applied)
-    measured = f"{correct}/{applied} right (smoothed {smoothed:.3f})"
-    if smoothed < policy.target:
-        return False, f"{measured} is below the bar of {policy.target:.2f}"
-    return True, f"{measured} reaches the bar of {policy.target:.2f}"
-
-
-def time_cut(count: int, measure_fraction: float) -> int:
-    """Index of the first measured item of ``count`` chronological items (both parts get
-    at least one item when there are two or more).
+def judge(gate: LabelGate, policy: GatePolicy) -> LabelGate:
+    """``gate`` judged against ``policy``: its live state and reason from what was
+    measured (a label without a threshold keeps its reason and stays in shadow).
     """
-    if count < 2:
-        return count
-    measured = min(max(round(count * measure_fraction), 1), count - 1)
-    return count - measured
+    bar = {
+        "target": policy.target,
+        "confidence": policy.confidence,
+        "min_support": policy.min_support,
+    }
+    if gate.threshold >= NEVER:
+        return _with(gate, live=False, reason=gate.reason, **bar)
+    live, reason = verdict(gate.evidence_applied, gate.evidence_correct, policy)
+    return _with(gate, live=live, reason=reason, **bar)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One label's measurement: the deployed threshold and the held-out counts."""
+
+    threshold: float
+    applied: int
+    correct: int
+
+
+def fold_of(count: int, folds: int) -> np.ndarray:
+    """Each of ``count`` chronological items' fold: interleaved, so every fold spans the
+    whole history and none is only the oldest or the newest items.
+    """
+    return np.arange(count) % max(1, folds)
+
+
+def cross_fit(
+    scores: np.ndarray, right: np.ndarray, folds: np.ndarray, policy: GatePolicy
+) -> Evidence:
+    """Judge each fold's candidates at the threshold the other folds chose; the deployed
+    threshold is the strictest of those and of the one all candidates choose.
+    """
+    parts = np.unique(folds)
+    if len(parts) < 2:
+        return Evidence(NEVER, 0, 0)
+    scale = len(parts) / (len(parts) - 1)
+    applied = correct = 0
+    strictest = bound_threshold(scores, right, policy)
+    for part in parts:
+        mine = folds == part
+        threshold = bound_threshold(scores[~mine], right[~mine], policy, scale=scale)
+        strictest = max(strictest, threshold)
+        hits = mine & (scores >= threshold)
+        applied += int(hits.sum())
+        correct += int(right[hits].sum())
+    return Evidence(strictest, applied, correct)
+
+
+def _candidate_rows(probs: np.ndarray, column: int, single: bool) -> np.ndarray:
+    if single:
+        return np.flatnonzero(probs.argmax(axis=1) == column)
+    return np.arange(len(probs))
 
 
 def gate_labels(
@@ -110,16 +316,28 @@ def gate_labels(
     *,
     policy: GatePolicy,
     single_label: bool = True,
+    holdout: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, LabelGate]:
-    """Gate every label from chronological probabilities ``probs`` (n × L) and 0/1 ``truth``.
+    """Gate every label from held-out probabilities ``probs`` (n × L, items in time
+    order) and 0/1 ``truth``, cross-fitting the thresholds.
 
     Single-label: a label is applied to an item only when it is the item's top label
-    and its probability reaches the threshold. ``probs`` must be what the classifier
-    said about each item *before* it could learn from it (out of time, or held out).
+    and its probability reaches the threshold. ``holdout`` (probabilities and truth of
+    newer items a final model never saw) is judged at the deployed threshold and counts
+    as more evidence.
     """
-    cut = time_cut(len(probs), policy.measure_fraction)
+    folds = fold_of(len(probs), min(policy.folds, len(probs)))
     return {
-        label: _gate_one(probs, truth, j, label=label, cut=cut, policy=policy, single=single_label)
+        label: _gate_one(
+            probs,
+            truth,
+            j,
+            label=label,
+            folds=folds,
+            policy=policy,
+            single=single_label,
+            holdout=holdout,
+        )
         for j, label in enumerate(labels)
     }
 
@@ -130,46 +348,34 @@ def _gate_one(
     column: int,
     *,
     label: str,
-    cut: int,
+    folds: np.ndarray,
     policy: GatePolicy,
     single: bool,
+    holdout: tuple[np.ndarray, np.ndarray] | None,
 ) -> LabelGate:
-    """Rolling measurement: every item from ``cut`` on is judged at the threshold that
-    the items before it would have set; the deployed threshold comes from all items.
-    """
     scores, right = candidates(probs, truth, column, single_label=single)
-    rows = np.flatnonzero(probs.argmax(axis=1) == column) if single else np.arange(len(probs))
-    applied = correct = 0
-    step = max(1, (len(probs) - cut) // 200)  # recalibrate at most ~200 times
-    for start in range(cut, len(probs), step):
-        older = rows < start
-        threshold = choose_threshold(scores[older], right[older], target=policy.target)
-        now = (rows >= start) & (rows < start + step) & (scores >= threshold)
-        applied += int(now.sum())
-        correct += int(right[now].sum())
-    return judged(
-        LabelGate(
-            label=label,
-            threshold=choose_threshold(scores, right, target=policy.target),
-            applied=applied,
-            correct=correct,
-            positives=int(truth[cut:, column].sum()),
-            measured_on=len(probs) - cut,
-            live=False,
-            reason="no threshold reaches the bar on the history",
-        ),
-        policy,
+    rows = _candidate_rows(probs, column, single)
+    found = cross_fit(scores, right, folds[rows], policy)
+    applied, correct, measured_on = found.applied, found.correct, len(probs)
+    positives = int(truth[:, column].sum()) if len(truth) else 0
+    if holdout is not None and found.threshold < NEVER:
+        h_scores, h_right = candidates(*holdout, column, single_label=single)
+        hits = h_scores >= found.threshold
+        applied, correct = applied + int(hits.sum()), correct + int(h_right[hits].sum())
+    if holdout is not None:
+        measured_on += len(holdout[0])
+        positives += int(holdout[1][:, column].sum()) if len(holdout[1]) else 0
+    gate = LabelGate(
+        label=label,
+        threshold=found.threshold,
+        applied=applied,
+        correct=correct,
+        positives=positives,
+        measured_on=measured_on,
+        live=False,
+        reason=f"no threshold clears the bar on the history ({len(scores)} candidate item(s))",
     )
-
-
-def judged(gate: LabelGate, policy: GatePolicy) -> LabelGate:
-    """``gate`` with its live state and reason from what was measured (a label without a
-    threshold keeps the reason it came with and stays in shadow).
-    """
-    if gate.threshold >= NEVER:
-        return _with(gate, live=False, reason=gate.reason)
-    live, reason = verdict(gate.applied, gate.correct, policy)
-    return _with(gate, live=live, reason=reason)
+    return judge(gate, policy)
 
 
 def measure(
@@ -185,13 +391,13 @@ def measure(
     """One label's gate at a given threshold, measured on ``probs`` (unseen items)."""
     scores, right = candidates(probs, truth, column, single_label=single)
     hits = scores >= threshold
-    return judged(
+    return judge(
         LabelGate(
             label=label,
             threshold=float(threshold),
             applied=int(hits.sum()),
             correct=int(right[hits].sum()),
-            positives=int(truth[:, column].sum()),
+            positives=int(truth[:, column].sum()) if len(truth) else 0,
             measured_on=len(probs),
             live=False,
             reason="its calibration set no threshold",
@@ -209,8 +415,8 @@ def gate_at_thresholds(
     policy: GatePolicy,
     single_label: bool,
 ) -> dict[str, LabelGate]:
-    """Gate a model whose thresholds were calibrated elsewhere (a fine-tuned model's, on
-    its training data) on held-out items it never saw.
+    """Gate a model whose thresholds were chosen elsewhere on held-out items it never
+    saw (what a model trained without calibration folds is judged by).
     """
     return {
         label: measure(
@@ -238,60 +444,80 @@ class LiveCounts:
     shadow: tuple[tuple[float, bool], ...] = ()
 
 
+def people_evidence(threshold: float, counts: LiveCounts) -> tuple[int, int]:
+    """(judged, right) of the bot's decisions on a label that people's labels judged:
+    every live one, and the shadow ones at or above ``threshold``.
+    """
+    if counts.shadow:
+        above = [right for prob, right in counts.shadow if prob >= threshold]
+        shadow_n, shadow_right = len(above), sum(above)
+    else:  # counts without probabilities: judged at the gate's threshold
+        shadow_n, shadow_right = counts.shadow_judged, counts.shadow_correct
+    return counts.live_applied + shadow_n, counts.live_correct + shadow_right
+
+
 def live_verdict(gate: LabelGate, counts: LiveCounts, policy: GatePolicy) -> LabelGate:
-    """Promote a shadow label whose shadow decisions people confirmed often enough, or
-    demote a live label people corrected too often; otherwise the gate as it was.
+    """Re-judge a label on all its evidence at its threshold: the history's measurement
+    plus what people did with the bot's decisions (recounted from scratch each time, so
+    nothing counts twice). A shadow label goes live once the bound clears the bar; a
+    live one is demoted as soon as it does not. A shadow label that does not clear it at
+    its own threshold (none set, or people's decisions fall below it) may still go live
+    at a threshold cross-fitted on its judged shadow decisions alone.
 
     Shadow decisions count as right when a person later applied the label, live ones
     when nobody removed it (see ``workers.triage.live_eval``).
     """
-    if gate.live:
-        if counts.live_applied < policy.min_support:
-            return gate
-        smoothed = smoothed_precision(counts.live_correct, counts.live_applied)
-        if smoothed >= policy.target:
-            return gate
-        why = (
-            f"demoted: people kept {counts.live_correct} of {counts.live_applied} applied "
-            f"(smoothed {smoothed:.3f} < {policy.target:.2f})"
+    rejudged = _at_threshold(gate, counts, policy) if gate.threshold < NEVER else gate
+    if rejudged.live or gate.live:
+        return rejudged
+    return _threshold_from_people(rejudged, counts, policy)
+
+
+def _at_threshold(gate: LabelGate, counts: LiveCounts, policy: GatePolicy) -> LabelGate:
+    judged_n, judged_right = people_evidence(gate.threshold, counts)
+    if (judged_n, judged_right) == (gate.judged, gate.judged_correct):
+        return gate
+    updated = _with(gate, judged=judged_n, judged_correct=judged_right)
+    live, reason = verdict(updated.evidence_applied, updated.evidence_correct, policy)
+    said = f"history {gate.correct}/{gate.applied} and people {judged_right}/{judged_n}: {reason}"
+    if live and not gate.live:
+        said = f"promoted from shadow: {said}"
+    elif gate.live and not live:
+        said = (
+            f"demoted: people kept {counts.live_correct} of {counts.live_applied} applied; {said}"
         )
-        return _with(gate, live=False, reason=why)
-    return _promotion(gate, counts, policy)
+    return _with(updated, live=live, reason=said)
 
 
-def _promotion(gate: LabelGate, counts: LiveCounts, policy: GatePolicy) -> LabelGate:
-    """A shadow label goes live when people confirmed its decisions: those at its own
-    threshold reach the bar, or (a label whose history set no threshold) a threshold
-    calibrated on the earlier judged decisions holds on the later ones.
-    """
-    if not counts.shadow:  # counts without probabilities: judged at the gate's threshold
-        live, reason = verdict(counts.shadow_judged, counts.shadow_correct, policy)
-        return _with(gate, live=True, reason=f"promoted from shadow: {reason}") if live else gate
-    above = [right for prob, right in counts.shadow if prob >= gate.threshold]
-    live, reason = verdict(len(above), sum(above), policy)
-    if live:
-        return _with(gate, live=True, reason=f"promoted from shadow: {reason}")
+def _threshold_from_people(gate: LabelGate, counts: LiveCounts, policy: GatePolicy) -> LabelGate:
+    if not counts.shadow:
+        return gate
     probs = np.array([[prob] for prob, _ in counts.shadow], dtype=float)
     truth = np.array([[int(right)] for _, right in counts.shadow], dtype=int)
-    rolled = gate_labels(probs, truth, [gate.label], policy=policy, single_label=False)
-    new = rolled[gate.label]
+    new = gate_labels(probs, truth, [gate.label], policy=policy, single_label=False)[gate.label]
     if not new.live:
         return gate
-    return LabelGate(
-        **{
-            **asdict(new),
-            "positives": gate.positives,
-            "reason": f"promoted from shadow at threshold {new.threshold:.3f}: {new.reason}",
-        }
+    # The history measured nothing at this threshold: the evidence is people's alone.
+    return _with(
+        new,
+        applied=0,
+        correct=0,
+        judged=new.applied,
+        judged_correct=new.correct,
+        positives=gate.positives,
+        measured_on=gate.measured_on,
+        reason=f"promoted from shadow at threshold {new.threshold:.3f}: {new.reason}",
     )
 
 
-def _with(gate: LabelGate, *, live: bool, reason: str) -> LabelGate:
-    return LabelGate(**{**asdict(gate), "live": live, "reason": reason})
+def _with(gate: LabelGate, **changes: Any) -> LabelGate:
+    return LabelGate(**{**asdict(gate), **changes})
 
 
 def gate_from_json(data: Mapping[str, Any]) -> LabelGate:
-    """A gate from :meth:`LabelGate.to_json` (derived fields ignored)."""
+    """A gate from :meth:`LabelGate.to_json` (derived fields ignored; a gate stored
+    before the bar was kept with it reads with the default bar).
+    """
     return LabelGate(
         label=str(data["label"]),
         threshold=float(data["threshold"]),
@@ -301,4 +527,37 @@ def gate_from_json(data: Mapping[str, Any]) -> LabelGate:
         measured_on=int(data["measured_on"]),
         live=bool(data["live"]),
         reason=str(data["reason"]),
+        target=float(data.get("target", GatePolicy.target)),
+        confidence=float(data.get("confidence", GatePolicy.confidence)),
+        min_support=int(data.get("min_support", GatePolicy.min_support)),
+        judged=int(data.get("judged", 0)),
+        judged_correct=int(data.get("judged_correct", 0)),
     )
+
+
+#: Why a discussion's label waits in shadow: the history holds no labelled discussions.
+DISCUSSIONS_UNMEASURED = (
+    "no labelled discussions in the history to measure it on: decided in shadow at the "
+    "issues' threshold until people's labels on discussions clear the bar"
+)
+
+
+def for_discussions(gates: Mapping[str, LabelGate]) -> list[LabelGate]:
+    """Discussions' gates from the issues' (discussions are classified as issues): the
+    same thresholds, no evidence yet, so every label starts in shadow and goes live only
+    on what people's labels on discussions show (:func:`live_verdict`).
+    """
+    return [
+        _with(
+            gate,
+            applied=0,
+            correct=0,
+            positives=0,
+            measured_on=0,
+            judged=0,
+            judged_correct=0,
+            live=False,
+            reason=DISCUSSIONS_UNMEASURED,
+        )
+        for gate in gates.values()
+    ]

@@ -10,6 +10,7 @@ saw it during fine-tuning.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -384,22 +385,22 @@ def fine_tune(
     return result
 
 
+def item_key(item: LabelledItem) -> str:
+    """What makes two training items the same issue (a corrected item is repeated in
+    training: its copies must share a fold, or a fold model learns the item it scores).
+    """
+    return json.dumps([item.repo, item.number, item.created_at, item.title, item.body])
+
+
 def stratified_folds(
     groups: Mapping[str, Sequence[LabelledItem]], k: int, seed: int
 ) -> Iterator[tuple[dict[str, list[LabelledItem]], dict[str, list[int]]]]:
-    """K folds stratified within each repository: (training items, test positions per repo)."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
+    """K folds stratified within each repository, the copies of one item in one fold:
+    (training items, test positions per repo).
+    """
     splits: dict[str, list[np.ndarray]] = {}
     for repo, items in groups.items():
-        keys = ["|".join(sorted(it.labels)) for it in items]
-        counts = {key: keys.count(key) for key in keys}
-        splitter: Any = (
-            StratifiedKFold(k, shuffle=True, random_state=seed)
-            if min(counts.values()) >= k
-            else KFold(k, shuffle=True, random_state=seed)
-        )
-        splits[repo] = [test for _, test in splitter.split(np.zeros(len(items)), keys)]
+        splits[repo] = _repo_folds(items, k, seed)
     for fold in range(k):
         test = {repo: sorted(map(int, parts[fold])) for repo, parts in splits.items()}
         train = {
@@ -407,6 +408,22 @@ def stratified_folds(
             for repo in groups
         }
         yield train, test
+
+
+def _repo_folds(items: Sequence[LabelledItem], k: int, seed: int) -> list[np.ndarray]:
+    """Test positions of each fold for one repository's items."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    keys = ["|".join(sorted(it.labels)) for it in items]
+    ids = [item_key(it) for it in items]
+    distinct = dict(zip(ids, keys, strict=True))
+    counts = {key: list(distinct.values()).count(key) for key in distinct.values()}
+    splitter: Any = (
+        StratifiedGroupKFold(k, shuffle=True, random_state=seed)
+        if min(counts.values()) >= k
+        else GroupKFold(k, shuffle=True, random_state=seed)
+    )
+    return [test for _, test in splitter.split(np.zeros(len(items)), keys, groups=ids)]
 
 
 def fit_lexical(items: Sequence[LabelledItem], task: Task, cfg: TrainConfig) -> LexicalModel | None:
@@ -516,6 +533,28 @@ def cross_validate(
     }
 
 
+@dataclass(frozen=True)
+class CrossFitted:
+    """One repository's training items as models that never saw them scored them: the
+    out-of-fold probabilities (each item once, in training order) and the truth.
+    """
+
+    labels: list[str]
+    probs: np.ndarray
+    truth: np.ndarray
+    multi_label: bool
+
+
+def cross_fitted(items: Sequence[LabelledItem], task: Task, probs: np.ndarray) -> CrossFitted:
+    """The out-of-fold evidence of one repository, each item once (corrected items are
+    repeated in training; their copies share a fold and a probability).
+    """
+    keep = list({item_key(it): i for i, it in reversed(list(enumerate(items)))}.values())
+    rows = sorted(keep)
+    truth = task.targets([items[i] for i in rows])
+    return CrossFitted(list(task.labels), probs[rows], truth, task.multi_label)
+
+
 def train_models(
     items: Sequence[LabelledItem],
     cfg: TrainConfig,
@@ -523,11 +562,24 @@ def train_models(
     log: Callable[[str], None] = print,
 ) -> dict[str, TriageModel]:
     """Calibrate thresholds by cross-fitting, then fine-tune on everything: one model per repo."""
+    return train_with_evidence(items, cfg, fingerprint, log)[0]
+
+
+def train_with_evidence(
+    items: Sequence[LabelledItem],
+    cfg: TrainConfig,
+    fingerprint: str = "",
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, TriageModel], dict[str, CrossFitted]]:
+    """:func:`train_models`, plus each repository's out-of-fold evidence (empty without
+    calibration folds): what the label gate judges a fine-tuned model on.
+    """
     groups = by_repo(items)
     check_trainable(groups, cfg.calibration_folds)
     tasks = make_tasks(groups)
     thresholds = {repo: dict.fromkeys(t.labels, NEVER) for repo, t in tasks.items()}
     metrics: dict[str, dict[str, Any]] = {}
+    evidence: dict[str, CrossFitted] = {}
     k = cfg.calibration_folds
     if k >= 2:
         oof = out_of_fold(groups, tasks, cfg, k, log)
@@ -540,9 +592,24 @@ def train_models(
                 single_label=not task.multi_label,
                 target=cfg.target_precision,
             )
+            evidence[repo] = cross_fitted(groups[repo], task, oof[repo])
     else:
         log("no calibration folds: thresholds stay above 1, so no label is applied automatically")
-    log(f"final fine-tuning on {len(items)} items")
+    return final_models(groups, tasks, thresholds, metrics, cfg, fingerprint, log), evidence
+
+
+def final_models(
+    groups: Mapping[str, Sequence[LabelledItem]],
+    tasks: Mapping[str, Task],
+    thresholds: Mapping[str, dict[str, float]],
+    metrics: Mapping[str, dict[str, Any]],
+    cfg: TrainConfig,
+    fingerprint: str,
+    log: Callable[[str], None],
+) -> dict[str, TriageModel]:
+    """Fine-tune on every item and package one model per repository."""
+    k = cfg.calibration_folds
+    log(f"final fine-tuning on {sum(map(len, groups.values()))} items")
     tuned = fine_tune(groups, tasks, cfg)
     digest = state_digest(tuned.encoder.model)  # once, not once per repository saved
     models = {}

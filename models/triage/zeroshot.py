@@ -38,22 +38,15 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
-def earlier_neighbour_scores(
-    sims: np.ndarray, members: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per item ``i`` (rows, chronological like the columns): the mean of the ``k`` highest
-    similarities to a label's examples *older than* ``i``, and how many there were.
+def other_neighbour_scores(sims: np.ndarray, members: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the ``k`` highest finite similarities to a label's examples, per item
+    (similarities of an item to itself set to ``-inf`` are skipped; 0 with none left).
     """
-    n = len(sims)
-    idx = np.flatnonzero(members)
-    if len(idx) == 0:
-        return np.zeros(n), np.zeros(n)
-    own = np.where(idx[None, :] < np.arange(n)[:, None], sims[:, idx], -np.inf)
-    top = -np.sort(-own, axis=1)[:, :k]
+    if members.sum() == 0:
+        return np.zeros(len(sims))
+    top = -np.sort(-sims[:, members], axis=1)[:, :k]
     valid = np.isfinite(top)
-    count = (idx[None, :] < np.arange(n)[:, None]).sum(axis=1)
-    mean = np.where(valid, top, 0.0).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
-    return mean, count.astype(float)
+    return np.asarray(np.where(valid, top, 0.0).sum(axis=1) / np.maximum(valid.sum(axis=1), 1))
 
 
 def neighbour_scores(sims: np.ndarray, members: np.ndarray, k: int) -> np.ndarray:
@@ -134,12 +127,12 @@ class ZeroShotClassifier:
             )
         return out
 
-    def prequential_probs(self) -> np.ndarray:
-        """Each example's probabilities (examples × labels) as the classifier would have
-        given them when the example was new: only *older* examples count as neighbours.
+    def held_out_probs(self) -> np.ndarray:
+        """Each example's probabilities (examples × labels) with the example itself left
+        out: scored as a new item is, against every other example.
 
-        The examples must be in chronological order. This is what the gate measures
-        (:mod:`models.triage.gate`): scores on items the classifier had not seen.
+        This is what the gate measures (:mod:`models.triage.gate`): a score the
+        classifier gave without learning from the item it scored.
         """
         if self._label_vecs is None or self._example_vecs is None:
             self.fit()
@@ -147,12 +140,16 @@ class ZeroShotClassifier:
         vecs = self._example_vecs
         by_name: np.ndarray = vecs @ self._label_vecs.T
         sims = vecs @ vecs.T
+        np.fill_diagonal(sims, -np.inf)  # an example is never its own neighbour
         out = np.empty_like(by_name)
         for j, label in enumerate(self.labels):
             members = np.array([label.name in ex.labels for ex in self.examples])
-            mean, count = earlier_neighbour_scores(sims, members, self.k)
+            count = members.sum() - members.astype(float)  # the others of the label
             weight = count / (count + self.prior_examples)
-            out[:, j] = weight * mean + (1 - weight) * by_name[:, j]
+            out[:, j] = (
+                weight * other_neighbour_scores(sims, members, self.k)
+                + (1 - weight) * by_name[:, j]
+            )
         return softmax(out, self.temperature)
 
     def predict(self, items: Sequence[LabelledItem]) -> list[dict[str, float]]:

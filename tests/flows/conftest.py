@@ -231,12 +231,12 @@ def model_gates() -> list[dict[str, Any]]:
     bug = LabelGate(
         "bug",
         0.0,
-        applied=20,
-        correct=20,
-        positives=20,
-        measured_on=40,
+        applied=200,
+        correct=200,
+        positives=200,
+        measured_on=400,
         live=True,
-        reason="20/20 right",
+        reason="200/200 right",
     )
     never = [
         LabelGate(
@@ -257,9 +257,14 @@ def model_gates() -> list[dict[str, Any]]:
 @pytest.fixture
 def install_model(flows: Flows, triage_model: Path) -> Callable[[str], Path]:
     """Give ``ORG/<repo>`` the shared model (a link, as the retrain flow's live link is)."""
+    from workers.retrain.flow import discussion_gates
     from workers.triage.inference import model_folder
 
-    def install(repo: str, *, gated: bool = True) -> Path:
+    def install(repo: str, *, gated: bool = True, discussions: str = "confirmed") -> Path:
+        """``discussions``: ``confirmed`` (people's labels on discussions put `bug` live, as
+        the feedback flow's re-judgement stores it) or ``new`` (as retraining records them:
+        the issues' thresholds, in shadow).
+        """
         assert flows.settings.model_dir is not None  # set by the ``settings`` fixture
         link = model_folder(flows.settings.model_dir, f"{ORG}/{repo}")
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -269,6 +274,19 @@ def install_model(flows: Flows, triage_model: Path) -> Callable[[str], Path]:
                 flows.store.replace_gates(
                     f"{ORG}/{repo}", source="model", kind=kind, gates=model_gates()
                 )
+            fresh = discussion_gates(model_gates())
+            confirmed = [
+                {**g, "live": True, "judged": 100, "judged_correct": 100}
+                if g["label"] == "bug"
+                else g
+                for g in fresh
+            ]
+            flows.store.replace_gates(
+                f"{ORG}/{repo}",
+                source="model",
+                kind="discussion",
+                gates=fresh if discussions == "new" else confirmed,
+            )
         return link
 
     return install

@@ -112,12 +112,24 @@ class Case:
     after: tuple[str, ...] | None = None
     #: Labels recorded as the bot's own (``label`` rows); default: the applied ones.
     recorded: tuple[str, ...] | None = None
+    #: The discussions' gates: ``confirmed`` by people's labels, or ``new`` (in shadow).
+    discussions: str = "confirmed"
 
 
 CASES = [
     Case("model labels a new issue", labelled(["bug"])),
     Case("pull request is labelled", labelled(["bug"]), kind="pull_request"),
-    Case("discussion is labelled through GraphQL", labelled(["bug"]), kind="discussion"),
+    Case(
+        "discussion is labelled through GraphQL once people confirmed the label",
+        labelled(["bug"]),
+        kind="discussion",
+    ),
+    Case(
+        "discussion waits in shadow while no discussion measured the label",
+        labelled([], shadow=["bug"]),
+        kind="discussion",
+        discussions="new",
+    ),
     Case("human-labelled issue is skipped", HUMAN, labels_before=("question",)),
     Case(
         "human-labelled discussion is skipped",
@@ -211,7 +223,7 @@ async def test_triage(flows: Flows, install_model: Callable[[str], Path], case: 
     fake = flows.fake
     repo = flows.new_repo("triage", config=case.config, labels=case.repo_labels)
     if case.model:
-        install_model(repo)
+        install_model(repo, discussions=case.discussions)
     item = add_item(
         fake, repo, case.kind, title=case.title, body=case.body, labels=case.labels_before
     )
@@ -247,6 +259,10 @@ async def test_triage(flows: Flows, install_model: Callable[[str], Path], case: 
     assert decision["detail"]["kind"] == case.kind
     assert sorted(decision["detail"]["probs"]) == sorted(TRIAGE_LABELS)
     recorded = case.recorded if case.recorded is not None else tuple(result["labels"])
+    held = [(r["detail"]["label"], r["mode"]) for r in label_rows if r["mode"] == "shadow"]
+    if result["mode"] == "live":  # held-back labels are recorded in shadow beside them
+        assert held == [(name, "shadow") for name in result["shadow"]]
+        label_rows = [r for r in label_rows if r["mode"] != "shadow"]
     assert [r["detail"]["label"] for r in label_rows] == list(recorded)
     assert {(r["action"], r["mode"]) for r in label_rows} <= {("label", result["mode"])}
     assert [r["effect_key"] for r in label_rows] == [

@@ -138,3 +138,55 @@ def test_dashboard_sessions_expire_end_and_are_pruned(database_url: str) -> None
     assert store.dashboard_session(rows[0].id_hash, now=later) is None
     assert store.prune_dashboard_sessions(now=now + timedelta(hours=9)) == 1  # rows[2]
     assert store.dashboard_session(rows[2].id_hash, now=now) is None
+
+
+def test_gates_stored_on_a_point_estimate_are_rejudged_on_the_bound(database_url: str) -> None:
+    """Revision 0008: a label that went live on 25/25 (a smoothed 0.96) goes back to
+    shadow, one that clears the bound stays live, and discussions get shadow copies."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import insert
+
+    import core.store
+    from core.store import Store, label_gates, make_engine
+
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(Path(core.store.__file__).parent / "migrations"))
+    old = {"threshold": 0.7, "positives": 40, "measured_on": 100, "reason": "smoothed"}
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+        for label, applied in (("bug", 25), ("question", 80)):
+            gate = {**old, "label": label, "applied": applied, "correct": applied, "live": True}
+            conn.execute(
+                insert(label_gates).values(
+                    repo="o/r",
+                    kind="issue",
+                    label=label,
+                    source="nearest-neighbour",
+                    live=True,
+                    gate=gate,
+                    changed_at=now,
+                    updated_at=now,
+                )
+            )
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+    rows = {(r["kind"], r["label"]): r for r in Store(engine).gates_for("o/r")}
+    assert (
+        not rows[("issue", "bug")]["live"]
+        and "lower bound" in rows[("issue", "bug")]["gate"]["reason"]
+    )
+    assert rows[("issue", "question")]["live"]  # 80/80: at least 0.963 with 95 % confidence
+    assert {k: r["live"] for k, r in rows.items() if k[0] == "discussion"} == {
+        ("discussion", "bug"): False,
+        ("discussion", "question"): False,
+    }
+    assert rows[("discussion", "question")]["gate"]["threshold"] == 0.7

@@ -265,7 +265,7 @@ def test_the_numbers_follow_the_dashboard_rules() -> None:
     numbers = decide.digest_numbers(ROWS, now=_at(3.5))
     triage = numbers.triage
     assert triage.live == (LabelNumber("bug", 0.97), LabelNumber("docs", 0.9))
-    assert triage.shadow == (LabelNumber("question", 0.6), LabelNumber("ci", None))
+    assert triage.shadow == (LabelNumber("question", 0.6), LabelNumber("ci (PRs)", None))
     # one of the three applied labels was removed: 2 of 3 right
     assert triage.precision == pytest.approx(2 / 3) and triage.judged == 3
     assert triage.corrections == 2

@@ -160,9 +160,9 @@ def triage_numbers(rows: CommunityRows, week: Week) -> TriageNumbers:
     live = live_precision(rows.decisions, rows.feedback)
     model = stats.model_in_use(rows.versions)
     return TriageNumbers(
-        live=tuple(LabelNumber(r["label"], r["precision"]) for r in labels if r["state"] == "live"),
+        live=tuple(LabelNumber(r["name"], r["precision"]) for r in labels if r["state"] == "live"),
         shadow=tuple(
-            LabelNumber(r["label"], r["precision"]) for r in labels if r["state"] == "shadow"
+            LabelNumber(r["name"], r["precision"]) for r in labels if r["state"] == "shadow"
         ),
         precision=live["live_precision"],
         judged=int(live["live_judged"]),

@@ -53,10 +53,14 @@ def regate(store: Store, repo: str, label: str, *, number: int) -> str | None:
     gate = gate_from_json(rows[0]["gate"])
     same_kind = [d for d in decisions if kinds[int(d["number"])] == scope]
     counts = label_counts(same_kind, store.feedback_for(repo)).get(label, LiveCounts())
-    policy = GatePolicy(**((store.profile_for(repo) or {}).get("policy") or {}))
+    policy = GatePolicy.from_json((store.profile_for(repo) or {}).get("policy"))
     changed = live_verdict(gate, counts, policy)
+    if changed == gate:
+        return None
+    # Stored whenever people's evidence changed, so `steward status` shows it; the
+    # task reports a state only when it flipped.
+    store.update_gate(repo, changed.to_json(), kind=scope)
     if changed.live == gate.live:
         return None
-    store.update_gate(repo, changed.to_json(), kind=scope)
     log.info("triage gate of %s on %s: %s (%s)", label, repo, changed.state, changed.reason)
     return changed.state

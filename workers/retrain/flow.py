@@ -41,7 +41,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +54,7 @@ from core.settings import Settings
 from core.store import Store
 from core.tasks import INDEX, IndexArgs, RetrainArgs
 from models.triage.data import LabelledItem, item_from_json, repo_dirname
-from models.triage.gate import GatePolicy
+from models.triage.gate import GatePolicy, LabelGate, for_discussions
 from workers.dataset.collect import (
     CollectQuery,
     CollectResult,
@@ -86,8 +86,10 @@ from workers.retrain.decide import (
 from workers.runtime import TaskContext
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from models.triage.model import TriageModel
-    from models.triage.train import TrainConfig
+    from models.triage.train import CrossFitted, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -285,28 +287,55 @@ def holdout_metrics(
     labels: Sequence[str],
     *,
     policy: GatePolicy | None = None,
+    evidence: CrossFitted | None = None,
 ) -> dict[str, Any]:
     """A model's scores on the holdout, over the candidate's labels, and its label gates
-    there (the holdout is the newest items, which the model never saw).
+    (the holdout is the newest items, which the model never saw; ``evidence``, the
+    training items scored out of fold, is judged too, thresholds cross-fitted on it).
     """
     from models.triage.calibration import NEVER
     from models.triage.evaluate import evaluate_repo
-    from models.triage.gate import gate_at_thresholds
     from models.triage.train import Task
 
     probs = align_probs(model.labels, model.predict_proba(holdout), labels)
     truth = Task("", list(labels), model.meta.multi_label).targets(holdout)
     thresholds = {lab: model.meta.thresholds.get(lab, NEVER) for lab in labels}
     metrics = evaluate_repo(labels, truth, probs, thresholds, multi_label=model.meta.multi_label)
-    gates = gate_at_thresholds(
-        probs,
-        truth,
+    gates = model_gates(
+        (probs, truth),
         labels,
         thresholds=thresholds,
         policy=policy or GatePolicy(),
         single_label=not model.meta.multi_label,
+        evidence=evidence,
     )
     return {**metrics, "gates": [g.to_json() for g in gates.values()]}
+
+
+def model_gates(
+    holdout: tuple[np.ndarray, np.ndarray],
+    labels: Sequence[str],
+    *,
+    thresholds: Mapping[str, float],
+    policy: GatePolicy,
+    single_label: bool,
+    evidence: CrossFitted | None,
+) -> dict[str, LabelGate]:
+    """A fine-tuned model's gates: thresholds cross-fitted on its out-of-fold evidence,
+    the holdout judged at them as well; without evidence (no calibration folds) the
+    holdout alone, at the model's own thresholds.
+    """
+    from models.triage.gate import gate_at_thresholds, gate_labels
+
+    if evidence is None or not len(evidence.probs):
+        return gate_at_thresholds(
+            *holdout, labels, thresholds=thresholds, policy=policy, single_label=single_label
+        )
+    oof = align_probs(evidence.labels, evidence.probs, labels)
+    oof_truth = align_probs(evidence.labels, evidence.truth, labels)
+    return gate_labels(
+        oof, oof_truth, labels, policy=policy, single_label=single_label, holdout=holdout
+    )
 
 
 def live_model(paths: ModelPaths, precision: str = "auto") -> TriageModel | None:
@@ -355,24 +384,32 @@ class Prepared:
         return self.done is None
 
 
-def train_pooled(
-    ready: Sequence[Prepared], config: TrainConfig, say: Log
-) -> dict[str, TriageModel]:
+@dataclass(frozen=True)
+class Candidate:
+    """A freshly trained model and its out-of-fold evidence (None: trained without
+    calibration folds).
+    """
+
+    model: TriageModel
+    evidence: CrossFitted | None = None
+
+
+def train_pooled(ready: Sequence[Prepared], config: TrainConfig, say: Log) -> dict[str, Candidate]:
     """One fine-tuning over every repository's training part: a shared encoder and a
     head per repository (what lets an org keep one encoder on disk and in memory).
     """
-    from models.triage.train import train_models
+    from models.triage.train import train_with_evidence
 
     train = [it for p in ready for it in p.plan.split.train]
     say(f"fine-tuning on {len(train)} issues of {len(ready)} repositories")
-    models = train_models(train, config, log=say)
+    models, evidence = train_with_evidence(train, config, log=say)
     for p in ready:
         models[p.paths.repo].meta.fingerprint = p.fingerprint
-    return models
+    return {repo: Candidate(model, evidence.get(repo)) for repo, model in models.items()}
 
 
 def judge(
-    candidate: TriageModel,
+    candidate: Candidate,
     prepared: Prepared,
     *,
     config: TrainConfig,
@@ -383,7 +420,13 @@ def judge(
     plan, paths = prepared.plan, prepared.paths
     started = time.monotonic()
     train, holdout = plan.split.train, plan.split.holdout
-    scores = holdout_metrics(candidate, holdout, plan.labels, policy=gate_policy)
+    scores = holdout_metrics(
+        candidate.model,
+        holdout,
+        plan.labels,
+        policy=gate_policy,
+        evidence=candidate.evidence,
+    )
     current = live_model(paths, config.precision)
     current_scores = holdout_metrics(current, holdout, plan.labels) if current else None
     decision = promotion(
@@ -405,7 +448,7 @@ def judge(
         "seconds": round(time.monotonic() - started, 1),
         "train_config": config.to_dict(),
     }
-    return Outcome(candidate, metrics, decision)
+    return Outcome(candidate.model, metrics, decision)
 
 
 def save_version(outcome: Outcome, paths: ModelPaths) -> int:
@@ -498,10 +541,8 @@ def train_group(
         return results
     candidates = train_pooled(ready, config, say)
     for p in ready:
-        bar = (store.profile_for(p.paths.repo) or {}).get("policy") or {}
-        outcome = judge(
-            candidates[p.paths.repo], p, config=config, policy=policy, gate_policy=GatePolicy(**bar)
-        )
+        bar = GatePolicy.from_json((store.profile_for(p.paths.repo) or {}).get("policy"))
+        outcome = judge(candidates[p.paths.repo], p, config=config, policy=policy, gate_policy=bar)
         number = record_version(store, p.paths, outcome, fingerprint=p.fingerprint)
         verdict = "promoted" if outcome.decision.promote else "kept the live model"
         say(f"{p.paths.repo} version {number}: {verdict} ({outcome.decision.reason})")
@@ -537,9 +578,22 @@ def record_version(store: Store, paths: ModelPaths, outcome: Outcome, *, fingerp
     )
     if outcome.decision.promote:
         point_live(paths, number)
-        # The live model's labels go live only as its gates on the holdout say.
-        store.replace_gates(paths.repo, source="model", gates=outcome.metrics["holdout"]["gates"])
+        # The live model's labels go live only as its gates say; discussions start in
+        # shadow at the same thresholds.
+        gates = outcome.metrics["holdout"]["gates"]
+        store.replace_gates(paths.repo, source="model", gates=gates)
+        store.replace_gates(
+            paths.repo, source="model", kind="discussion", gates=discussion_gates(gates)
+        )
     return number
+
+
+def discussion_gates(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The discussions' gates (JSON) from the issues' (JSON)."""
+    from models.triage.gate import gate_from_json
+
+    issues = {str(g["label"]): gate_from_json(g) for g in gates}
+    return [g.to_json() for g in for_discussions(issues)]
 
 
 def summary(number: int, outcome: Outcome) -> dict[str, Any]:

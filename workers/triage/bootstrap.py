@@ -9,8 +9,10 @@ When the App is installed on a repository (or one is added), this flow
    which are status or workflow labels the bot must never guess
    (:func:`models.triage.taxonomy.learn_taxonomy`, ``triage.status_labels``);
 3. builds the nearest-neighbour classifier over that history and gates every triage
-   label on precision measured on the newest items (:mod:`models.triage.gate`,
-   ``triage.precision``, ``triage.min_support``);
+   label on the lower confidence bound of its precision, each item scored without
+   itself and judged at a threshold chosen on other items (:mod:`models.triage.gate`,
+   ``triage.precision``, ``triage.confidence``, ``triage.min_support``); discussions,
+   which the history does not hold, start in shadow at the issues' thresholds;
 4. stores the gates and the profile; the org's last repository to be bootstrapped
    queues one fine-tuning run for the whole org (its repositories share one encoder;
    the run skips those with too little history and gates the others on their holdout).
@@ -31,7 +33,7 @@ from typing import Any
 from core.config_schema import TriageConfig
 from core.tasks import RETRAIN, BootstrapArgs, RetrainArgs
 from models.triage.data import LabelInfo, LabelledItem, item_from_json
-from models.triage.gate import GatePolicy, LabelGate
+from models.triage.gate import GatePolicy, LabelGate, for_discussions
 from models.triage.taxonomy import Taxonomy, learn_taxonomy
 from workers.dataset.collect import read_records
 from workers.flow import Effect, RepoTask, open_repo
@@ -74,7 +76,9 @@ def history_items(
 
 def policy_of(config: TriageConfig) -> GatePolicy:
     """The gate's bar from the repository's config."""
-    return GatePolicy(target=config.precision, min_support=config.min_support)
+    return GatePolicy(
+        target=config.precision, min_support=config.min_support, confidence=config.confidence
+    )
 
 
 def gate_history(
@@ -91,7 +95,7 @@ def gate_history(
     clf = ZeroShotClassifier(list(labels), list(items), encoder=encoder).fit()
     names = [label.name for label in labels]
     truth = np.array([[int(n in ex.labels) for n in names] for ex in clf.examples], dtype=int)
-    probs = clf.prequential_probs() if clf.examples else np.zeros((0, len(names)))
+    probs = clf.held_out_probs() if clf.examples else np.zeros((0, len(names)))
     return gate_labels(probs, truth.reshape(-1, len(names)), names, policy=policy)
 
 
@@ -99,7 +103,7 @@ def profile(learnt: Learnt, *, policy: GatePolicy, records: int, collected: int)
     """What ``steward status`` shows of the bootstrap, and the bar later verdicts use."""
     return {
         "source": NEAREST_NEIGHBOUR,
-        "policy": {"target": policy.target, "min_support": policy.min_support},
+        "policy": policy.to_json(),
         "bootstrapped_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "history": {
             "records": records,
@@ -236,6 +240,18 @@ def queue_fine_tuning(task: RepoTask, records: list[dict[str, Any]]) -> bool:
     return True
 
 
+def store_gates(ctx: TaskContext, repo: str, gates: dict[str, dict[str, LabelGate]]) -> None:
+    """Store the nearest neighbours' gates per kind, and the discussions' (in shadow)."""
+    by_kind = {**gates, "discussion": {g.label: g for g in for_discussions(gates["issue"])}}
+    for kind, kind_gates in by_kind.items():
+        ctx.store.replace_gates(
+            repo,
+            source=NEAREST_NEIGHBOUR,
+            kind=kind,
+            gates=[g.to_json() for g in kind_gates.values()],
+        )
+
+
 async def run_bootstrap(
     ctx: TaskContext, args: BootstrapArgs, *, say: Say | None = None, fine_tune: bool = True
 ) -> dict[str, Any]:
@@ -250,13 +266,7 @@ async def run_bootstrap(
         records = read_records(out)
         labels = await repo_labels(task)
         learnt = await asyncio.to_thread(learn, task, records, labels)
-        for kind, gates in learnt.gates.items():
-            ctx.store.replace_gates(
-                args.full_name,
-                source=NEAREST_NEIGHBOUR,
-                kind=kind,
-                gates=[g.to_json() for g in gates.values()],
-            )
+        store_gates(ctx, args.full_name, learnt.gates)
         summary = profile(
             learnt,
             policy=policy_of(task.config.triage),

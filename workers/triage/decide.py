@@ -144,8 +144,10 @@ def top_candidate(
 
 
 def scope_of(kind: str) -> str:
-    """What an item is gated as: pull requests apart, discussions as issues."""
-    return "pull_request" if kind == "pull_request" else "issue"
+    """What an item is gated as: issues, pull requests and discussions each apart (a
+    label measured on issues is not thereby measured on discussions).
+    """
+    return kind if kind in ("pull_request", "discussion") else "issue"
 
 
 def never_guessed(label: str, *, config: TriageConfig, status: Iterable[str] = ()) -> bool:

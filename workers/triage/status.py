@@ -1,6 +1,7 @@
 """``steward status --repo owner/name``: where a repository's triage stands, per label.
 
-For every label the gate measured: live or shadow, measured precision and support,
+For every label the gate measured: live or shadow, measured precision, the lower
+confidence bound the gate reads and how many more right decisions it needs, support,
 coverage, why, and since when; which labels are status labels the bot never guesses;
 the classifier in use and when it last changed. Read from this deployment's database
 (no GitHub calls); ``--json`` prints one object for scripts.
@@ -10,31 +11,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+#: How ``steward status`` names what a gate is for.
+FOR = {"issue": "issues", "pull_request": "pull requests", "discussion": "discussions"}
+
 
 def label_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per gated label, live ones first."""
+    from models.triage.gate import gate_from_json
+
     rows = []
     for row in gates:
-        gate = dict(row["gate"])
+        gate = gate_from_json(row["gate"])
         rows.append(
             {
                 "label": row["label"],
-                "for": "pull requests" if row.get("kind") == "pull_request" else "issues",
+                "for": FOR.get(str(row.get("kind") or "issue"), "issues"),
                 "state": "live" if row["live"] else "shadow",
                 "source": row["source"],
-                "precision": gate.get("precision"),
-                "support": gate.get("applied", 0),
-                "coverage": gate.get("coverage"),
-                "threshold": gate.get("threshold"),
+                "precision": gate.precision,
+                "bound": gate.bound,
+                "confidence": gate.confidence,
+                "target": gate.target,
+                "needed": 0 if row["live"] else gate.needed,
+                "support": gate.applied,
+                "judged": gate.judged,
+                "judged_correct": gate.judged_correct,
+                "coverage": gate.coverage,
+                "threshold": gate.threshold,
                 "since": str(row["changed_at"])[:19],
-                "reason": gate.get("reason", ""),
+                "reason": gate.reason,
             }
         )
-    return sorted(rows, key=lambda r: (r["for"], r["state"] != "live", r["label"]))
+    order = list(FOR.values())
+    return sorted(rows, key=lambda r: (order.index(r["for"]), r["state"] != "live", r["label"]))
 
 
 def status_report(
@@ -103,18 +117,37 @@ def render(report: Mapping[str, Any]) -> str:
             f"items ({history.get('examples', 0)} labelled issues with triage labels)"
         )
     if report["labels"]:
+        first = report["labels"][0]
         lines.append(
-            f"  {'label':<24} {'for':<13} {'state':<7} {'precision':>9} {'support':>7} "
-            f"{'coverage':>8}  since                why"
+            f"  a label goes live when the {first['confidence']:.0%} lower bound of its "
+            f"precision reaches {first['target']:.2f}"
+        )
+        lines.append(
+            f"  {'label':<24} {'for':<13} {'state':<7} {'precision':>9} {'bound':>6} "
+            f"{'support':>7} {'people':>7} {'needs':>6} {'coverage':>8}  since"
+            f"                why"
         )
     for r in report["labels"]:
+        people = f"{r['judged_correct']}/{r['judged']}" if r["judged"] else "-"
         lines.append(
             f"  {r['label']:<24} {r['for']:<13} {r['state']:<7} {_num(r['precision']):>9} "
-            f"{r['support']:>7} {_num(r['coverage']):>8}  {r['since']:<20} {r['reason']}"
+            f"{_floor(r['bound']):>6} {r['support']:>7} {people:>7} {_needs(r['needed']):>6} "
+            f"{_num(r['coverage']):>8}  {r['since']:<20} {r['reason']}"
         )
     if report["status_labels"]:
         lines.append(f"  never guessed (status labels): {', '.join(report['status_labels'])}")
     return "\n".join(lines)
+
+
+def _floor(value: float) -> str:
+    """A bound rounded down (0.9497 must not read as the bar it missed)."""
+    return f"{math.floor(value * 1000) / 1000:.3f}"
+
+
+def _needs(count: int) -> str:
+    from models.triage.gate import MAX_EVIDENCE
+
+    return "-" if count == 0 else ("never" if count >= MAX_EVIDENCE else str(count))
 
 
 def live_model(settings: Any, store: Any, repo: str) -> dict[str, Any] | None:
