@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workers.cli",
     "models.triage.cli",
     "models.reviewers.cli",
+    "models.duplicates.cli",
     "workers.dataset.cli",
     "workers.retrain.cli",
     "workers.deliveries.cli",
