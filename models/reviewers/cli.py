@@ -63,6 +63,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="skip the encoder run (then steward equals steward_no_encoder)",
     )
+    _add_task_options(parser)
+    parser.set_defaults(func=handle_eval)
+
+
+def _add_task_options(parser: Any) -> None:
+    """Options of single tasks: the work window and the per-repository choice."""
     parser.add_argument(
         "--window-days",
         type=float,
@@ -70,7 +76,12 @@ def register(subparsers: Any) -> None:
         help="work task: rank each change among changes created this many days around it "
         "and still open (default 30)",
     )
-    parser.set_defaults(func=handle_eval)
+    parser.add_argument(
+        "--no-choice",
+        action="store_true",
+        help="reviewers and people: skip the per-repository choice (settings chosen by "
+        "replay of the older part, scored beside the fixed policy on the evaluated part)",
+    )
 
 
 def handle_eval(args: argparse.Namespace) -> int:
@@ -110,7 +121,19 @@ def run_task(args: argparse.Namespace, changes: list[Any]) -> dict[str, Any]:
     result: dict[str, Any] = evaluate(
         changes, vectors, as_of=args.as_of, progress=progress, **window
     )
-    return result
+    if args.no_choice:
+        return result
+    from models.reviewers.choice_eval import attach_choice, evaluate_choice
+
+    section = evaluate_choice(
+        args.task,
+        changes,
+        vectors,
+        eval_from=args.eval_from,
+        eval_to=args.eval_to,
+        as_of=args.as_of,
+    )
+    return attach_choice(result, section)
 
 
 def _vectors(args: argparse.Namespace, changes: list[Any]) -> dict[str, Any]:
@@ -127,8 +150,16 @@ def _vectors(args: argparse.Namespace, changes: list[Any]) -> dict[str, Any]:
 
 def format_table(result: dict[str, Any]) -> str:
     """Human-readable report of a task's result (``--json`` prints the same numbers)."""
-    if result.get("task", "reviewers") != "reviewers":
-        return _task_table(result)
+    table = _reviewers_table(result) if result.get("task", "reviewers") == "reviewers" else ""
+    table = table or _task_table(result)
+    if "choice" not in result:
+        return table
+    from models.reviewers.choice_eval import format_choice
+
+    return "\n".join([table, *format_choice(result)])
+
+
+def _reviewers_table(result: dict[str, Any]) -> str:
     load = result["load"]
     encoder = " (encoder)" if result.get("encoder") else ""
     bot = " (bot)" if result.get("bot_uses_encoder") else ""

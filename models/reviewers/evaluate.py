@@ -55,8 +55,11 @@ class Metrics:
 
     def record(self, ranking: Sequence[str], truth: set[str]) -> None:
         """Score one ranked list against the true reviewers."""
+        self.record_first(next((i for i, login in enumerate(ranking) if login in truth), None))
+
+    def record_first(self, first: int | None) -> None:
+        """Score one ranked list by the position of its first true person (``None``: absent)."""
         self.n += 1
-        first = next((i for i, login in enumerate(ranking) if login in truth), None)
         if first is None:
             return
         self.reciprocal_rank += 1.0 / (first + 1)

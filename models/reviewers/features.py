@@ -41,6 +41,14 @@ SIGNALS: tuple[str, ...] = (
     "affinity",  # share of this author's past changes they reviewed (decayed)
     "reciprocity",  # their changes reviewed by this author (decayed)
     "owner",  # CODEOWNERS share of the change's files
+    # Sharpened and nearest-neighbour views of the same evidence. A sum of similarities
+    # mostly counts activity; raising similarity to ``SHARP_POWER`` (or taking the best
+    # match) lets the few closest past changes speak, which a linear ranker over logs and
+    # ratios cannot build from the sums by itself.
+    "path_rev_sharp",  # path similarity ** SHARP_POWER of changes they reviewed, short decay
+    "text_auth_max",  # the single most similar change they authored
+    "text_auth_sharp",  # text similarity ** SHARP_POWER of changes they authored, short decay
+    "text_auth_short",  # text similarity of changes they authored, short decay
 )
 #: Signals also given relative to the best candidate for this change (scale-free across repos).
 RELATIVE: tuple[str, ...] = (
@@ -53,6 +61,10 @@ RELATIVE: tuple[str, ...] = (
     "text_rev_max",
     "affinity",
     "reviews_short",
+    "path_rev_sharp",
+    "text_auth_max",
+    "text_auth_sharp",
+    "text_auth_short",
 )
 FEATURES: tuple[str, ...] = (
     *(f"log_{s}" for s in SIGNALS),
@@ -75,6 +87,9 @@ SEMANTIC_FEATURES: tuple[str, ...] = (
 #: count as zero: every pair of texts from one repository is somewhat similar (MiniLM gives
 #: unrelated changes 0.2-0.4), and summing that floor would only count activity.
 SEMANTIC_BASELINE_QUANTILE = 0.5
+#: Exponent of the sharpened similarity signals: 0.5 ** 4 weighs a half-similar change at a
+#: sixteenth of an identical one, so the closest past changes dominate the sum.
+SHARP_POWER = 4.0
 
 
 def feature_names(width: int) -> tuple[str, ...]:
@@ -190,6 +205,8 @@ def person_signals(history: History, query: Query, config: SignalConfig) -> np.n
         "days_since_review": _days_since_review(history, query.time, rc, rp),
         **_author_relations(history, query.change.author, w_long),
         "owner": _owner_column(history, query.owner_share),
+        **_sharp_columns(path, text, w_short, by_reviewer, by_author),
+        "text_auth_max": _max_by(ap, text[ac], n),
     }
     raw = np.column_stack([columns[name] for name in SIGNALS])
     if query.semantic_similarity is None:
@@ -197,6 +214,28 @@ def person_signals(history: History, query: Query, config: SignalConfig) -> np.n
     strength = semantic_strength(query.semantic_similarity)
     semantic = _semantic_columns(strength, by_reviewer, by_author, w_exp, (rc, rp, ac, ap), n)
     return np.column_stack([raw, *(semantic[name] for name in SEMANTIC_SIGNALS)])
+
+
+def _sharp_columns(
+    path: np.ndarray,
+    text: np.ndarray,
+    weights: np.ndarray,
+    by_reviewer: Callable[[np.ndarray], np.ndarray],
+    by_author: Callable[[np.ndarray], np.ndarray],
+) -> dict[str, np.ndarray]:
+    """The sharpened, short-decay signals (``SIGNALS`` comments) from per-change similarity."""
+    return {
+        "path_rev_sharp": by_reviewer(path**SHARP_POWER * weights),
+        "text_auth_sharp": by_author(text**SHARP_POWER * weights),
+        "text_auth_short": by_author(text * weights),
+    }
+
+
+def _max_by(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per person, the largest of ``values`` over their edges (0 for people without any)."""
+    best = np.zeros(n)
+    np.maximum.at(best, keys, values)
+    return best
 
 
 def semantic_strength(similarity: np.ndarray) -> np.ndarray:
