@@ -119,6 +119,16 @@ def test_bound_threshold_is_the_lowest_score_the_bar_allows() -> None:
     assert bound_threshold(np.array([]), np.array([], dtype=bool), BAR) == NEVER
 
 
+def test_thresholds_are_chosen_with_a_margin() -> None:
+    """Chosen where the bound clears the bar at 99 %, tested at 95 %: 59 right in a row
+    pass the test, but a threshold needs 90 to be chosen as clearing."""
+    assert GatePolicy().choice_confidence == pytest.approx(0.99)
+    clean = np.linspace(0.99, 0.5, 120)
+    marks = np.array([True] * 90 + [False] + [True] * 29)
+    assert bound_threshold(clean, marks, BAR) == clean[89]
+    assert bound_threshold(clean[:80], marks[:80], BAR) == clean[79]  # none clears: best
+
+
 def test_folds_interleave_time() -> None:
     assert fold_of(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
 
