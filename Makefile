@@ -1,11 +1,12 @@
-# The two commands of the README: `make serve` runs the bot, `make test` runs the tests.
+# The two commands of the README: `make serve` runs the bot, `make test` builds the docs and
+# runs the tests.
 # Both install everything into .venv first (again only when pyproject.toml changes).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test test-fast lint demo bench clean browser
+.PHONY: serve test test-fast lint demo bench clean browser docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +26,18 @@ browser:
 serve: $(STAMP)
 	$(BIN)/steward serve
 
-test: $(STAMP) browser
+test: $(STAMP) browser docs
 	$(BIN)/python -m pytest -q
 
 # Unit and in-process tests only (no model training, no whole-bot start-ups): for a quick
 # check while working; CI runs the full `make test`.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The manual (docs/, mkdocs.yml) as a site in site/; --strict turns every warning (a broken
+# link or anchor, a page missing from the nav) into a failure, so `make test` fails on it.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check core app workers models fakegithub tests benchmarks scripts
@@ -44,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_receiver.py
 
 clean:
-	rm -rf $(VENV) .steward
+	rm -rf $(VENV) .steward site
