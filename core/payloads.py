@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.accounts import is_bot as bot_rule
+
 
 class PayloadError(ValueError):
     """A webhook payload lacks a field Steward needs, or has one of the wrong shape."""
@@ -120,8 +122,8 @@ class Actor:
 
     @property
     def is_bot(self) -> bool:
-        """Bots by account type or by the ``[bot]`` suffix GitHub gives app accounts."""
-        return self.type == "Bot" or self.login.endswith("[bot]")
+        """Bots by account type or by the ``[bot]`` suffix (:func:`core.accounts.is_bot`)."""
+        return bot_rule(self.login, self.type)
 
     @classmethod
     def parse(cls, data: Any, where: str = "sender") -> Actor:

@@ -23,13 +23,34 @@ from core.config_schema import CONFIG_PATH, RepoConfig
 from core.settings import Settings
 from core.store import ActionRecord, Store
 from core.tasks import RepoArgs
-from workers.github import GitHubClient, graphql_endpoint
+from workers.github import GitHubClient, graphql_endpoint, pull_files
 from workers.repo_config import ConfigFile, LoadedConfig, load_repo_config
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
 
 CONFIG_REPORT_MARKER = "<!-- steward:config-error -->"
+
+DISCUSSION_COMMENTS = """
+query DiscussionComments($id: ID!, $cursor: String) {
+  node(id: $id) {
+    ... on Discussion {
+      comments(first: 100, after: $cursor) {
+        nodes { body }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+}
+"""
+
+ADD_DISCUSSION_COMMENT = """
+mutation AddDiscussionComment($id: ID!, $body: String!) {
+  addDiscussionComment(input: {discussionId: $id, body: $body}) {
+    comment { id url }
+  }
+}
+"""
 
 #: What an effect's ``apply`` returns: facts merged into the recorded detail.
 Applied = Mapping[str, Any] | None
@@ -108,8 +129,29 @@ class RepoTask:
             )
         ]
 
-    async def comment_once(self, number: int, *, body: str, marker: str) -> bool:
-        """Comment unless a comment carrying ``marker`` exists already; True if posted."""
+    async def discussion_comment_bodies(self, node_id: str) -> list[str]:
+        """Every comment body of a discussion (all pages)."""
+        bodies: list[str] = []
+        cursor: str | None = None
+        while True:
+            data = await self.graphql(DISCUSSION_COMMENTS, id=node_id, cursor=cursor)
+            comments = data["node"]["comments"]
+            bodies.extend(str(n.get("body") or "") for n in comments["nodes"] if n)
+            if not comments["pageInfo"]["hasNextPage"]:
+                return bodies
+            cursor = comments["pageInfo"]["endCursor"]
+
+    async def comment_once(
+        self, number: int, *, body: str, marker: str, node_id: str = ""
+    ) -> bool:
+        """Comment on an issue or pull request (or, with ``node_id``, a discussion)
+        unless a comment carrying ``marker`` is there already; True if posted.
+        """
+        if node_id:
+            if any(marker in b for b in await self.discussion_comment_bodies(node_id)):
+                return False
+            await self.graphql(ADD_DISCUSSION_COMMENT, id=node_id, body=body)
+            return True
         if any(marker in b for b in await self.comment_bodies(number)):
             return False
         await self.gh.post(
@@ -118,6 +160,10 @@ class RepoTask:
             data={"body": body},
         )
         return True
+
+    async def pull_files(self, number: int) -> list[str]:
+        """Paths a pull request changed (:func:`workers.github.pull_files`)."""
+        return await pull_files(self.gh, self.owner, self.repo, number=number)
 
     async def apply_once(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 from gidgethub import aiohttp as gh_aiohttp
+from gidgethub.abc import GitHubAPI
 
 from core.metrics import record_rate_limit
 
@@ -179,3 +180,16 @@ def graphql_endpoint(api_url: str) -> str:
     if api_url.endswith("/api/v3"):
         return api_url.removesuffix("/v3") + "/graphql"
     return api_url + "/graphql"
+
+
+async def pull_files(gh: GitHubAPI, owner: str, repo: str, *, number: int) -> list[str]:
+    """The paths a pull request changes (all pages; GitHub lists up to 3,000): the one
+    rule every feature reads a pull request's files by.
+    """
+    return [
+        str(f["filename"])
+        async for f in gh.getiter(
+            "/repos/{owner}/{repo}/pulls/{pull_number}/files{?per_page}",
+            {"owner": owner, "repo": repo, "pull_number": number, "per_page": 100},
+        )
+    ]

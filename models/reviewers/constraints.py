@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from core.accounts import is_bot as is_bot_account
+
 #: Logins ending with this are GitHub Apps (``dependabot[bot]``) and never review.
 BOT_SUFFIX = "[bot]"
 
@@ -52,9 +54,10 @@ class Constraints:
 
 
 def is_bot(login: str, bots: Iterable[str] = ()) -> bool:
-    """True for GitHub App accounts (``[bot]`` suffix) and the listed bot logins."""
-    name = _norm(login)
-    return name.endswith(BOT_SUFFIX) or name in {_norm(b) for b in bots}
+    """True for GitHub App accounts and the listed bot logins (the one rule,
+    :func:`core.accounts.is_bot`, on a login without its account type).
+    """
+    return is_bot_account(_norm(login), also=(_norm(b) for b in bots))
 
 
 def why_ineligible(login: str, author: str, constraints: Constraints) -> str | None:

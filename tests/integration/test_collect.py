@@ -26,7 +26,6 @@ from workers.dataset.collect import (
     ResumeState,
     collect,
     encode_record,
-    is_bot,
     kept_labels,
     label_times,
     make_record,
@@ -61,21 +60,6 @@ def labeled(
     if at is not None:
         made["created_at"] = at
     return made
-
-
-@pytest.mark.parametrize(
-    ("actor", "extra", "expected"),
-    [
-        (user("alice"), (), False),
-        (user("dependabot[bot]", "Bot"), (), True),
-        (user("steward[bot]"), (), True),  # the suffix alone is enough
-        (user("some-app", "Bot"), (), True),  # the type alone is enough
-        (user("k8s-ci-robot"), ("K8s-CI-Robot",), True),  # listed with --bot
-        (None, (), False),  # a deleted account (ghost) counts as a person
-    ],
-)
-def test_is_bot(actor: dict[str, Any] | None, extra: tuple[str, ...], expected: bool) -> None:
-    assert is_bot(actor, extra) is expected
 
 
 ALICE, DEPENDABOT, STEWARD = user("alice"), user("dependabot[bot]", "Bot"), user("steward[bot]")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from core.config_schema import WelcomeConfig
-from workers.welcome.decide import first_time, has_marker, marker, render_welcome, skip_reason
+from workers.welcome.decide import first_time, marker, render_welcome, skip_reason
 
 ISSUE = {"number": 3}
 PR = {"number": 4, "pull_request": {"merged_at": None}}
@@ -73,6 +73,5 @@ def test_broken_template_syntax_falls_back() -> None:
     assert error and "@a" in body
 
 
-def test_marker_detection() -> None:
-    assert has_marker(["hi", f"welcome {marker('issue')}"], "issue")
-    assert not has_marker([f"x {marker('pull_request')}"], "issue")
+def test_each_kind_has_its_own_marker() -> None:
+    assert marker("issue") != marker("pull_request") and "steward:welcome" in marker("issue")

@@ -17,6 +17,7 @@ from typing import Any
 
 from gidgethub import BadRequest
 
+from core.accounts import is_bot
 from core.tasks import CommandArgs
 from workers.commands.decide import (
     HELP_MARKER,
@@ -43,10 +44,9 @@ from workers.commands.decide import (
 )
 from workers.feedback.flow import regate
 from workers.flow import Effect, RepoTask, open_repo
-from workers.reviewers.decide import is_bot_login, suggestion_comment
+from workers.reviewers.decide import suggestion_comment
 from workers.reviewers.flow import apply_reviewers, rank_reviewers
 from workers.runtime import TaskContext
-from workers.welcome.flow import ADD_DISCUSSION_COMMENT, discussion_comment_bodies
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ async def read_comment(task: RepoTask, args: CommandArgs) -> tuple[str, str] | N
         )
         author = found.get("user") or {}
         body, login, kind = found.get("body"), author.get("login"), author.get("type")
-    if not login or is_bot_login(str(login), str(kind or "User")):
+    if not login or is_bot(str(login), str(kind or "")):
         return None
     return str(body or ""), str(login)
 
@@ -212,14 +212,8 @@ async def react(session: Session, content: str) -> None:
 
 async def comment_once(session: Session, *, body: str, marker: str) -> None:
     """Reply on the item unless a reply carrying ``marker`` is there already."""
-    if not session.discussion:
-        await session.task.comment_once(session.args.number, body=body, marker=marker)
-        return
-    if any(
-        marker in b for b in await discussion_comment_bodies(session.task, session.args.node_id)
-    ):
-        return
-    await session.task.graphql(ADD_DISCUSSION_COMMENT, id=session.args.node_id, body=body)
+    node = session.args.node_id if session.discussion else ""
+    await session.task.comment_once(session.args.number, body=body, marker=marker, node_id=node)
 
 
 async def add_labels(session: Session, names: list[str]) -> None:

@@ -40,7 +40,8 @@ from typing import Any, Literal, TypeVar
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
-from workers.github import RateLimited
+from core.accounts import is_bot_user
+from workers.github import RateLimited, pull_files
 
 #: Items per page (GitHub's maximum).
 PER_PAGE = 100
@@ -120,18 +121,6 @@ def format_for(path: Path, explicit: str | None = None) -> Format:
 # ------------------------------------------------------- labels and records
 
 
-def is_bot(actor: Mapping[str, Any] | None, extra_bots: Iterable[str] = ()) -> bool:
-    """Whether an event's actor is a bot: type ``Bot``, a ``[bot]`` login, or listed.
-
-    A missing actor (a deleted account, shown as ``ghost``) counts as a person.
-    """
-    if not actor:
-        return False
-    login = str(actor.get("login") or "")
-    listed = {name.lower() for name in extra_bots}
-    return actor.get("type") == "Bot" or login.endswith("[bot]") or login.lower() in listed
-
-
 def label_names(item: Mapping[str, Any]) -> list[str]:
     """Names of an issue's current labels (strings or label objects), in order."""
     names = []
@@ -184,7 +173,7 @@ def kept_labels(
     return [
         name
         for name in labels
-        if name.lower() not in labelers or not is_bot(labelers[name.lower()], extra)
+        if name.lower() not in labelers or not is_bot_user(labelers[name.lower()], also=extra)
     ]
 
 
@@ -473,18 +462,6 @@ async def fetch_events(gh: GitHubAPI, owner: str, name: str, *, number: int) -> 
     return [event async for event in gh.getiter(url, params)]
 
 
-async def fetch_files(gh: GitHubAPI, owner: str, name: str, *, number: int) -> list[str]:
-    """The paths a pull request changes (all pages; GitHub lists up to 3000)."""
-    url = "/repos/{owner}/{repo}/pulls/{pull_number}/files{?per_page}"
-    params: dict[str, Any] = {
-        "owner": owner,
-        "repo": name,
-        "pull_number": number,
-        "per_page": PER_PAGE,
-    }
-    return [str(f["filename"]) async for f in gh.getiter(url, params)]
-
-
 # ------------------------------------------------------------------ collecting
 
 
@@ -545,7 +522,7 @@ class Collector:
             files = None
             if is_pull_request(item):
                 files = await patiently(
-                    lambda: fetch_files(self.gh, owner, name, number=number),
+                    lambda: pull_files(self.gh, owner, name, number=number),
                     sleep=self.sleep,
                     echo=self.echo,
                 )

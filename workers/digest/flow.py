@@ -21,6 +21,7 @@ from typing import Any
 
 from gidgethub import BadRequest, QueryError
 
+from core.accounts import is_bot_user
 from core.community.reads import community_rows, digest_records
 from core.store import Store, now_utc
 from core.tasks import DigestArgs, RepoArgs
@@ -194,7 +195,7 @@ async def open_issue(post: Post) -> Applied:
     """The marked issue a killed run made this week, else a new one: ``{"number": n}``."""
     task = post.task
     candidates = [
-        {"number": i["number"], "body": i.get("body"), "bot": _bot(i.get("user"))}
+        {"number": i["number"], "body": i.get("body"), "bot": is_bot_user(i.get("user"))}
         async for i in task.gh.getiter(
             "/repos/{owner}/{repo}/issues{?state,since,per_page}",
             {
@@ -216,10 +217,6 @@ async def open_issue(post: Post) -> Applied:
         data={"title": post.title, "body": post.body},
     )
     return {"number": int(made["number"])}
-
-
-def _bot(user: Any) -> bool:
-    return isinstance(user, dict) and user.get("type") == "Bot"
 
 
 async def edit_issue(task: RepoTask, number: int, body: str) -> bool:
@@ -301,9 +298,7 @@ async def open_discussion(post: Post, category: str) -> Applied:
         RECENT_DISCUSSIONS, owner=task.owner, name=task.repo, category=chosen["id"]
     )
     hits = recent["repository"]["discussions"]["nodes"] or []
-    candidates = [
-        {**h, "bot": (h.get("author") or {}).get("__typename") == "Bot"} for h in hits if h
-    ]
+    candidates = [{**h, "bot": is_bot_user(h.get("author"))} for h in hits if h]
     found = decide.find_marked(candidates, post.week)
     if found is not None:
         log.info("digest: adopting discussion %s#%s", task.full_name, found["number"])

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.accounts import is_bot, is_bot_user
 from core.store import ItemFact
-from workers.reviewers.decide import is_bot_login
 
 FOLLOWUP_MARKER = "<!-- steward:followup -->"
 #: ``author_association`` values of people who maintain the repository.
@@ -30,7 +30,7 @@ def parse_time(text: str) -> datetime | None:
 
 def is_maintainer_answer(*, actor: str, author: str, association: str) -> bool:
     """Whether an answer counts: a maintainer's (by association), not the author's, no bot."""
-    if not actor or actor.lower() == author.lower() or is_bot_login(actor):
+    if not actor or actor.lower() == author.lower() or is_bot(actor):
         return False
     return association.upper() in MAINTAINER_ASSOCIATIONS
 
@@ -79,7 +79,7 @@ def maintainers(collaborators: Iterable[Mapping[str, Any]]) -> list[str]:
         permissions = person.get("permissions") or {}
         login = str(person.get("login") or "")
         allowed = any(permissions.get(p) for p in MAINTAINER_PERMISSIONS)
-        if allowed and not is_bot_login(login, str(person.get("type") or "")):
+        if allowed and not is_bot_user(person):
             found.append(login)
     return found
 

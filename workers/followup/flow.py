@@ -37,7 +37,6 @@ from workers.followup.decide import (
 from workers.reviewers.flow import busy_people, current_load
 from workers.reviewers.history import people_index
 from workers.runtime import TaskContext
-from workers.welcome.flow import ADD_DISCUSSION_COMMENT, discussion_comment_bodies
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +195,6 @@ async def apply_followup(
 
     async def apply() -> None:
         body = followup_comment(person, hours=config.after_hours, kind=kind)
-        if kind == "discussion":
-            await mention_in_discussion(task, str(issue["node_id"]), body=body)
-            return
         if how == "assign":
             await task.gh.post(
                 "/repos/{owner}/{repo}/issues/{issue_number}/assignees",
@@ -206,16 +202,11 @@ async def apply_followup(
                 data={"assignees": [person]},
             )
             return
-        await task.comment_once(number, body=body, marker=FOLLOWUP_MARKER)
+        node = str(issue["node_id"]) if kind == "discussion" else ""
+        await task.comment_once(number, body=body, marker=FOLLOWUP_MARKER, node_id=node)
 
     detail = {"to": person, "after_hours": config.after_hours}
     effect = Effect(effect_key(task.full_name, number), "followup", how, number, detail)
     if await task.apply_once(effect, apply) is not None:
         log.info("followup for %s#%d: %s (%s)", task.full_name, number, person, how)
 
-
-async def mention_in_discussion(task: RepoTask, node_id: str, *, body: str) -> None:
-    """Comment on a discussion unless a follow-up comment is there already."""
-    if any(FOLLOWUP_MARKER in b for b in await discussion_comment_bodies(task, node_id)):
-        return
-    await task.graphql(ADD_DISCUSSION_COMMENT, id=node_id, body=body)

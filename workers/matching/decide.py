@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from core.accounts import is_bot
 from models.matching import embedding_text
-from workers.reviewers.decide import indexed_text, is_bot_login
+from workers.reviewers.decide import indexed_text
 
 RECOMMEND_MARKER = "<!-- steward:recommend -->"
 #: Item kinds in the index, as the keys spell them.
@@ -88,6 +89,4 @@ def recommend_comment(login: str, lines: Sequence[tuple[int, str, str]]) -> str:
 
 def can_receive(login: str, account_type: str, opted_out: Iterable[str]) -> bool:
     """Bots and people who opted out of suggestions get no recommendations."""
-    return not is_bot_login(login, account_type) and login.lower() not in {
-        o.lower() for o in opted_out
-    }
+    return not is_bot(login, account_type) and login.lower() not in {o.lower() for o in opted_out}

@@ -76,20 +76,7 @@ async def fetch_item_text(task: RepoTask, args: EmbedArgs) -> str | None:
         return embedding_text(title, str(node.get("body") or ""))
     ids: dict[str, Any] = {"owner": task.owner, "repo": task.repo, "issue_number": args.number}
     issue = await task.gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids)
-    paths: list[str] = []
-    if args.kind == "pull_request":
-        paths = [
-            str(f["filename"])
-            async for f in task.gh.getiter(
-                "/repos/{owner}/{repo}/pulls/{pull_number}/files{?per_page}",
-                {
-                    "owner": task.owner,
-                    "repo": task.repo,
-                    "pull_number": args.number,
-                    "per_page": 100,
-                },
-            )
-        ]
+    paths = await task.pull_files(args.number) if args.kind == "pull_request" else []
     return embedding_text(str(issue.get("title") or ""), str(issue.get("body") or ""), paths)
 
 
@@ -273,7 +260,6 @@ async def run_recommend(ctx: TaskContext, args: PullArgs) -> dict[str, Any]:
 async def _current_change(task: RepoTask, pull: Mapping[str, Any]) -> dict[str, Any]:
     """The merged pull request in the history format (files read from the API)."""
     from workers.reviewers.decide import change_record
-    from workers.reviewers.history import pull_files
 
-    files = await pull_files(task.gh, task.owner, task.repo, number=int(pull["number"]))
+    files = await task.pull_files(int(pull["number"]))
     return change_record(pull, reviewers=(), files=files)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from core.accounts import is_bot_user
 from models.reviewers import Suggestion
 from models.reviewers.constraints import Request
 
@@ -18,18 +19,13 @@ PEOPLE_MARKER = "<!-- steward:people -->"
 REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"})
 
 
-def is_bot_login(login: str, account_type: str = "User") -> bool:
-    """Bots never review and are never asked to."""
-    return account_type == "Bot" or login.endswith("[bot]")
-
-
 def reviewers_from(reviews: Iterable[Mapping[str, Any]], author: str) -> list[str]:
     """People who reviewed a pull request (not its author, not bots), first review first."""
     seen: dict[str, None] = {}
     for review in reviews:
         user = review.get("user") or {}
         login = str(user.get("login") or "")
-        if not login or login == author or is_bot_login(login, str(user.get("type") or "")):
+        if not login or login == author or is_bot_user(user):
             continue
         if str(review.get("state", "")).upper() in REVIEW_STATES:
             seen.setdefault(login, None)
@@ -129,6 +125,6 @@ def writers(collaborators: Iterable[Mapping[str, Any]]) -> list[str]:
         permissions = person.get("permissions") or {}
         can_push = any(permissions.get(p) for p in ("push", "maintain", "admin"))
         login = str(person.get("login") or "")
-        if can_push and not is_bot_login(login, str(person.get("type") or "")):
+        if can_push and not is_bot_user(person):
             allowed.append(login)
     return allowed

@@ -20,7 +20,7 @@ from workers.reviewers.decide import (
     suggestion_comment,
     writers,
 )
-from workers.reviewers.history import people_index, pull_files, reviewer_index
+from workers.reviewers.history import people_index, reviewer_index
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ async def rank_reviewers(task: RepoTask, pull: dict[str, Any]) -> tuple[list[Sug
     """The reviewers to ask for ``pull``, and the size of the history they came from."""
     config = task.config.reviewers
     files, allowed, load, owners = await asyncio.gather(
-        pull_files(task.gh, task.owner, task.repo, number=int(pull["number"])),
+        task.pull_files(int(pull["number"])),
         eligible_people(task),
         current_load(task),
         codeowners(task),

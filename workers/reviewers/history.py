@@ -18,6 +18,7 @@ from core.store import Store
 from core.tasks import INDEX, BackfillArgs, IndexArgs, PullArgs
 from models.reviewers import Change, ReviewerIndex
 from models.reviewers.index import Target
+from workers.github import pull_files
 from workers.reviewers.decide import change_record, closing_references, indexed_text, reviewers_from
 from workers.runtime import TaskContext
 
@@ -29,17 +30,6 @@ PAGE_SIZE = 100
 
 _lock = threading.Lock()
 _indexes: dict[tuple[str, str], tuple[int, ReviewerIndex]] = {}
-
-
-async def pull_files(gh: GitHubAPI, owner: str, repo: str, *, number: int) -> list[str]:
-    """Paths a pull request changed (all pages)."""
-    files = []
-    async for f in gh.getiter(
-        "/repos/{owner}/{repo}/pulls/{pull_number}/files{?per_page}",
-        {"owner": owner, "repo": repo, "pull_number": number, "per_page": 100},
-    ):
-        files.append(str(f["filename"]))
-    return files
 
 
 async def pull_reviews(

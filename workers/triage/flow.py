@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.accounts import is_bot_user
 from core.tasks import BOOTSTRAP, BootstrapArgs, TriageArgs
 from workers.dataset.collect import read_records
 from workers.feedback.decide import label_effect_key
@@ -114,16 +115,6 @@ async def _fetch_discussion(task: RepoTask, node_id: str) -> Fetched:
     )
 
 
-async def _pull_paths(task: RepoTask, number: int) -> list[str]:
-    return [
-        str(f["filename"])
-        async for f in task.gh.getiter(
-            "/repos/{owner}/{repo}/pulls/{pull_number}/files{?per_page}",
-            {"owner": task.owner, "repo": task.repo, "pull_number": number, "per_page": 100},
-        )
-    ]
-
-
 async def fetch(task: RepoTask, args: TriageArgs) -> Fetched:
     """The item's text, labels and (for PRs) changed paths, plus the repository's labels."""
     if args.kind == "discussion":
@@ -132,7 +123,7 @@ async def fetch(task: RepoTask, args: TriageArgs) -> Fetched:
     issue, repo_labels = await asyncio.gather(
         task.gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids), _rest_labels(task)
     )
-    paths = await _pull_paths(task, args.number) if args.kind == "pull_request" else []
+    paths = await task.pull_files(args.number) if args.kind == "pull_request" else []
     return Fetched(
         title=str(issue.get("title") or ""),
         body=str(issue.get("body") or ""),
@@ -150,8 +141,7 @@ async def labels_removed_by_humans(task: RepoTask, number: int) -> set[str]:
         {"owner": task.owner, "repo": task.repo, "issue_number": number, "per_page": 100},
     ):
         actor = event.get("actor") or {}
-        is_bot = actor.get("type") == "Bot" or str(actor.get("login", "")).endswith("[bot]")
-        if event.get("event") == "unlabeled" and not is_bot:
+        if event.get("event") == "unlabeled" and not is_bot_user(actor):
             removed.add(str((event.get("label") or {}).get("name", "")))
     return removed
 

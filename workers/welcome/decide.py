@@ -89,9 +89,3 @@ def render_welcome(
         error = f"welcome.{kind}_message: {exc}"
         text = _env.from_string(template_for(WelcomeConfig(), kind)).render(**context)
     return f"{text.strip()}\n\n{marker(kind)}", error
-
-
-def has_marker(bodies: Iterable[str], kind: WelcomeKind) -> bool:
-    """Whether any existing comment already is this welcome."""
-    token = marker(kind)
-    return any(token in (body or "") for body in bodies)

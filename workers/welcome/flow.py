@@ -13,7 +13,6 @@ from workers.welcome.decide import (
     KINDS,
     WelcomeKind,
     effect_key,
-    has_marker,
     is_prior,
     kind_enabled,
     marker,
@@ -22,27 +21,6 @@ from workers.welcome.decide import (
 )
 
 log = logging.getLogger(__name__)
-
-DISCUSSION_COMMENTS = """
-query DiscussionComments($id: ID!, $cursor: String) {
-  node(id: $id) {
-    ... on Discussion {
-      comments(first: 100, after: $cursor) {
-        nodes { body }
-        pageInfo { hasNextPage endCursor }
-      }
-    }
-  }
-}
-"""
-
-ADD_DISCUSSION_COMMENT = """
-mutation AddDiscussionComment($id: ID!, $body: String!) {
-  addDiscussionComment(input: {discussionId: $id, body: $body}) {
-    comment { id url }
-  }
-}
-"""
 
 AUTHOR_DISCUSSIONS = """
 query AuthorDiscussions($q: String!) {
@@ -80,19 +58,6 @@ async def is_first_discussion(task: RepoTask, *, author: str, number: int) -> bo
     data = await task.graphql(AUTHOR_DISCUSSIONS, q=f"repo:{task.full_name} author:{author}")
     nodes = data["search"]["nodes"] or []
     return not any(node and node.get("number") != number for node in nodes)
-
-
-async def discussion_comment_bodies(task: RepoTask, node_id: str) -> list[str]:
-    """Every comment body of a discussion (all pages)."""
-    bodies: list[str] = []
-    cursor: str | None = None
-    while True:
-        data = await task.graphql(DISCUSSION_COMMENTS, id=node_id, cursor=cursor)
-        comments = data["node"]["comments"]
-        bodies.extend(str(n.get("body") or "") for n in comments["nodes"] if n)
-        if not comments["pageInfo"]["hasNextPage"]:
-            return bodies
-        cursor = comments["pageInfo"]["endCursor"]
 
 
 async def contributing_url(task: RepoTask, path: str) -> str | None:
@@ -162,12 +127,8 @@ def newcomer_vectors(task: RepoTask, issues: list[dict[str, Any]]) -> tuple[dict
 async def post_welcome(task: RepoTask, args: WelcomeArgs, body: str) -> bool:
     """Post the welcome unless an earlier run already did (marker check); True if posted."""
     kind = welcome_kind(args.kind)
-    if kind == "discussion":
-        if has_marker(await discussion_comment_bodies(task, args.node_id), kind):
-            return False
-        await task.graphql(ADD_DISCUSSION_COMMENT, id=args.node_id, body=body)
-        return True
-    return await task.comment_once(args.number, body=body, marker=marker(kind))
+    node = args.node_id if kind == "discussion" else ""
+    return await task.comment_once(args.number, body=body, marker=marker(kind), node_id=node)
 
 
 def welcome_kind(kind: str) -> WelcomeKind:
