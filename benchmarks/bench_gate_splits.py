@@ -274,7 +274,8 @@ def make_oof(groups: Mapping[str, list[LabelledItem]], out: Path, folds: int = 5
     import os
 
     from models.defaults import base_model
-    from models.triage.train import TrainConfig, make_tasks, out_of_fold
+    from models.triage.finetune import TrainConfig, make_tasks
+    from models.triage.train import out_of_fold
 
     cfg = TrainConfig(base_model=base_model(os.environ), progress=False)
     tasks = make_tasks(groups)

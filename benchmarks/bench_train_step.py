@@ -26,7 +26,7 @@ def time_steps(
 
     from models.defaults import base_model
     from models.encoder import Encoder
-    from models.triage.train import Task, TrainConfig, optimizer_for, training_loss
+    from models.triage.finetune import Task, TrainConfig, optimizer_for, training_loss
 
     cfg = TrainConfig(base_model=base_model({}), precision=precision, progress=False)
     torch.manual_seed(0)

@@ -80,14 +80,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from models.triage.calibration import NEVER, applied_stats, calibrate_thresholds
     from models.triage.data import by_repo, labelled_only, load_items
     from models.triage.evaluate import evaluate_repo
+    from models.triage.finetune import TrainConfig, fine_tune, make_tasks
     from models.triage.lexical import blend
-    from models.triage.train import (
-        TrainConfig,
-        fine_tune,
-        fit_lexical,
-        make_tasks,
-        stratified_folds,
-    )
+    from models.triage.train import fit_lexical, stratified_folds
 
     cfg = TrainConfig(base_model=base_model({}), seed=args.seed, epochs=args.epochs, progress=False)
     groups = by_repo(labelled_only(load_items(args.data)))

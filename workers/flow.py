@@ -141,9 +141,7 @@ class RepoTask:
                 return bodies
             cursor = comments["pageInfo"]["endCursor"]
 
-    async def comment_once(
-        self, number: int, *, body: str, marker: str, node_id: str = ""
-    ) -> bool:
+    async def comment_once(self, number: int, *, body: str, marker: str, node_id: str = "") -> bool:
         """Comment on an issue or pull request (or, with ``node_id``, a discussion)
         unless a comment carrying ``marker`` is there already; True if posted.
         """

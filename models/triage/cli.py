@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from models.encoder import PRECISIONS
-from models.triage.train import TrainConfig
+from models.triage.finetune import TrainConfig
 
 #: Repo name given to items when one model is trained on several repositories pooled.
 POOLED_REPO = "*"
@@ -126,7 +126,7 @@ def add_classify(subparsers: Any) -> None:
 def train_config(args: argparse.Namespace) -> Any:
     """``TrainConfig`` from the command line and the environment."""
     from models.defaults import base_model, resolve_model_name
-    from models.triage.train import TrainConfig
+    from models.triage.finetune import TrainConfig
 
     return TrainConfig(
         base_model=resolve_model_name(args.base_model)
@@ -241,8 +241,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Score models on a labelled file, write the report, print a summary."""
     from models.triage.data import DatasetError, by_repo, load_dataset
     from models.triage.evaluate import describe_precision, evaluate_repo, summarise, write_report
+    from models.triage.finetune import Task
     from models.triage.model import load_cached, to_builtin
-    from models.triage.train import Task
 
     try:
         groups = by_repo(labelled_items(load_dataset(args.data).items))

@@ -163,9 +163,9 @@ def bound_threshold(
 ) -> float:
     """The threshold of a label: the lowest score whose "apply when score ≥ it" set
     clears the bar at :attr:`GatePolicy.choice_confidence`, its counts taken ``scale``
-    times; when none does, the score where that bound is highest (the most promising threshold: people's later judgments of the
-    decisions there add to its evidence). :data:`NEVER` with fewer than ``min_support``
-    candidates.
+    times; when none does, the score where that bound is highest (the most promising
+    threshold: people's later judgments of the decisions there add to its evidence).
+    :data:`NEVER` with fewer than ``min_support`` candidates.
 
     ``scale`` lets a fold's threshold be chosen as the whole history's would be: the
     other folds hold ``(folds - 1) / folds`` of the evidence.

@@ -257,8 +257,8 @@ def model_gates() -> list[dict[str, Any]]:
 @pytest.fixture
 def install_model(flows: Flows, triage_model: Path) -> Callable[[str], Path]:
     """Give ``ORG/<repo>`` the shared model (a link, as the retrain flow's live link is)."""
+    from workers.modelstore import model_folder
     from workers.retrain.flow import discussion_gates
-    from workers.triage.inference import model_folder
 
     def install(repo: str, *, gated: bool = True, discussions: str = "confirmed") -> Path:
         """``discussions``: ``confirmed`` (people's labels on discussions put `bug` live, as

@@ -27,7 +27,7 @@ from tests.flows.test_reviewers_flow import WRITERS, repo_with_history
 from tests.support import INSTALLATION_ID, ORG
 from workers.commands.decide import HELP_MARKER
 from workers.commands.flow import run_commands
-from workers.feedback.decide import label_effect_key
+from workers.gates import label_effect_key
 
 BOT = "steward[bot]"
 LABELS = ("bug", "docs", "Good First Issue")

@@ -20,8 +20,8 @@ from core.store import ActionRecord
 from core.tasks import BackfillArgs, FeedbackArgs, InstallationArgs, PullArgs, TriageArgs
 from tests.flows.conftest import TRIAGE_LABELS, Flows
 from tests.support import INSTALLATION_ID, ORG
-from workers.feedback.decide import label_effect_key
 from workers.feedback.flow import run_feedback
+from workers.gates import label_effect_key
 from workers.installations.flow import run_installation_sync
 from workers.reviewers import history
 from workers.reviewers.history import run_backfill, run_record_pull

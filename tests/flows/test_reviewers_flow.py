@@ -18,7 +18,7 @@ from core.tasks import BackfillArgs, IssueArgs, PullArgs
 from fakegithub.state import Permission
 from tests.flows.conftest import Flows
 from tests.support import INSTALLATION_ID, ORG
-from workers.reviewers.decide import PEOPLE_MARKER, REVIEWERS_MARKER
+from workers.people import PEOPLE_MARKER, REVIEWERS_MARKER
 from workers.reviewers.flow import run_issue_people, run_reviewers
 from workers.reviewers.history import run_backfill
 

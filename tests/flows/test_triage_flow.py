@@ -21,7 +21,7 @@ from core.tasks import TriageArgs
 from fakegithub.fake import FakeGitHub
 from tests.flows.conftest import TRIAGE_LABELS, Flows
 from tests.support import INSTALLATION_ID, ORG
-from workers.feedback.decide import label_effect_key
+from workers.gates import label_effect_key
 from workers.triage.decide import MARKER
 from workers.triage.flow import run_triage
 

@@ -20,11 +20,12 @@ from fakegithub.fake import FakeGitHub
 from fakegithub.state import iso
 from models.triage.data import load_dataset
 from tests.support import APP_ID, INSTALLATION_ID, ORG, key_pair, unique
-from workers.dataset.collect import (
+from workers.collect import collect, refresh_updated
+from workers.github import GitHubClient, GitHubUnavailable
+from workers.records import (
     CollectQuery,
     ResumeMismatch,
     ResumeState,
-    collect,
     encode_record,
     kept_labels,
     label_times,
@@ -32,13 +33,11 @@ from workers.dataset.collect import (
     parse_repo,
     parse_since,
     read_records,
-    refresh_updated,
     resume_from,
     state_from_json,
     state_path,
     state_to_json,
 )
-from workers.github import GitHubClient, GitHubUnavailable
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -554,7 +553,7 @@ async def test_survives_rate_limits(fake: FakeGitHub, gh: GitHubClient, tmp_path
 
 
 async def test_unknown_repository_is_reported(gh: GitHubClient, tmp_path: Path) -> None:
-    from workers.dataset.collect import RepoNotFound
+    from workers.collect import RepoNotFound
 
     with pytest.raises(RepoNotFound, match="not found or is not accessible"):
         await collect(gh, CollectQuery(f"{ORG}/no-such-repo"), tmp_path / "x.jsonl")

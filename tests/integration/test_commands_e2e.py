@@ -248,7 +248,7 @@ def test_steward_wrong_undoes_the_bots_labels_once_and_help_is_posted_once(
 ) -> None:
     from core.store import ActionRecord
     from workers.commands.decide import HELP_MARKER
-    from workers.feedback.decide import label_effect_key
+    from workers.gates import label_effect_key
 
     repo = new_repo(fake, "cmd-wrong")
     full = f"{ORG}/{repo}"

@@ -19,11 +19,10 @@ import pytest
 from app.cli import main
 from core.store import Store, open_store
 from models.triage.model import ENCODERS_DIR, TriageMeta, encoder_folder
+from models.triage.plan import RetrainPolicy
 from tests.integration.test_retrain import cli_env
-from workers.retrain.decide import RetrainPolicy
-from workers.retrain.flow import (
+from workers.modelstore import (
     META_FILE,
-    Member,
     ModelPaths,
     clean_partial,
     live_version,
@@ -32,9 +31,9 @@ from workers.retrain.flow import (
     prune_versions,
     publish,
     remove_encoder,
-    retrain_group,
     version_numbers,
 )
+from workers.retrain.flow import Member, retrain_group
 
 pytestmark = pytest.mark.timeout(60)
 

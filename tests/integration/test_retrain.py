@@ -24,34 +24,22 @@ from core.store import Store, open_store
 from core.tasks import RetrainArgs
 from fakegithub.fake import FakeGitHub
 from models.triage.data import LabelledItem
+from models.triage.plan import RetrainPolicy, plan_training, restrict, time_split
 from tests.support import APP_ID, INSTALLATION_ID, ORG, SECRET, key_pair, unique
-from workers.retrain.decide import (
-    RetrainPolicy,
-    Score,
-    align_probs,
-    already_trained,
-    data_fingerprint,
-    next_version,
-    plan_training,
-    promotion,
-    restrict,
-    time_split,
-    version_of,
-)
-from workers.retrain.flow import (
+from workers.modelstore import (
     ModelPaths,
     adopt_live,
-    default_train_config,
     live_version,
+    next_version,
     point_live,
     promote_version,
     publish,
-    queue_retrains,
-    read_issues,
     reconcile_live,
-    retrain_jobs,
-    run_retrain,
+    version_of,
 )
+from workers.records import read_issues
+from workers.retrain.decide import Score, align_probs, already_trained, data_fingerprint, promotion
+from workers.retrain.flow import default_train_config, queue_retrains, retrain_jobs, run_retrain
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -453,7 +441,7 @@ def settings(fake_github: tuple[FakeGitHub, str], redis_url: str, tmp_path: Path
 
 def tiny_config() -> Any:
     from models.defaults import packaged_model_path
-    from models.triage.train import TrainConfig
+    from models.triage.finetune import TrainConfig
 
     return TrainConfig(
         base_model=packaged_model_path(),
@@ -504,7 +492,7 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
     # The new encoder's embeddings replace the old ones: the index is rebuilt.
     assert [(task, m["repo"]) for task, m in QUEUED] == [("steward.index", name)]
     from models.triage.model import TriageModel
-    from workers.triage.inference import has_model
+    from workers.modelstore import has_model
 
     assert has_model(settings.data_dir / "models", full)
     assert TriageModel.load(paths.live).labels == ["bug", "feature", "question"]
@@ -616,7 +604,7 @@ def test_scheduled_retrain_all_runs_in_a_real_worker(
 async def test_one_retrain_per_repository_at_a_time(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    from workers.retrain.flow import retrain_lock
+    from workers.modelstore import retrain_lock
 
     client = Redis.from_url(redis_url)
     repo = unique("locked")

@@ -287,7 +287,7 @@ def test_human_removing_a_bot_label_is_recorded_as_feedback(
     bot: Bot, fake: FakeGitHub, redis_url: str
 ) -> None:
     from core.store import ActionRecord
-    from workers.feedback.decide import label_effect_key
+    from workers.gates import label_effect_key
 
     repo = new_repo(fake, "feedback")
     full = f"{ORG}/{repo}"

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from models.triage.train import contrastive_loss
+from models.triage.finetune import contrastive_loss
 
 BUG, FEAT = ("bug",), ("feature",)
 
@@ -48,7 +48,7 @@ def test_gradient_is_finite_and_pulls_positives_together() -> None:
 def test_fine_tune_with_the_contrastive_term() -> None:
     from models.defaults import base_model
     from models.triage.data import LabelledItem
-    from models.triage.train import TrainConfig, fine_tune, make_tasks
+    from models.triage.finetune import TrainConfig, fine_tune, make_tasks
 
     texts = ["app crashes", "add dark mode", "segfault on start", "support export to csv"]
     labels = [("bug",), ("feature",)] * 2

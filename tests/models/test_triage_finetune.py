@@ -13,7 +13,7 @@ import pytest
 from models.defaults import base_model
 from models.triage.cli import main
 from models.triage.data import LabelledItem, load_items, repo_dirname
-from models.triage.train import FineTuned, TrainConfig, fine_tune, make_tasks
+from models.triage.finetune import FineTuned, TrainConfig, fine_tune, make_tasks
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from models.triage.data import LabelledItem
-from models.triage.train import TrainConfig, make_tasks, oof_metrics
+from models.triage.finetune import TrainConfig, make_tasks
+from models.triage.train import oof_metrics
 
 LABELS = ("bug", "feature", "question")
 

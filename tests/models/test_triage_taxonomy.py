@@ -215,7 +215,7 @@ def test_records_from_older_collections_are_untimed() -> None:
 
 
 def test_the_collectors_records_are_what_it_reads() -> None:
-    from workers.dataset.collect import make_record
+    from workers.records import make_record
 
     item = {"number": 3, "title": "t", "created_at": at(0), "closed_at": at(9)}
     made = make_record(

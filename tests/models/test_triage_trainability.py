@@ -9,7 +9,8 @@ import pytest
 
 from models.triage.cli import main
 from models.triage.data import DatasetError, LabelledItem
-from models.triage.train import TrainConfig, check_trainable, train_models, trainability_problems
+from models.triage.finetune import TrainConfig
+from models.triage.train import check_trainable, train_models, trainability_problems
 
 
 def items(repo: str, *labels: str) -> list[LabelledItem]:

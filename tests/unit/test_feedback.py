@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.feedback.decide import feedback_kind, label_effect_key
+from workers.feedback.decide import feedback_kind
+from workers.gates import label_effect_key
 
 
 @pytest.mark.parametrize(

@@ -125,3 +125,94 @@ def test_the_shared_floor_names_the_same_precisions_as_the_encoder() -> None:
     from models.encoder import PRECISIONS as ENCODER_PRECISIONS
 
     assert PRECISIONS == ENCODER_PRECISIONS
+
+
+# --------------------------------------------------------------- workers' floors
+
+WORKERS = ROOT / "workers"
+#: The composition: the only modules that know every feature (the Celery tasks, the
+#: worker's app and command).
+COMPOSITION = {"tasks", "celery_app", "cli"}
+#: Imports between features that are allowed: none. Work one feature hands to another
+#: goes through a task contract (``Runtime.enqueue``); what two features share lives
+#: in the worker's base (``workers/*.py``), ``core`` or ``models``.
+ALLOWED_BETWEEN_FEATURES: set[tuple[str, str]] = set()
+
+
+def features() -> list[str]:
+    """The feature packages: ``workers/<feature>/``."""
+    return sorted(p.name for p in WORKERS.iterdir() if (p / "__init__.py").is_file())
+
+
+def room_of(module: str) -> str | None:
+    """``workers.triage.flow`` → ``triage``; a base module is ``base``, the composition
+    ``composition``; None outside ``workers``.
+    """
+    parts = module.split(".")
+    if parts[0] != "workers":
+        return None
+    if len(parts) < 2:  # the package itself
+        return "base"
+    if parts[1] in features():
+        return parts[1]
+    return "composition" if parts[1] in COMPOSITION else "base"
+
+
+def room_imports() -> dict[str, set[tuple[str, str]]]:
+    """Per room of ``workers``: (room it imports, where) for every import of another room."""
+    rooms: dict[str, set[tuple[str, str]]] = {}
+    for path, tree in sources("workers"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        here = room_of(module.removesuffix(".__init__"))
+        assert here is not None
+        for line, imported in imported_modules(tree):
+            there = room_of(imported)
+            if there and there != here:
+                rooms.setdefault(here, set()).add((there, f"{path.relative_to(ROOT)}:{line}"))
+    return rooms
+
+
+def test_features_stand_side_by_side() -> None:
+    """No ``workers/<feature>`` imports another feature, at module level or inside a
+    function."""
+    crossing = sorted(
+        f"{where} imports workers.{there}"
+        for here, found in room_imports().items()
+        if here in features()
+        for there, where in found
+        if there in features() and (here, there) not in ALLOWED_BETWEEN_FEATURES
+    )
+    assert crossing == []
+
+
+def test_the_base_stands_below_the_features() -> None:
+    """The worker's base (``workers/*.py``) imports no feature and not the composition."""
+    upward = sorted(
+        f"{where} imports {there}"
+        for there, where in room_imports().get("base", set())
+        if there != "base"
+    )
+    assert upward == []
+
+
+def test_workers_stand_on_at_most_four_floors() -> None:
+    """Floors of ``workers``: the base, the features side by side, the composition."""
+    edges = room_imports()
+
+    def floor(room: str, seen: frozenset[str] = frozenset()) -> int:
+        assert room not in seen, f"a cycle through {room}"
+        below = {there for there, _ in edges.get(room, set())}
+        return 1 + max((floor(r, seen | {room}) for r in below), default=0)
+
+    rooms = {"base", "composition", *features()}
+    assert max(floor(r) for r in rooms) <= 4
+
+
+@pytest.mark.parametrize("package", PRODUCT)
+def test_no_product_file_over_600_lines(package: str) -> None:
+    long = [
+        f"{path.relative_to(ROOT)} ({n} lines)"
+        for path, _ in sources(package)
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 600
+    ]
+    assert long == []

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.retrain.decide import (
-    ModelRef,
-    RetrainPolicy,
-    encoders_to_prune,
-    referenced_digests,
-    versions_to_prune,
-)
+from models.triage.plan import RetrainPolicy
+from workers.modelstore import ModelRef, encoders_to_prune, referenced_digests, versions_to_prune
 
 HOUR = 3600.0
 

@@ -7,13 +7,8 @@ from typing import Any
 import pytest
 
 from models.reviewers import Suggestion
-from workers.reviewers.decide import (
-    change_record,
-    review_requests,
-    reviewers_from,
-    suggestion_comment,
-    writers,
-)
+from models.reviewers.requests import change_record, review_requests, reviewers_from, writers
+from workers.people import suggestion_comment
 
 
 def review(login: str, state: str = "APPROVED", kind: str = "User") -> dict[str, Any]:
@@ -121,13 +116,13 @@ def test_suggestion_comment() -> None:
     ],
 )
 def test_closing_references(text: str, expected: list[int]) -> None:
-    from workers.reviewers.decide import closing_references
+    from models.reviewers.requests import closing_references
 
     assert closing_references(text, "octo/repo") == expected
 
 
 def test_indexed_text_adds_fixed_issue_titles() -> None:
-    from workers.reviewers.decide import indexed_text
+    from models.reviewers.requests import indexed_text
 
     change = {"id": "1", "body": "b", "fixes": [{"number": 3, "title": "http2 hangs"}]}
     assert indexed_text(change)["body"] == "b\nhttp2 hangs"

@@ -42,10 +42,9 @@ from workers.commands.decide import (
     too_many_reason,
     unknown_labels_reason,
 )
-from workers.feedback.flow import regate
 from workers.flow import Effect, RepoTask, open_repo
-from workers.reviewers.decide import suggestion_comment
-from workers.reviewers.flow import apply_reviewers, rank_reviewers
+from workers.gates import regate
+from workers.people import apply_reviewers, rank_reviewers, suggestion_comment
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@
 ``app.cli`` composes it with the other feature modules. The handler resolves
 credentials (``GITHUB_TOKEN``, else the App's ``APP_ID`` + ``PRIVATE_KEY`` and an
 installation), builds a :class:`workers.github.GitHubClient` and runs
-:func:`workers.dataset.collect.collect`. Heavy imports happen inside the handler.
+:func:`workers.collect.collect`. Heavy imports happen inside the handler.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import aiohttp
+from workers.commandline import CredentialsError, github_client
 
+if TYPE_CHECKING:
     from core.settings import Settings
-    from workers.dataset.collect import CollectQuery, CollectResult
-    from workers.github import GitHubClient
+    from workers.collect import CollectResult
+    from workers.records import CollectQuery
 
 COLLECT_EPILOG = """\
 output: JSONL, one object per issue or pull request, oldest first:
@@ -45,10 +45,6 @@ credentials: GITHUB_TOKEN if set; else APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PA
   of the GitHub App, acting as the installation on the repository (found
   automatically, or --installation-id). GITHUB_API_URL or GHE_HOST select the server.
 """
-
-
-class CredentialsError(Exception):
-    """Neither a token nor App credentials are available."""
 
 
 def register(subparsers: Any) -> None:
@@ -110,7 +106,7 @@ def _error(message: str) -> None:
 def run_collect(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     """Handler of ``steward dataset collect``; returns the exit status."""
     from core.settings import SettingsError, load_settings
-    from workers.dataset.collect import CollectError
+    from workers.records import CollectError
 
     env = os.environ if env is None else env
     try:
@@ -142,7 +138,7 @@ def run_collect(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
 
 def build_query(args: argparse.Namespace) -> CollectQuery:
     """The collection the arguments ask for (``ValueError`` with a message if invalid)."""
-    from workers.dataset.collect import CollectQuery, format_for, parse_repo, parse_since
+    from workers.records import CollectQuery, format_for, parse_repo, parse_since
 
     owner, name = parse_repo(args.repo)
     if args.limit is not None and args.limit < 1:
@@ -187,7 +183,7 @@ async def _collect(
 ) -> CollectResult:
     import aiohttp
 
-    from workers.dataset.collect import collect
+    from workers.collect import collect
 
     async with aiohttp.ClientSession() as session:
         gh = await github_client(
@@ -202,111 +198,3 @@ async def _collect(
             restart=args.restart,
             progress=not args.no_progress,
         )
-
-
-async def github_client(
-    session: aiohttp.ClientSession,
-    settings: Settings,
-    *,
-    env: Mapping[str, str],
-    repo: str,
-    installation_id: int | None,
-) -> GitHubClient:
-    """A client acting with ``GITHUB_TOKEN``, else as the App's installation on ``repo``
-    (``owner/name``; found automatically unless ``installation_id`` is given)."""
-    from workers.github import GitHubClient
-
-    options: dict[str, Any] = {
-        "retries": settings.http_retries,
-        "max_rate_limit_wait": settings.max_rate_limit_wait,
-    }
-    from core.settings import merged_environment
-
-    token = merged_environment(env, settings.env_file).get("GITHUB_TOKEN")
-    if token:
-        return GitHubClient(session, base_url=settings.github_api_url, oauth_token=token, **options)
-    if not (settings.app_id and settings.private_key):
-        raise CredentialsError(
-            "no GitHub credentials: set GITHUB_TOKEN (a personal access or installation "
-            "token), or APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH) of the Steward App "
-            "(in the environment or .env)"
-        )
-    return await _installation_client(
-        session, settings, repo=repo, installation_id=installation_id, options=options
-    )
-
-
-async def _installation_client(
-    session: aiohttp.ClientSession,
-    settings: Settings,
-    *,
-    repo: str,
-    installation_id: int | None,
-    options: dict[str, Any],
-) -> GitHubClient:
-    from workers.auth import InstallationAuth
-
-    auth = InstallationAuth(
-        app_id=str(settings.app_id),
-        private_key=str(settings.private_key),
-        api_url=settings.github_api_url,
-        redis=MemoryCache(),  # type: ignore[arg-type]  # a one-shot CLI needs no Redis
-        session=session,
-    )
-    if installation_id is None:
-        installation_id = await _installation_for(session, settings, auth=auth, repo=repo)
-    return await auth.client(installation_id, **options)
-
-
-async def _installation_for(
-    session: aiohttp.ClientSession, settings: Settings, *, auth: Any, repo: str
-) -> int:
-    """The id of the App's installation that covers the repository."""
-    from gidgethub import BadRequest
-
-    from workers.github import GitHubClient
-
-    owner, name = repo.split("/", 1)
-    app_client = GitHubClient(session, base_url=settings.github_api_url)
-    try:
-        data = await app_client.getitem(
-            "/repos/{owner}/{repo}/installation",
-            {"owner": owner, "repo": name},
-            jwt=auth.app_jwt(),
-        )
-    except BadRequest as exc:
-        if exc.status_code != 404:
-            raise
-        raise CredentialsError(
-            f"the App (APP_ID={settings.app_id}) is not installed on {repo}, or the "
-            "repository does not exist; install the App there, pass --installation-id, or "
-            "set GITHUB_TOKEN"
-        ) from None
-    return int(data["id"])
-
-
-class MemoryCache:
-    """A stand-in for the Redis token cache of one process: async ``get``/``set``/
-    ``delete`` and ``lock`` (what :class:`workers.auth.InstallationAuth` uses), in memory.
-    """
-
-    def __init__(self) -> None:
-        self._data: dict[str, Any] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    def lock(self, name: str, **_options: Any) -> asyncio.Lock:
-        """A lock shared by everyone in this process who asks for ``name``."""
-        return self._locks.setdefault(name, asyncio.Lock())
-
-    async def get(self, key: str) -> Any:
-        """The value stored under ``key`` (expiry is not needed for one short run)."""
-        return self._data.get(key)
-
-    async def set(self, key: str, value: Any, ex: int | None = None) -> bool:
-        """Store ``value`` under ``key``."""
-        self._data[key] = value
-        return True
-
-    async def delete(self, *keys: str) -> int:
-        """Forget ``keys``; the number that existed."""
-        return sum(self._data.pop(key, None) is not None for key in keys)

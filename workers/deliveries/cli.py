@@ -132,8 +132,8 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
 
 def _recover(options: RecoverOptions) -> Recovery | None:
     """One run of the recovery with ``options``; None (after saying why) when it cannot."""
+    from workers.commandline import redis_url_for
     from workers.deliveries.flow import CredentialsMissing, app_credentials
-    from workers.retrain.cli import redis_url_for
 
     settings = _settings()
     if settings is None:

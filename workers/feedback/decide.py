@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 
-def label_effect_key(repo_full_name: str, number: int, label: str) -> str:
-    """The audit-log key under which triage records a label it applied."""
-    return f"triage:{repo_full_name}#{number}:label:{label}"
-
-
 def feedback_kind(*, added: bool, bot_applied_this: bool, bot_acted_on_item: bool) -> str | None:
     """What a human label change tells us about the bot, or None if nothing.
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from core.store import Store
 from core.tasks import FeedbackArgs
-from models.triage.gate import GatePolicy, LiveCounts, gate_from_json, live_verdict
 from workers.feedback.decide import feedback_kind
+from workers.gates import regate
 from workers.runtime import TaskContext
-from workers.triage.decide import scope_of
-from workers.triage.live_eval import label_counts
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +33,3 @@ async def run_feedback(ctx: TaskContext, args: FeedbackArgs) -> dict[str, Any]:
         )
     changed = regate(ctx.store, full, label, number=number) if kind else None
     return {"feedback": kind, "gate": changed} if changed else {"feedback": kind}
-
-
-def regate(store: Store, repo: str, label: str, *, number: int) -> str | None:
-    """Promote or demote ``label`` from what people did with the bot's decisions on it
-    (for the kind of item ``number`` is); the label's new state when it changed.
-    """
-    decisions = [
-        a for a in store.actions_for(repo) if a["feature"] == "triage" and a["action"] == "decision"
-    ]
-    kinds = {int(d["number"]): scope_of(str(d["detail"].get("kind", "issue"))) for d in decisions}
-    scope = kinds.get(number, "issue")
-    rows = [r for r in store.gates_for(repo, scope) if r["label"] == label]
-    if not rows:
-        return None
-    gate = gate_from_json(rows[0]["gate"])
-    same_kind = [d for d in decisions if kinds[int(d["number"])] == scope]
-    counts = label_counts(same_kind, store.feedback_for(repo)).get(label, LiveCounts())
-    policy = GatePolicy.from_json((store.profile_for(repo) or {}).get("policy"))
-    changed = live_verdict(gate, counts, policy)
-    if changed == gate:
-        return None
-    # Stored whenever people's evidence changed, so `steward status` shows it; the
-    # task reports a state only when it flipped.
-    store.update_gate(repo, changed.to_json(), kind=scope)
-    if changed.live == gate.live:
-        return None
-    log.info("triage gate of %s on %s: %s (%s)", label, repo, changed.state, changed.reason)
-    return changed.state

@@ -34,8 +34,7 @@ from workers.followup.decide import (
     pick,
     routed_load,
 )
-from workers.reviewers.flow import busy_people, current_load
-from workers.reviewers.history import people_index
+from workers.people import busy_people, current_load, people_index
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
@@ -209,4 +208,3 @@ async def apply_followup(
     effect = Effect(effect_key(task.full_name, number), "followup", how, number, detail)
     if await task.apply_once(effect, apply) is not None:
         log.info("followup for %s#%d: %s (%s)", task.full_name, number, person, how)
-

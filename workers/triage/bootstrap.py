@@ -34,11 +34,12 @@ from core.config_schema import TriageConfig
 from core.tasks import RETRAIN, BootstrapArgs, RetrainArgs
 from models.triage.data import LabelInfo, LabelledItem, item_from_json
 from models.triage.gate import GatePolicy, LabelGate, for_discussions
+from models.triage.plan import RetrainPolicy, chronological, plan_training
 from models.triage.taxonomy import Taxonomy, learn_taxonomy
-from workers.dataset.collect import read_records
+from workers.collect import refresh_dataset
 from workers.flow import Effect, RepoTask, open_repo
-from workers.retrain.decide import RetrainPolicy, chronological, plan_training
-from workers.retrain.flow import dataset_path, refresh_dataset, retrain_lock
+from workers.modelstore import retrain_lock
+from workers.records import dataset_path, read_records
 from workers.runtime import TaskContext
 from workers.triage.decide import item_text
 

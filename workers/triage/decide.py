@@ -143,13 +143,6 @@ def top_candidate(
     )
 
 
-def scope_of(kind: str) -> str:
-    """What an item is gated as: issues, pull requests and discussions each apart (a
-    label measured on issues is not thereby measured on discussions).
-    """
-    return kind if kind in ("pull_request", "discussion") else "issue"
-
-
 def never_guessed(label: str, *, config: TriageConfig, status: Iterable[str] = ()) -> bool:
     """A status or workflow label the bot must not guess: listed in
     ``triage.status_labels`` or learnt as one from history (``status``), unless a

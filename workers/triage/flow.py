@@ -10,10 +10,10 @@ from typing import Any
 
 from core.accounts import is_bot_user
 from core.tasks import BOOTSTRAP, BootstrapArgs, TriageArgs
-from workers.dataset.collect import read_records
-from workers.feedback.decide import label_effect_key
 from workers.flow import Effect, RepoTask, open_repo
-from workers.retrain.flow import dataset_path
+from workers.gates import label_effect_key, scope_of
+from workers.modelstore import has_model
+from workers.records import dataset_path, read_records
 from workers.runtime import TaskContext
 from workers.triage.bootstrap import NEAREST_NEIGHBOUR as NEAREST
 from workers.triage.bootstrap import history_items
@@ -27,11 +27,10 @@ from workers.triage.decide import (
     kind_enabled,
     live_names,
     never_guessed,
-    scope_of,
     top_candidate,
     with_gates,
 )
-from workers.triage.inference import ItemText, has_model, predict_nearest, predict_with_model
+from workers.triage.inference import ItemText, predict_nearest, predict_with_model
 
 log = logging.getLogger(__name__)
 

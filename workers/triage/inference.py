@@ -20,6 +20,7 @@ from typing import Any
 from core.metrics import record_batch
 from models.batching import MicroBatcher
 from models.triage.calibration import NEVER
+from workers.modelstore import model_folder
 from workers.triage.decide import Prediction
 
 _lock = threading.Lock()
@@ -36,16 +37,6 @@ class ItemText:
     repo: str
     title: str
     body: str
-
-
-def model_folder(model_dir: Path, repo_full_name: str) -> Path:
-    """Where a repository's trained model lives."""
-    return model_dir / repo_full_name.replace("/", "__")
-
-
-def has_model(model_dir: Path, repo_full_name: str) -> bool:
-    """Whether a trained model exists for the repository."""
-    return (model_folder(model_dir, repo_full_name) / "triage.json").is_file()
 
 
 def _batcher(folder: Path, precision: str) -> MicroBatcher[Any, dict[str, float]]:

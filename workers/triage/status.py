@@ -152,8 +152,7 @@ def _needs(count: int) -> str:
 
 def live_model(settings: Any, store: Any, repo: str) -> dict[str, Any] | None:
     """The live fine-tuned model's version and when it was recorded (None: none)."""
-    from workers.retrain.decide import version_of
-    from workers.retrain.flow import ModelPaths, live_version, model_dir_of
+    from workers.modelstore import ModelPaths, live_version, model_dir_of, version_of
 
     number = live_version(ModelPaths(model_dir_of(settings), repo))
     if number is None:
@@ -167,7 +166,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print where a repository's triage stands."""
     from core.settings import load_settings_or_exit
     from core.store import open_store
-    from workers.dataset.collect import parse_repo
+    from workers.records import parse_repo
 
     try:
         owner, name = parse_repo(args.repo)

@@ -113,9 +113,7 @@ async def good_first_issues(task: RepoTask, number: int, *, limit: int) -> list[
 def newcomer_vectors(task: RepoTask, issues: list[dict[str, Any]]) -> tuple[dict[int, Any], float]:
     """The issues' vectors from the semantic index (embedded now when missing) and the
     repository's minimum similarity for a suggestion."""
-    from workers.matching.decide import issue_text, item_key
-    from workers.matching.flow import min_similarity
-    from workers.matching.vectors import ensure_vectors, repo_encoder
+    from workers.semantic import ensure_vectors, issue_text, item_key, min_similarity, repo_encoder
 
     encoder = repo_encoder(task.settings, task.full_name)
     texts = {item_key("issue", int(i["number"])): issue_text(i) for i in issues}

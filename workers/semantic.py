@@ -8,12 +8,16 @@ next use, and :func:`reindex` re-embeds the history and drops the old encoder's 
 An item whose text changed (an edit) is embedded again: each row keeps the hash of the
 text it was made from. Encoding runs in one batch per call, on the inference queue's
 worker (GPU and bf16 when present, see :mod:`models.encoder`).
+
+Matching (work for a returning contributor) and welcomes (good first issues close to a
+newcomer's) both read the index through this module; neither imports the other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +26,7 @@ import numpy as np
 
 from core.settings import Settings
 from core.store import Store
+from models.matching import embedding_text
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +41,7 @@ class RepoEncoder:
 
 def repo_encoder(settings: Settings, repo: str) -> RepoEncoder:
     """The fine-tuned triage encoder of ``repo`` when it has a model, else the base one."""
-    from workers.retrain.flow import model_dir_of
-    from workers.triage.inference import has_model, model_folder
+    from workers.modelstore import has_model, model_dir_of, model_folder
 
     model_dir = model_dir_of(settings)
     if has_model(model_dir, repo):
@@ -102,3 +106,60 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     scaled: np.ndarray = rows / np.maximum(norms, 1e-12)
     return scaled
+
+
+#: A similarity floor for repositories too small to calibrate one (cosine, base encoder).
+MIN_SIMILARITY_FLOOR = 0.35
+
+
+#: Stored vectors needed before the repository's own calibration is trusted.
+CALIBRATION_MIN_ITEMS = 30
+
+
+#: Stored vectors read at most to calibrate (random pairs among them).
+CALIBRATION_SAMPLE = 2000
+
+
+_lock = threading.Lock()
+
+
+#: ``(repo, encoder tag) → (index size when calibrated, minimum similarity)``.
+_thresholds: dict[tuple[str, str], tuple[int, float]] = {}
+
+
+def min_similarity(store: Store, repo: str, encoder: RepoEncoder) -> float:
+    """The least similarity worth showing, calibrated on the repository's own items.
+
+    Random pairs of up to 2,000 stored items give the similarity of unrelated items; the
+    result is cached per repository and encoder until the index has grown by a quarter. A
+    small index uses the floor alone.
+    """
+    from models.reviewers.work import calibrate_min_similarity
+
+    count = store.vector_count(repo, encoder.tag)
+    with _lock:
+        cached = _thresholds.get((repo, encoder.tag))
+    if cached is not None and count <= cached[0] * 1.25:
+        return cached[1]
+    value = MIN_SIMILARITY_FLOOR
+    if count >= CALIBRATION_MIN_ITEMS:
+        rows = store.sample_vectors(repo, encoder.tag, limit=CALIBRATION_SAMPLE)
+        matrix = np.stack([np.frombuffer(row, dtype=np.float32) for row in rows])
+        value = max(value, float(calibrate_min_similarity(matrix)))
+    with _lock:
+        _thresholds[(repo, encoder.tag)] = (max(count, 1), value)
+    return value
+
+
+#: Item kinds in the index, as the keys spell them.
+KEY_KINDS = {"issue": "issue", "pull_request": "pull", "discussion": "discussion"}
+
+
+def item_key(kind: str, number: int) -> str:
+    """The index key of an item: ``issue:12``, ``pull:34``, ``discussion:5``."""
+    return f"{KEY_KINDS.get(kind, kind)}:{number}"
+
+
+def issue_text(issue: Mapping[str, Any]) -> str:
+    """The text an issue is embedded from."""
+    return embedding_text(str(issue.get("title") or ""), str(issue.get("body") or ""))

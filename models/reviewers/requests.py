@@ -1,7 +1,10 @@
-"""Contributor matching, pure parts: history records, comment texts, who may be asked.
+"""GitHub's objects as the reviewer library reads them (pure): a merged pull request as a
+review-history record, who reviewed it, which issues it closed, everyone's open review
+requests for the load rule, and which collaborators may review.
 
-The ranking itself lives in :mod:`models.reviewers`; this module turns GitHub's objects
-into its inputs and its outputs into what the bot says.
+The bot (reviewer suggestions, people for issues, commands, follow-up and work
+recommendations) builds its rankers' inputs with these; ranking itself is
+:mod:`models.reviewers.index`.
 """
 
 from __future__ import annotations
@@ -11,11 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from core.accounts import is_bot_user
-from models.reviewers import Suggestion
 from models.reviewers.constraints import Request
 
-REVIEWERS_MARKER = "<!-- steward:reviewers -->"
-PEOPLE_MARKER = "<!-- steward:people -->"
 REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"})
 
 
@@ -101,21 +101,6 @@ def review_requests(
         merged = parse_time(change.get("merged_at")) or created
         requests.extend(Request(str(r), created, merged) for r in change.get("reviewers") or [])
     return requests
-
-
-def suggestion_comment(suggestions: Sequence[Suggestion]) -> str:
-    """The `suggest`-mode comment: one line per person with the reason."""
-    lines = "\n".join(f"- @{s.login} — {s.reason}" for s in suggestions)
-    return (
-        "Steward suggests these reviewers, from who knows this code:\n\n"
-        f"{lines}\n\n{REVIEWERS_MARKER}"
-    )
-
-
-def people_comment(suggestions: Sequence[Suggestion]) -> str:
-    """The `mention`-mode comment on a new issue."""
-    lines = "\n".join(f"- @{s.login} — {s.reason}" for s in suggestions)
-    return f"These people know the code this issue is about:\n\n{lines}\n\n{PEOPLE_MARKER}"
 
 
 def writers(collaborators: Iterable[Mapping[str, Any]]) -> list[str]:
