@@ -385,7 +385,12 @@ def _gate_one(
         positives=positives,
         measured_on=measured_on,
         live=False,
-        reason=f"no threshold clears the bar on the history ({len(scores)} candidate item(s))",
+        reason=(
+            f"no threshold: {len(scores)} candidate item(s) in the history, fewer than the "
+            f"{policy.min_support} needed"
+            if len(probs)
+            else "nothing of this kind in the labelled history to measure it on"
+        ),
     )
     return judge(gate, policy)
 
