@@ -1,10 +1,11 @@
 """Time ``calibrate.choose_settings`` on a 10,000-change history (issue 28: under a minute).
 
 The history is ``bench_reviewers.build_history``'s: the real Android and golang.org/x/net
-histories end to end, then renamed copies, up to ``--changes``. ``--history FILE`` times a
-given JSONL history instead (e.g. one repository's own). ``--vectors`` adds a random unit
-vector per text (the bot hands over the stored ones), so the encoder variants are replayed
-and timed too. Prints the time, the windows and what was chosen.
+histories end to end, then renamed copies, up to ``--changes``; ``--replicate NAME`` repeats
+one file of the data folder instead (golang-net.jsonl: authors and texts, so the people
+task is replayed too); ``--history FILE`` times a given JSONL history. ``--vectors`` adds a
+random unit vector per text (the bot hands over the stored ones), so the encoder variants
+are replayed and timed too. Prints the time, the windows and what was chosen.
 
     .venv/bin/python benchmarks/bench_matching_choice.py [--changes 10000] [--vectors]
 """
@@ -29,7 +30,26 @@ def _changes(args: argparse.Namespace) -> list[Any]:
 
     if args.history:
         return load_changes(args.history)
+    if args.replicate:
+        return [Change.from_dict(row) for row in replicate(DATA / args.replicate, args.changes)]
     return [Change.from_dict(row) for row in build_history(DATA, args.changes)]
+
+
+def replicate(path: Path, size: int) -> list[dict[str, Any]]:
+    """One history repeated end to end (renamed copies, times shifted) up to ``size``."""
+    from benchmarks.bench_reviewers import YEAR, _read, _shifted
+    from models.reviewers.data import parse_time
+
+    rows = _read(path)
+    start = min(parse_time(r["merged_at"]) for r in rows)
+    history: list[dict[str, Any]] = []
+    copy = 0
+    while len(history) < size:
+        end = max((parse_time(r["merged_at"]) for r in history), default=start - YEAR / 12)
+        offset = max(0.0, end + YEAR / 12 - start)
+        history += _shifted(rows, offset, f"copy{copy}" if copy else "")[: size - len(history)]
+        copy += 1
+    return history
 
 
 def _random_vectors(changes: list[Any]) -> dict[str, Any]:
@@ -47,6 +67,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=10_000)
     parser.add_argument("--history", type=Path, default=None)
+    parser.add_argument(
+        "--replicate",
+        default=None,
+        help="a file of the data folder repeated to --changes (e.g. golang-net.jsonl)",
+    )
     parser.add_argument("--vectors", action="store_true", help="random encoder vectors")
     parser.add_argument("--as-of", choices=("created", "merged"), default="merged")
     args = parser.parse_args()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from models.reviewers.constraints import LOAD_POLICY, Load
 from models.reviewers.data import Change
@@ -177,7 +178,10 @@ def choose_settings(
     else:
         variants = variant_grid(encoder=vectors is not None)
         plans = {_TARGETS[task]: variants for task in TASKS if task in tasks}
-        runs = replay_variants(ordered, plans, windows, as_of=as_of, vectors=vectors)
+        # One thread: the replay is many small matrix products, which BLAS threads only
+        # slow down on a shared CPU (the ranker's fits are limited the same way).
+        with threadpool_limits(limits=1):
+            runs = replay_variants(ordered, plans, windows, as_of=as_of, vectors=vectors)
         if "reviewers" in tasks:
             chosen["reviewers"] = _choose_reviewers(runs["reviewers"])
         if "people" in tasks:
@@ -195,9 +199,14 @@ def choose_settings(
 
 
 def variant_grid(*, encoder: bool) -> tuple[Variant, ...]:
-    """The ranker variants tried; the first is the default (no encoder, default ``C``)."""
-    encoders = (False, True) if encoder else (False,)
-    return tuple(Variant(e, c) for e in encoders for c in REGULARIZATIONS)
+    """The ranker variants tried; the first is the default (no encoder, default ``C``).
+
+    The regularisation strengths without the encoder, and the encoder at the default one:
+    each variant is one more ranker to train along the replay, and the encoder's signals
+    are what a variant with it is about.
+    """
+    plain = tuple(Variant(False, c) for c in REGULARIZATIONS)
+    return (*plain, Variant(True, REGULARIZATIONS[0])) if encoder else plain
 
 
 def _choose_reviewers(run: VariantReplay) -> TaskChoice:

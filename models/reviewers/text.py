@@ -132,13 +132,15 @@ class EmbeddingTextIndex:
         Without an encoder every text must be primed (``prime_vectors``) before use.
         """
         self._encoder = encoder
-        self._rows: list[np.ndarray] = []
+        # Stored rows live in a buffer that doubles when full: a query reads a view of it
+        # instead of stacking every row again after each add (a replay alternates the two).
         self._matrix: np.ndarray | None = None
+        self._size = 0
         self._primed: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         """Number of stored texts."""
-        return len(self._rows)
+        return self._size
 
     def prime(self, texts: Sequence[str]) -> None:
         """Encode texts that will be added soon in one batched call (rebuilds from storage)."""
@@ -160,8 +162,14 @@ class EmbeddingTextIndex:
     def add(self, text: str) -> None:
         """Store one past text (encoded now unless primed)."""
         vector = self._primed.get(text)
-        self._rows.append(vector if vector is not None else self._normalized([text])[0])
-        self._matrix = None
+        row = vector if vector is not None else self._normalized([text])[0]
+        if self._matrix is None or self._size == len(self._matrix):
+            grown = np.zeros((max(16, 2 * self._size), len(row)), dtype=np.float32)
+            if self._matrix is not None:
+                grown[: self._size] = self._matrix[: self._size]
+            self._matrix = grown
+        self._matrix[self._size] = row
+        self._size += 1
 
     def _normalized(self, texts: Sequence[str]) -> np.ndarray:
         if self._encoder is None:
@@ -170,14 +178,12 @@ class EmbeddingTextIndex:
 
     def similarities(self, text: str) -> np.ndarray:
         """Cosine similarity of ``text``'s embedding to every stored embedding."""
-        if not self._rows or not text.strip():
-            return np.zeros(len(self._rows))
-        if self._matrix is None:
-            self._matrix = np.stack(self._rows)
+        if self._matrix is None or not self._size or not text.strip():
+            return np.zeros(self._size)
         query = self._primed.get(text)
         if query is None:
             query = self._normalized([text])[0]
-        sims: np.ndarray = (self._matrix @ query).astype(np.float64)
+        sims: np.ndarray = (self._matrix[: self._size] @ query).astype(np.float64)
         return sims
 
 
