@@ -1,10 +1,10 @@
 """``GET /metrics``: deliveries, task runs, queue depth, live precision and several
-processes merged from one multiprocess directory, all parsed as Prometheus text.
+processes merged from one multiprocess directory, all parsed as Prometheus text. The
+settings and the live-precision cache alone: tests/unit/test_metrics.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -292,55 +292,6 @@ def test_containers_sharing_the_directory_are_merged_and_keep_their_files(
     samples = parse(core_metrics.render().decode())
     succeeded = {"task": "steward.welcome", "outcome": "succeeded"}
     assert value(samples, "steward_tasks_total", **succeeded) == 2
-
-
-def test_the_metrics_directory_and_token_come_from_settings(tmp_path: Path) -> None:
-    none = Path("/nonexistent.env")
-    default = load_settings({"STEWARD_DATA_DIR": str(tmp_path)}, env_file=none)
-    assert default.metrics_dir_or_default == tmp_path / "metrics"
-    assert default.metrics_token is None
-    given = {"PROMETHEUS_MULTIPROC_DIR": "/m", "STEWARD_METRICS_TOKEN": "t"}
-    assert load_settings(given, env_file=none).metrics_dir_or_default == Path("/m")
-    assert "'t'" not in repr(load_settings(given, env_file=none))
-    ours = {**given, "STEWARD_METRICS_DIR": "/s"}
-    assert load_settings(ours, env_file=none).metrics_dir_or_default == Path("/s")
-
-
-async def test_the_precision_is_cached_and_refreshed_in_the_background() -> None:
-    from app.metrics import PrecisionCache
-
-    now = [0.0]
-    calls: list[int] = []
-
-    def compute() -> dict[str, dict[str, Any]]:
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("database down")
-        return {"o/r": {"n": len(calls)}}
-
-    cache = PrecisionCache(compute, ttl=60, clock=lambda: now[0])
-    assert await cache.get() == {"o/r": {"n": 1}}  # the first scrape waits for it
-    now[0] = 59
-    assert await cache.get() == {"o/r": {"n": 1}} and len(calls) == 1
-    now[0] = 61
-    assert await cache.get() == {"o/r": {"n": 1}}  # stale: served, refresh started
-    await asyncio.sleep(0.05)
-    assert await cache.get() == {"o/r": {"n": 2}} and len(calls) == 2
-    now[0] = 200
-    await cache.get()
-    await asyncio.sleep(0.05)
-    assert await cache.get() == {"o/r": {"n": 2}}  # a failed refresh keeps the last value
-
-
-def test_the_micro_batcher_reports_each_batch() -> None:
-    from models.batching import MicroBatcher
-
-    seen: list[tuple[int, float]] = []
-    batcher: MicroBatcher[int, int] = MicroBatcher(
-        lambda xs: [x * 2 for x in xs], max_wait=0.001, on_batch=lambda n, s: seen.append((n, s))
-    )
-    assert batcher.submit(3) == 6
-    assert len(seen) == 1 and seen[0][0] == 1 and seen[0][1] >= 0
 
 
 def _forked_child_records() -> None:

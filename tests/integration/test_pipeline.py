@@ -1,4 +1,5 @@
-"""The receiver's pipelined Redis connection, against a real Redis."""
+"""The receiver's pipelined Redis connection, against a real Redis (its address parsing
+and command encoding: tests/unit/test_pipeline.py)."""
 
 from __future__ import annotations
 
@@ -7,31 +8,8 @@ import asyncio
 import pytest
 import redis as sync_redis
 
-from app.pipeline import Address, PipelinedRedis, RedisReplyError, encode, supports
+from app.pipeline import PipelinedRedis, RedisReplyError
 from tests.support import unique
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("redis://127.0.0.1:6379/15", Address("127.0.0.1", 6379, None, 15)),
-        ("redis://localhost", Address("localhost", 6379, None, 0)),
-        ("redis://:s3cret@h:7000/2", Address("h", 7000, None, 2, None, "s3cret")),
-        ("redis://me:p%40ss@h/1", Address("h", 6379, None, 1, "me", "p@ss")),
-        ("unix:///tmp/r.sock?db=3", Address("127.0.0.1", 6379, "/tmp/r.sock", 3)),
-        ("unix:///tmp/r.sock", Address("127.0.0.1", 6379, "/tmp/r.sock", 0)),
-    ],
-)
-def test_addresses(url: str, expected: Address) -> None:
-    assert Address.parse(url) == expected and supports(url)
-
-
-def test_other_schemes_use_redis_py() -> None:
-    assert not supports("rediss://h:6380/0") and not supports("redis+sentinel://h")
-
-
-def test_encode() -> None:
-    assert encode(("SET", "k", 1)) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n"
 
 
 async def test_concurrent_calls_get_their_own_replies(redis_url: str) -> None:

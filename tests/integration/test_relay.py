@@ -1,6 +1,7 @@
 """Development through a webhook relay (``WEBHOOK_PROXY_URL``): the relay's event stream
 is read, each delivery is POSTed to the local receiver with GitHub's headers, and its
 signature still matches. The relay is a local server speaking smee.io's event stream.
+The event-stream parser and the relay URL's settings: tests/unit/test_relay.py.
 """
 
 from __future__ import annotations
@@ -9,42 +10,19 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from app.relay import Event, run_relay, sse_events
+from app.relay import run_relay
 from app.routes import Job
 from app.server import build_web_app
-from app.setup import webhook_url
 from core.settings import load_settings
 from core.store import open_store
 from fakegithub.deliveries import sign
 from tests.support import SECRET, example, free_port, key_pair, retarget, serving
-
-
-async def lines(*chunks: str) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        for line in chunk.splitlines(keepends=True):
-            yield line.encode()
-
-
-@pytest.mark.parametrize(
-    ("stream", "events"),
-    [
-        ("event: ready\ndata: {}\n\n", [Event("ready", "{}")]),
-        (": keep-alive\n\ndata: a\ndata: b\n\n", [Event("message", "a\nb")]),
-        ("data:x\r\n\r\nevent: ping\ndata: 1\n\n", [Event("message", "x"), Event("ping", "1")]),
-        ("data: unfinished\n", []),
-    ],
-    ids=["named", "comment and multi-line data", "CRLF and no space", "no blank line"],
-)
-async def test_server_sent_events(stream: str, events: list[Event]) -> None:
-    assert [e async for e in sse_events(lines(stream))] == events
 
 
 def relayed(payload: dict[str, Any], delivery: str) -> str:
@@ -113,24 +91,3 @@ async def test_deliveries_from_the_relay_reach_the_receiver(
         "steward.welcome",
     ]
     assert {j.kwargs["delivery_id"] for j in jobs} == {delivery}
-
-
-@pytest.mark.parametrize(
-    ("proxy", "expected"),
-    [
-        ("https://smee.io/abc123", "https://smee.io/abc123"),
-        (None, "http://localhost:3000/api/github/webhooks"),
-    ],
-)
-def test_the_app_registers_the_relay_url_unchanged(
-    proxy: str | None, expected: str, tmp_path: Path
-) -> None:
-    env = {"WEBHOOK_PROXY_URL": proxy} if proxy else {}
-    settings = load_settings(env, env_file=tmp_path / "none.env")
-    assert webhook_url(settings, "http://localhost:3000") == expected
-
-
-def test_the_relay_url_is_read_from_the_env_file(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("WEBHOOK_PROXY_URL=https://smee.io/from-file\n")
-    settings = load_settings({}, env_file=tmp_path / ".env")
-    assert settings.webhook_proxy_url == "https://smee.io/from-file"

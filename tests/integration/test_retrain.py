@@ -1,7 +1,9 @@
-"""Scheduled retraining: the pure decisions as tables, version folders and the live
-link on disk, the inference cache following a promotion, the beat schedule, and one
-retrain end to end against the fake GitHub over real HTTP (collect, fine-tune a tiny
-model, evaluate on the newest issues, promote, skip, keep, roll back).
+"""Scheduled retraining: the jobs queued from the store, version folders and the live
+link on disk, the inference cache following a promotion, and one retrain end to end
+against the fake GitHub over real HTTP (collect, fine-tune a tiny model, evaluate on the
+newest issues, promote, skip, keep, roll back). The pure rules are in
+tests/unit/test_training_plan.py, tests/unit/test_retrain_rules.py and
+tests/unit/test_beat_schedule.py.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import redis
 
@@ -24,13 +25,12 @@ from core.store import Store, open_store
 from core.tasks import RetrainArgs
 from fakegithub.fake import FakeGitHub
 from models.triage.data import LabelledItem
-from models.triage.plan import RetrainPolicy, plan_training, restrict, time_split
+from models.triage.plan import RetrainPolicy
 from tests.support import APP_ID, INSTALLATION_ID, ORG, SECRET, key_pair, unique
 from workers.modelstore import (
     ModelPaths,
     adopt_live,
     live_version,
-    next_version,
     point_live,
     promote_version,
     publish,
@@ -38,21 +38,12 @@ from workers.modelstore import (
     version_of,
 )
 from workers.records import read_issues
-from workers.retrain.decide import Score, align_probs, already_trained, data_fingerprint, promotion
-from workers.retrain.flow import default_train_config, queue_retrains, retrain_jobs, run_retrain
+from workers.retrain.flow import queue_retrains, retrain_jobs, run_retrain
 
 pytestmark = pytest.mark.timeout(180)
 
 NLBSE = Path("/work/shared/data/issues/nlbse24-train.csv")
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def item(day: int, *labels: str, number: int | None = None) -> LabelledItem:
-    """An issue created ``day`` days after BASE."""
-    when = (BASE + timedelta(days=day)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return LabelledItem(
-        repo="o/r", title=f"t{day}", body="", labels=labels, created_at=when, number=number or day
-    )
 
 
 def cli_env(monkeypatch: pytest.MonkeyPatch, data: Path, env_file: Path) -> None:
@@ -64,161 +55,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, data: Path, env_file: Path) -> None
     monkeypatch.setenv("STEWARD_ENV_FILE", str(env_file))
 
 
-# ------------------------------------------------------------ pure decisions
-
-
-@pytest.mark.parametrize(
-    ("days", "fraction", "train", "holdout"),
-    [
-        pytest.param([3, 1, 2, 5, 4], 0.2, [1, 2, 3, 4], [5], id="newest fifth held out"),
-        pytest.param(list(range(10)), 0.2, list(range(8)), [8, 9], id="exact 80/20"),
-        pytest.param([1, 2], 0.2, [1], [2], id="at least one held out"),
-        pytest.param([1, 2, 3], 0.9, [1], [2, 3], id="at least one trained on"),
-        pytest.param([7], 0.2, [7], [], id="one item: nothing to hold out"),
-        pytest.param([], 0.2, [], [], id="empty"),
-    ],
-)
-def test_time_split(days: list[int], fraction: float, train: list[int], holdout: list[int]) -> None:
-    split = time_split([item(d) for d in days], fraction)
-    assert [it.number for it in split.train] == train
-    assert [it.number for it in split.holdout] == holdout
-
-
-def test_time_split_breaks_ties_by_number() -> None:
-    same_day = [item(1, number=n) for n in (3, 1, 2)]
-    assert [it.number for it in time_split(same_day, 0.34).holdout] == [3]
-
-
-def history(counts: dict[str, int]) -> list[LabelledItem]:
-    """Items with labels interleaved over time (so every label is spread out)."""
-    order = [lab for i in range(max(counts.values())) for lab, n in counts.items() if i < n]
-    return [item(day, lab) for day, lab in enumerate(order)]
-
-
-@pytest.mark.parametrize(
-    ("counts", "policy", "ready", "labels", "why"),
-    [
-        pytest.param(
-            {"bug": 60, "feature": 60}, RetrainPolicy(), True, ["bug", "feature"], "ready"
-        ),
-        pytest.param({"bug": 40, "feature": 40}, RetrainPolicy(), False, [], "80 labelled issues"),
-        pytest.param({"bug": 150}, RetrainPolicy(), False, [], "1 label(s)"),
-        pytest.param(
-            {"bug": 100, "feature": 50, "wontfix": 5},
-            RetrainPolicy(),
-            True,
-            ["bug", "feature"],
-            "ready",
-            id="rare label left out",
-        ),
-        pytest.param(
-            {"bug": 30, "feature": 30},
-            RetrainPolicy(min_items=40, min_per_label=5),
-            True,
-            ["bug", "feature"],
-            "ready",
-            id="thresholds are parameters",
-        ),
-        pytest.param(
-            {"bug": 100, "feature": 100},
-            RetrainPolicy(min_labels=3),
-            False,
-            [],
-            "2 label(s)",
-            id="needs three labels",
-        ),
-    ],
-)
-def test_plan_training(
-    counts: dict[str, int], policy: RetrainPolicy, ready: bool, labels: list[str], why: str
-) -> None:
-    readiness = plan_training(history(counts), policy)
-    assert readiness.ready is ready and why in readiness.reason
-    if ready:
-        assert readiness.plan is not None and readiness.plan.labels == labels
-        split = readiness.plan.split
-        assert split.train[-1].created_at <= split.holdout[0].created_at  # by time, no overlap
-
-
-def test_plan_ignores_unlabelled_items_and_counts_labels_on_the_training_part() -> None:
-    items = history({"bug": 80, "feature": 80}) + [item(500 + i) for i in range(50)]
-    # "new" appears only in the newest issues: it is not learned yet, and dropped.
-    items += [item(1000 + i, "new") for i in range(30)]
-    readiness = plan_training(items, RetrainPolicy())
-    assert readiness.plan is not None and readiness.plan.labels == ["bug", "feature"]
-    assert all("new" not in it.labels for it in readiness.plan.split.holdout)
-
-
-def test_restrict_drops_labels_and_items_left_without_one() -> None:
-    kept = restrict([item(1, "bug", "p1"), item(2, "p1")], ["bug"])
-    assert [(it.number, it.labels) for it in kept] == [(1, ("bug",))]
-
-
-POLICY = RetrainPolicy(margin=0.01, precision_tolerance=0.02)
-
-
-@pytest.mark.parametrize(
-    ("candidate", "current", "promote", "why"),
-    [
-        pytest.param(Score(0.50, 1.0), None, True, "no live model", id="first model"),
-        pytest.param(Score(0.70, 0.9, 5), Score(0.60, 0.9, 5), True, "beats", id="better"),
-        pytest.param(Score(0.605, 0.9, 5), Score(0.60, 0.9, 5), False, "does not beat", id="tiny"),
-        pytest.param(Score(0.60, 0.9, 5), Score(0.60, 0.9, 5), False, "does not beat", id="equal"),
-        pytest.param(Score(0.50, 0.9, 5), Score(0.60, 0.9, 5), False, "does not beat", id="worse"),
-        pytest.param(
-            Score(0.90, 0.85, 5), Score(0.60, 0.90, 5), False, "precision", id="less precise"
-        ),
-        pytest.param(
-            Score(0.90, 0.89, 5), Score(0.60, 0.90, 5), True, "beats", id="within tolerance"
-        ),
-        pytest.param(
-            Score(0.90, 1.0, 0), Score(0.60, 0.99, 9), True, "beats", id="applies nothing"
-        ),
-    ],
-)
-def test_promotion_rule(candidate: Score, current: Score | None, promote: bool, why: str) -> None:
-    decision = promotion(candidate, current, POLICY)
-    assert decision.promote is promote and why in decision.reason
-
-
-@pytest.mark.parametrize(
-    ("candidate", "current", "promote", "why"),
-    [
-        pytest.param(Score(0.60, 0.9, 5), Score(0.60, 0.9, 5), True, "shared encoder", id="equal"),
-        pytest.param(Score(0.595, 0.9, 5), Score(0.60, 0.9, 5), True, "holds", id="within margin"),
-        pytest.param(Score(0.58, 0.9, 5), Score(0.60, 0.9, 5), False, "does not beat", id="worse"),
-        pytest.param(
-            Score(0.60, 0.85, 5), Score(0.60, 0.90, 5), False, "precision", id="less precise"
-        ),
-    ],
-)
-def test_promotion_of_a_repository_carried_along_in_its_orgs_training(
-    candidate: Score, current: Score, promote: bool, why: str
-) -> None:
-    """Same data, new shared encoder: it moves when it is not worse (one encoder per org)."""
-    decision = promotion(candidate, current, POLICY, same_data=True)
-    assert decision.promote is promote and why in decision.reason
-
-
-def test_align_probs_scores_an_older_vocabulary_on_the_same_columns() -> None:
-    probs = np.array([[0.7, 0.3], [0.2, 0.8]])
-    aligned = align_probs(["bug", "old"], probs, ["feature", "bug"])
-    np.testing.assert_allclose(aligned, [[0.0, 0.7], [0.0, 0.2]], rtol=1e-6)
-
-
-def test_fingerprint_and_versions() -> None:
-    items = [item(1, "bug"), item(2, "feature")]
-    fp = data_fingerprint(items, ["bug", "feature"])
-    assert fp.startswith("sha256:") and fp == data_fingerprint(list(items), ["bug", "feature"])
-    assert fp != data_fingerprint(items[:1], ["bug", "feature"])
-    assert fp != data_fingerprint(items, ["bug"])
-    rows = [
-        {"path": "/m/.versions/o__r/1", "fingerprint": "a"},
-        {"path": "/x/2", "fingerprint": fp},
-    ]
-    assert already_trained(fp, rows) == 2 and already_trained("c", rows) is None
-    assert version_of({"path": "/m/live"}) is None
-    assert next_version(["1", "3", ".tmp-x", "2"]) == 4 and next_version([]) == 1
+# ------------------------------------------------------------ retrain jobs
 
 
 def test_retrain_jobs_and_queueing(tmp_path: Path) -> None:
@@ -230,55 +67,6 @@ def test_retrain_jobs_and_queueing(tmp_path: Path) -> None:
     assert queue_retrains(store, sent.append) == 2
     assert sent == retrain_jobs([(7, "o/a"), (8, "p/c")])
     assert sent[0] == RetrainArgs(installation_id=7, owner="o", repo="a")
-
-
-def test_retrain_jobs_are_one_per_org() -> None:
-    """An org's repositories are trained together; the same owner under another
-    installation (a user and an org of one name cannot be, but a re-install can) is not.
-    """
-    jobs = retrain_jobs([(7, "o/a"), (7, "o/b"), (7, "p/c"), (9, "o/d"), (7, "o/e")])
-    assert [(j.installation_id, j.owner, j.repo, j.together) for j in jobs] == [
-        (7, "o", "a", ("b", "e")),
-        (7, "p", "c", ()),
-        (9, "o", "d", ()),
-    ]
-
-
-@pytest.mark.parametrize("precision", ["auto", "fp32"])
-def test_scheduled_retraining_uses_the_deployment_precision(precision: str) -> None:
-    settings = load_settings({"STEWARD_PRECISION": precision}, env_file=Path("/nonexistent.env"))
-    assert default_train_config(settings).precision == precision
-
-
-@pytest.mark.parametrize(("hours", "scheduled"), [("", 24), ("6", 6), ("0", None)])
-def test_beat_schedule_and_routes(hours: str, scheduled: int | None) -> None:
-    from core.queue import INFERENCE_QUEUE, create_celery
-
-    settings = load_settings(
-        {"STEWARD_RETRAIN_HOURS": hours, "REDIS_URL": "redis://127.0.0.1:1/0"},
-        env_file=Path("/nonexistent.env"),
-    )
-    from celery import _state
-
-    previous = _state.default_app
-    try:
-        app = create_celery(settings)
-    finally:
-        _state.set_default_app(previous)
-    entry = app.conf.beat_schedule.get("retrain-all")
-    if scheduled is None:
-        assert entry is None
-    else:
-        assert entry["task"] == "steward.retrain_all"
-        assert entry["schedule"] == timedelta(hours=scheduled)
-    assert app.conf.task_routes["steward.retrain"] == {"queue": INFERENCE_QUEUE}
-
-
-def test_worker_accepts_beat() -> None:
-    from app.cli import build_parser
-
-    assert build_parser().parse_args(["worker", "--beat"]).beat is True
-    assert build_parser().parse_args(["worker"]).beat is False
 
 
 # ------------------------------------------------------- versions on disk
@@ -627,7 +415,6 @@ async def test_a_correction_changes_the_next_models_decision(
     """People correct a label; the next model, trained with the correction weighted,
     decides that item the way people did.
     """
-    from models.triage.data import LabelledItem
     from models.triage.model import TriageModel
 
     name = unique("correct")

@@ -38,3 +38,12 @@ def test_errors_reach_every_caller_of_the_batch() -> None:
     # The batcher recovers for the next call.
     ok: MicroBatcher[int, int] = MicroBatcher(lambda xs: list(xs), max_wait=0.001)
     assert ok.submit(3) == 3
+
+
+def test_the_micro_batcher_reports_each_batch() -> None:
+    seen: list[tuple[int, float]] = []
+    batcher: MicroBatcher[int, int] = MicroBatcher(
+        lambda xs: [x * 2 for x in xs], max_wait=0.001, on_batch=lambda n, s: seen.append((n, s))
+    )
+    assert batcher.submit(3) == 6
+    assert len(seen) == 1 and seen[0][0] == 1 and seen[0][1] >= 0
