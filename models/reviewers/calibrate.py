@@ -171,21 +171,11 @@ def choose_settings(
         learn_window=LEARN_WINDOW,
         learn_stride=LEARN_STRIDE,
     )
-    chosen = {task: TaskChoice(task, reason="not chosen") for task in TASKS}
     if len(ordered) < MIN_CHANGES:
         reason = f"{len(ordered)} changes: fewer than {MIN_CHANGES}, defaults kept"
         chosen = {task: TaskChoice(task, reason=reason) for task in TASKS}
     else:
-        variants = variant_grid(encoder=vectors is not None)
-        plans = {_TARGETS[task]: variants for task in TASKS if task in tasks}
-        # One thread: the replay is many small matrix products, which BLAS threads only
-        # slow down on a shared CPU (the ranker's fits are limited the same way).
-        with threadpool_limits(limits=1):
-            runs = replay_variants(ordered, plans, windows, as_of=as_of, vectors=vectors)
-        if "reviewers" in tasks:
-            chosen["reviewers"] = _choose_reviewers(runs["reviewers"])
-        if "people" in tasks:
-            chosen["people"] = _choose_ranker("people", runs["authors"])
+        chosen = _choose_by_replay(ordered, windows, vectors, as_of=as_of, tasks=tasks)
     seconds = round(time.perf_counter() - started, 2)
     return MatchingChoice(
         CHOICE_VERSION,
@@ -196,6 +186,29 @@ def choose_settings(
         chosen["people"],
         seconds,
     )
+
+
+def _choose_by_replay(
+    ordered: Sequence[Change],
+    windows: Windows,
+    vectors: Mapping[str, np.ndarray] | None,
+    *,
+    as_of: str,
+    tasks: Collection[str],
+) -> dict[str, TaskChoice]:
+    """One shared replay of every task asked for, then each task's choice."""
+    chosen = {task: TaskChoice(task, reason="not chosen") for task in TASKS}
+    variants = variant_grid(encoder=vectors is not None)
+    plans = {_TARGETS[task]: variants for task in TASKS if task in tasks}
+    # One thread: the replay is many small matrix products, which BLAS threads only slow
+    # down on a shared CPU (the ranker's fits are limited the same way).
+    with threadpool_limits(limits=1):
+        runs = replay_variants(ordered, plans, windows, as_of=as_of, vectors=vectors)
+    if "reviewers" in tasks:
+        chosen["reviewers"] = _choose_reviewers(runs["reviewers"])
+    if "people" in tasks:
+        chosen["people"] = _choose_ranker("people", runs["authors"])
+    return chosen
 
 
 def variant_grid(*, encoder: bool) -> tuple[Variant, ...]:
