@@ -5,7 +5,6 @@ scrape itself, over real processes and Redis: tests/integration/test_metrics.py.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,11 @@ async def test_the_precision_is_cached_and_refreshed_in_the_background() -> None
     assert await cache.get() == {"o/r": {"n": 1}} and len(calls) == 1
     now[0] = 61
     assert await cache.get() == {"o/r": {"n": 1}}  # stale: served, refresh started
-    await asyncio.sleep(0.05)
+    await cache.warm()  # joins the refresh get() started (it runs already)
     assert await cache.get() == {"o/r": {"n": 2}} and len(calls) == 2
     now[0] = 200
     await cache.get()
-    await asyncio.sleep(0.05)
+    await cache.warm()
+    assert len(calls) == 3  # the refresh ran, and failed
     assert await cache.get() == {"o/r": {"n": 2}}  # a failed refresh keeps the last value
+    assert len(calls) == 3  # and waits a ttl before trying again
