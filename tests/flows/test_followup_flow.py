@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.tasks import FirstResponseArgs, FollowupArgs
+from tests.conftest import shared_data
 from tests.flows.conftest import Flows
 from tests.flows.test_reviewers_flow import repo_with_history
 from tests.support import INSTALLATION_ID, ORG
@@ -166,11 +167,10 @@ async def test_a_late_answer_after_routing_changes_nothing(flows: Flows) -> None
 async def test_replay_hour_by_hour(flows: Flows) -> None:
     """A small replay of the benchmark: real times to merge as answer times, the job every
     simulated hour; nobody is pinged twice and none after its answer."""
-    from benchmarks.bench_followup_replay import HISTORY, MAINTAINERS, load_items, replay
+    from benchmarks.bench_followup_replay import MAINTAINERS, load_items, replay
 
-    if not HISTORY.exists():
-        pytest.skip(f"{HISTORY} is not here")
-    items = load_items(HISTORY, count=16, spacing=4, never_after_days=30)
+    history = shared_data("reviews/golang-net.jsonl")
+    items = load_items(history, count=16, spacing=4, never_after_days=30)
     repo = flows.new_repo("replay", config=ENABLED, collaborators=MAINTAINERS)
     result = await replay(flows.run, flows.fake, repo, items, after_hours=72)
     assert result["pinged_twice"] == result["pinged_after_answer"] == 0

@@ -26,6 +26,7 @@ from core.tasks import RetrainArgs
 from fakegithub.fake import FakeGitHub
 from models.triage.data import LabelledItem
 from models.triage.plan import RetrainPolicy
+from tests.conftest import shared_data
 from tests.support import APP_ID, INSTALLATION_ID, ORG, SECRET, key_pair, unique
 from workers.modelstore import (
     ModelPaths,
@@ -42,7 +43,6 @@ from workers.retrain.flow import queue_retrains, retrain_jobs, run_retrain
 
 pytestmark = pytest.mark.timeout(180)
 
-NLBSE = Path("/work/shared/data/issues/nlbse24-train.csv")
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -178,7 +178,7 @@ def test_inference_follows_a_promotion(tmp_path: Path) -> None:
 def nlbse_issues(repo: str, per_label: int) -> list[dict[str, str]]:
     """``per_label`` real issues of each label of one NLBSE repository, interleaved."""
     csv.field_size_limit(sys.maxsize)
-    with NLBSE.open(encoding="utf-8") as handle:
+    with shared_data("issues/nlbse24-train.csv").open(encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if r["repo"] == repo]
     pools = {
         lab: [r for r in rows if r["label"] == lab][:per_label]

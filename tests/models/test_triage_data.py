@@ -24,6 +24,7 @@ from models.triage.text import (
     collapse_code,
     prepare_text,
 )
+from tests.conftest import shared_data
 
 CSV = (
     "repo,created_at,label,title,body\n"
@@ -97,7 +98,7 @@ def test_unusable_files_raise_a_dataset_error_naming_the_file(
 
 
 def test_real_training_file_loads() -> None:
-    data = load_dataset("/work/shared/data/issues/nlbse24-train.csv")
+    data = load_dataset(shared_data("issues/nlbse24-train.csv"))
     groups = by_repo(data.items)
     assert len(data.items) == 1500 and len(groups) == 5
     assert all(len(items) == 300 for items in groups.values())

@@ -14,16 +14,16 @@ from models.defaults import base_model
 from models.triage.cli import main
 from models.triage.data import LabelledItem, load_items, repo_dirname
 from models.triage.finetune import FineTuned, TrainConfig, fine_tune, make_tasks
+from tests.conftest import shared_data
 
 pytestmark = pytest.mark.slow
 
-DATA = Path("/work/shared/data/issues/nlbse24-train.csv")
 REPOS = ("bitcoin/bitcoin", "facebook/react")
 
 
 @pytest.fixture(scope="module")
 def small() -> dict[str, list[LabelledItem]]:
-    items = [it for it in load_items(DATA) if it.repo in REPOS]
+    items = [it for it in load_items(shared_data("issues/nlbse24-train.csv")) if it.repo in REPOS]
     random.Random(0).shuffle(items)
     return {repo: [it for it in items if it.repo == repo][:24] for repo in REPOS}
 
