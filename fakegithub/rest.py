@@ -124,14 +124,41 @@ async def create_token(ctx: Context) -> Reply:
     inst = ctx.fake.installations.get(int(ctx.params["installation_id"]))
     if inst is None or inst.app_id != ctx.app_id:
         raise not_found()
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    repos = _token_repositories(ctx, inst, body)
+    asked = body.get("permissions")
+    if isinstance(asked, dict) and any(k not in inst.permissions for k in asked):
+        raise HTTPError(422, "The permissions requested are not granted to this installation.")
     token = ctx.fake.mint_token(inst.id)
+    made = ctx.fake.tokens[token]
+    made.repositories = repos
+    made.permissions = dict(asked) if isinstance(asked, dict) else None
+    scoped = made.scope(inst)
     payload: dict[str, Any] = {
         "token": token,
-        "expires_at": iso(ctx.fake.tokens[token].expires_at),
-        "permissions": dict(inst.permissions),
-        "repository_selection": "all" if inst.repositories is None else "selected",
+        "expires_at": iso(made.expires_at),
+        "permissions": dict(scoped.permissions),
+        "repository_selection": "all" if scoped.repositories is None else "selected",
     }
     return Reply(payload, 201)
+
+
+def _token_repositories(ctx: Context, inst: Installation, body: dict[str, Any]) -> list[str] | None:
+    """``repositories`` (names, in the installation's account) or ``repository_ids`` of a
+    token request; 422 for one the installation does not cover, as GitHub answers."""
+    names = [f"{inst.account}/{n}" for n in body.get("repositories") or []]
+    for repo_id in body.get("repository_ids") or []:
+        found = next((r for r in ctx.fake.repos.values() if r.id == repo_id), None)
+        names.append(found.full_name if found else f"#{repo_id}")
+    if not names:
+        return None
+    if not all(inst.covers(n) for n in names):
+        raise HTTPError(
+            422,
+            "There is at least one repository that does not exist or is not accessible "
+            "to the parent installation.",
+        )
+    return names
 
 
 @handles("apps/list-webhook-deliveries")

@@ -100,6 +100,7 @@ async def _rest(
         return _apply_fault(request, fault)
     try:
         installation, app_id = _authenticate(request, fake, operation_id)
+        _refuse_writes_with_a_read_token(method, installation)
         _reject_invalid(violations)
         handler = HANDLERS.get(operation_id)
         if handler is None:
@@ -124,6 +125,15 @@ async def _rest(
             )
         )
     return reply
+
+
+def _refuse_writes_with_a_read_token(method: str, installation: Installation | None) -> None:
+    """A token narrowed to read permissions cannot write, as GitHub answers an
+    integration without the permission (403)."""
+    if installation is None or method in ("GET", "HEAD"):
+        return
+    if installation.permissions and all(v == "read" for v in installation.permissions.values()):
+        raise HTTPError(403, "Resource not accessible by integration")
 
 
 def _reject_invalid(violations: list[Violation]) -> None:
@@ -162,7 +172,7 @@ def _installation_for(fake: FakeGitHub, creds: auth.Credentials | None) -> Insta
     installation = fake.installations.get(token.installation_id)
     if installation is None:  # uninstalled since the token was minted
         raise HTTPError(401, "Bad credentials")
-    return installation
+    return token.scope(installation)
 
 
 def _resource(path: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -293,3 +293,20 @@ class AccessToken:
     token: str
     installation_id: int
     expires_at: datetime
+    #: Repositories (``owner/name``) the token was narrowed to; None: the installation's.
+    repositories: list[str] | None = None
+    #: Permissions the token was narrowed to; None: the installation's.
+    permissions: dict[str, str] | None = None
+
+    def scope(self, installation: Installation) -> Installation:
+        """The installation as this token sees it: narrowed to its repositories and
+        permissions, never wider than the installation itself."""
+        if self.repositories is None and self.permissions is None:
+            return installation
+        repos = self.repositories
+        if repos is not None:
+            repos = [r for r in repos if installation.covers(r)]
+        permissions = installation.permissions
+        if self.permissions is not None:
+            permissions = {k: v for k, v in self.permissions.items() if k in permissions}
+        return replace(installation, repositories=repos, permissions=permissions)

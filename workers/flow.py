@@ -23,6 +23,7 @@ from core.config_schema import CONFIG_PATH, RepoConfig
 from core.settings import Settings
 from core.store import ActionRecord, Store
 from core.tasks import RepoArgs
+from workers.auth import READ_CONTENTS
 from workers.github import GitHubClient, graphql_endpoint, pull_files
 from workers.repo_config import ConfigFile, LoadedConfig, load_repo_config
 from workers.runtime import TaskContext
@@ -209,8 +210,12 @@ class RepoTask:
 
 async def open_repo(ctx: TaskContext, args: RepoArgs) -> RepoTask:
     """The installation's client and the repository's config (a broken file reported)."""
-    gh = await ctx.client(args.installation())
-    loaded = await load_repo_config(gh, args.owner, args.repo)
+    # The task's own token reaches its repository only; configuration (the org's
+    # ``.github``, a repository ``_extends`` names) is read with a token that can read
+    # the installation's repositories and write nothing.
+    gh = await ctx.client(args.installation(), repo=args.full_name)
+    reader = await ctx.client(args.installation(), permissions=READ_CONTENTS)
+    loaded = await load_repo_config(reader, args.owner, args.repo)
     task = RepoTask(ctx=ctx, args=args, gh=gh, loaded=loaded)
     if loaded.errors:
         await report_config_errors(task)

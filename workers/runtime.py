@@ -24,7 +24,7 @@ from redis.exceptions import LockError
 from core.settings import Settings, load_settings
 from core.store import Store, open_store
 from core.tasks import A, Task
-from workers.auth import InstallationAuth
+from workers.auth import InstallationAuth, Permissions, token_cache_key
 from workers.github import GitHubClient
 
 log = logging.getLogger(__name__)
@@ -127,13 +127,22 @@ class TaskContext:
             session=self.session,
         )
 
-    async def client(self, installation_id: int) -> GitHubClient:
-        """A GitHub client acting as the installation, with the shared ETag cache."""
+    async def client(
+        self, installation_id: int, *, repo: str | None = None, permissions: Permissions = ()
+    ) -> GitHubClient:
+        """A GitHub client acting as the installation, its token narrowed to ``repo``
+        (``owner/name``) when the task acts on one repository and to ``permissions`` when
+        it needs fewer than the App has, with an ETag cache of its own: a response cached
+        for one installation (or token scope) is never served to another.
+        """
+        scope = token_cache_key(installation_id, repo, permissions).removeprefix("steward:token:")
         return await self.auth().client(
             installation_id,
+            repo=repo,
+            permissions=permissions,
             retries=self.settings.http_retries,
             max_rate_limit_wait=self.settings.max_rate_limit_wait,
-            cache=RedisETagCache(self.runtime.redis),
+            cache=RedisETagCache(self.runtime.redis, prefix=f"steward:etag:{scope}:"),
         )
 
     @contextlib.asynccontextmanager
