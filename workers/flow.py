@@ -9,6 +9,11 @@ effects exactly-once across retries, redeliveries and killed workers:
 
 The cheap first check (:meth:`workers.runtime.TaskContext.done`) happens before the
 flow spends any GitHub calls.
+
+Markers count only in the bot's own comments: :meth:`RepoTask.own_comments` keeps the
+comments whose author is the App's account (``APP_SLUG[bot]``; without ``APP_SLUG``,
+the slug ``GET /app`` names, asked once per process), so a person who pastes a marker
+into their comment cannot keep the bot from answering.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ query DiscussionComments($id: ID!, $cursor: String) {
   node(id: $id) {
     ... on Discussion {
       comments(first: 100, after: $cursor) {
-        nodes { body }
+        nodes { id body author { __typename login } }
         pageInfo { hasNextPage endCursor }
       }
     }
@@ -55,6 +60,28 @@ mutation AddDiscussionComment($id: ID!, $body: String!) {
 
 #: What an effect's ``apply`` returns: facts merged into the recorded detail.
 Applied = Mapping[str, Any] | None
+
+#: The App's ``slug[bot]`` login per (API URL, App id), learnt from ``GET /app`` once.
+_BOT_LOGINS: dict[tuple[str, str], str] = {}
+
+
+def is_own_bot(author: Mapping[str, Any] | None, *, bot_login: str) -> bool:
+    """Whether a comment's author (REST ``user`` or GraphQL ``author``) is this App's
+    account: ``slug[bot]`` (REST), or a ``Bot`` whose login is the slug (GraphQL names
+    a bot without the suffix). Nobody else's comment is taken for the bot's.
+    """
+    if not isinstance(author, Mapping):
+        return False
+    login = str(author.get("login") or "").casefold()
+    if login == bot_login.casefold():
+        return True
+    kind = str(author.get("type") or author.get("__typename") or "")
+    return kind == "Bot" and login == bot_login.casefold().removesuffix("[bot]")
+
+
+def has_marker(comments: Sequence[Mapping[str, Any]], marker: str) -> Mapping[str, Any] | None:
+    """The first of ``comments`` whose body carries ``marker`` (None: none does)."""
+    return next((c for c in comments if marker in str(c.get("body") or "")), None)
 
 
 @dataclass(frozen=True)
@@ -120,45 +147,72 @@ class RepoTask:
         endpoint = graphql_endpoint(self.settings.github_api_url)
         return await self.gh.graphql(query, endpoint=endpoint, **variables)
 
-    async def comment_bodies(self, number: int) -> list[str]:
-        """Every comment body on an issue or pull request (all pages)."""
+    async def bot_login(self) -> str:
+        """The App's own login (``slug[bot]``): ``APP_SLUG``, else ``GET /app`` (as the
+        App, once per process)."""
+        if self.settings.app_slug:
+            return f"{self.settings.app_slug}[bot]"
+        key = (self.settings.github_api_url, str(self.settings.app_id or ""))
+        if key not in _BOT_LOGINS:
+            app = await self.gh.getitem("/app", jwt=self.ctx.auth().app_jwt())
+            _BOT_LOGINS[key] = f"{app['slug']}[bot]"
+        return _BOT_LOGINS[key]
+
+    async def own_comments(self, number: int, *, node_id: str = "") -> list[dict[str, Any]]:
+        """The bot's own comments (``id``, ``body``) on an issue or pull request, or with
+        ``node_id`` on a discussion (all pages); everyone else's are left out."""
+        login = await self.bot_login()
+        if node_id:
+            found = await self.discussion_comments(node_id)
+            return [c for c in found if is_own_bot(c.get("author"), bot_login=login)]
         return [
-            str(comment.get("body") or "")
+            {"id": comment["id"], "body": str(comment.get("body") or "")}
             async for comment in self.gh.getiter(
                 "/repos/{owner}/{repo}/issues/{issue_number}/comments{?per_page}",
                 {"owner": self.owner, "repo": self.repo, "issue_number": number, "per_page": 100},
             )
+            if is_own_bot(comment.get("user"), bot_login=login)
         ]
 
-    async def discussion_comment_bodies(self, node_id: str) -> list[str]:
-        """Every comment body of a discussion (all pages)."""
-        bodies: list[str] = []
+    async def discussion_comments(self, node_id: str) -> list[dict[str, Any]]:
+        """Every comment of a discussion (``id``, ``body``, ``author``; all pages)."""
+        found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
             data = await self.graphql(DISCUSSION_COMMENTS, id=node_id, cursor=cursor)
             comments = data["node"]["comments"]
-            bodies.extend(str(n.get("body") or "") for n in comments["nodes"] if n)
+            found.extend(dict(n) for n in comments["nodes"] if n)
             if not comments["pageInfo"]["hasNextPage"]:
-                return bodies
+                return found
             cursor = comments["pageInfo"]["endCursor"]
 
     async def comment_once(self, number: int, *, body: str, marker: str, node_id: str = "") -> bool:
         """Comment on an issue or pull request (or, with ``node_id``, a discussion)
-        unless a comment carrying ``marker`` is there already; True if posted.
+        unless one of the bot's own comments carries ``marker`` already; True if posted.
         """
-        if node_id:
-            if any(marker in b for b in await self.discussion_comment_bodies(node_id)):
-                return False
-            await self.graphql(ADD_DISCUSSION_COMMENT, id=node_id, body=body)
-            return True
-        if any(marker in b for b in await self.comment_bodies(number)):
+        if has_marker(await self.own_comments(number, node_id=node_id), marker):
             return False
+        await self.post_comment(number, body=body, node_id=node_id)
+        return True
+
+    async def post_comment(self, number: int, *, body: str, node_id: str = "") -> None:
+        """Post a new comment on an issue or pull request, or (``node_id``) a discussion."""
+        if node_id:
+            await self.graphql(ADD_DISCUSSION_COMMENT, id=node_id, body=body)
+            return
         await self.gh.post(
             "/repos/{owner}/{repo}/issues/{issue_number}/comments",
             {"owner": self.owner, "repo": self.repo, "issue_number": number},
             data={"body": body},
         )
-        return True
+
+    async def edit_comment(self, comment_id: int, *, body: str) -> None:
+        """Put ``body`` on one of the bot's issue or pull request comments."""
+        await self.gh.patch(
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            {"owner": self.owner, "repo": self.repo, "comment_id": comment_id},
+            data={"body": body},
+        )
 
     async def pull_files(self, number: int) -> list[str]:
         """Paths a pull request changed (:func:`workers.github.pull_files`)."""

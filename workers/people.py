@@ -174,10 +174,7 @@ async def rank_people(task: RepoTask, number: int) -> list[Suggestion]:
     """People likely to resolve issue ``number``: who authored and reviewed changes about
     what it says, with the reviewers' constraints, load and busy rules."""
     issue, allowed, load = await asyncio.gather(
-        task.gh.getitem(
-            "/repos/{owner}/{repo}/issues/{issue_number}",
-            {"owner": task.owner, "repo": task.repo, "issue_number": number},
-        ),
+        task.issue(number),
         eligible_people(task),
         current_load(task),
     )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from models.triage.calibration import applied_stats, precision_coverage_curve
+from models.triage.data import repo_dirname
 
 
 def predicted_matrix(probs: np.ndarray, multi_label: bool) -> np.ndarray:
@@ -124,7 +125,7 @@ class RepoCurves:
     @property
     def stem(self) -> str:
         """File-name stem (``owner__name``)."""
-        return self.repo.replace("/", "__")
+        return repo_dirname(self.repo)
 
 
 def plot_confusion(out: Path, curves: RepoCurves) -> str:

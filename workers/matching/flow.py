@@ -57,8 +57,7 @@ async def fetch_item_text(task: RepoTask, args: EmbedArgs) -> str | None:
         category = str((node.get("category") or {}).get("name") or "")
         title = f"[{category}] {node['title']}" if category else str(node["title"])
         return embedding_text(title, str(node.get("body") or ""))
-    ids: dict[str, Any] = {"owner": task.owner, "repo": task.repo, "issue_number": args.number}
-    issue = await task.gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids)
+    issue = await task.issue(args.number)
     paths = await task.pull_files(args.number) if args.kind == "pull_request" else []
     return embedding_text(str(issue.get("title") or ""), str(issue.get("body") or ""), paths)
 

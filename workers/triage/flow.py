@@ -118,10 +118,7 @@ async def fetch(task: RepoTask, args: TriageArgs) -> Fetched:
     """The item's text, labels and (for PRs) changed paths, plus the repository's labels."""
     if args.kind == "discussion":
         return await _fetch_discussion(task, args.node_id)
-    ids: dict[str, Any] = {"owner": task.owner, "repo": task.repo, "issue_number": args.number}
-    issue, repo_labels = await asyncio.gather(
-        task.gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids), _rest_labels(task)
-    )
+    issue, repo_labels = await asyncio.gather(task.issue(args.number), _rest_labels(task))
     paths = await task.pull_files(args.number) if args.kind == "pull_request" else []
     return Fetched(
         title=str(issue.get("title") or ""),
