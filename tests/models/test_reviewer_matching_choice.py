@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,10 +30,11 @@ from models.reviewers.history import encoder_text
 from models.reviewers.index import issue_view
 from models.reviewers.loadsim import Requests, load_groups, simulate
 from models.reviewers.variants import Variant, Windows, replay_variants, variant_metrics
+from tests.conftest import shared_data
 
 DAY = 86_400.0
 AREAS = ("net/http2", "html/atom", "webdav/lock", "dns/msg")
-GOLANG = Path("/work/shared/data/reviews/golang-net.jsonl")
+GOLANG = "reviews/golang-net.jsonl"
 
 
 def history(kind: str, n: int = 400, seed: int = 1) -> list[Change]:
@@ -190,13 +190,11 @@ def test_people_use_the_encoder_only_where_the_replay_says_it_helps(
 def test_eval_reviewers_reports_the_choice_beside_the_fixed_policy(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    if not GOLANG.exists():
-        pytest.skip("golang-net.jsonl not available")
     parser = argparse.ArgumentParser(prog="steward")
     cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
         [
-            *("eval-reviewers", "--history", str(GOLANG), "--limit", "400"),
+            *("eval-reviewers", "--history", str(shared_data(GOLANG)), "--limit", "400"),
             *("--no-encoder", "--no-progress", "--json"),
         ]
     )

@@ -11,7 +11,6 @@ import json
 import zlib
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,8 +30,9 @@ from models.reviewers.work import (
     contributor_profile,
     rank_work,
 )
+from tests.conftest import shared_data
 
-GOLANG = Path("/work/shared/data/reviews/golang-net.jsonl")
+GOLANG = "reviews/golang-net.jsonl"
 DAY = 86_400.0
 DIM = 64
 
@@ -302,7 +302,7 @@ def _run_cli(capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, objec
     parser = argparse.ArgumentParser(prog="steward")
     cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
-        ["eval-reviewers", "--history", str(GOLANG), "--json", "--no-progress", *extra]
+        ["eval-reviewers", "--history", str(shared_data(GOLANG)), "--json", "--no-progress", *extra]
     )
     assert args.func(args) == 0
     result: dict[str, object] = json.loads(capsys.readouterr().out)
@@ -314,8 +314,6 @@ METRICS = {"mrr", "top1", "top5", "top10"}
 
 @pytest.mark.parametrize("task", ["reviewers", "people", "work"])
 def test_cli_json_schema(capsys: pytest.CaptureFixture[str], task: str) -> None:
-    if not GOLANG.exists():
-        pytest.skip("golang-net.jsonl not available")
     result = _run_cli(capsys, "--task", task, "--limit", "120", "--no-encoder")
     assert result["task"] == task and isinstance(result["n"], int) and result["n"] > 0
     for name in ("steward", "steward_no_encoder", "popularity", "tfidf"):
@@ -328,8 +326,6 @@ def test_cli_json_schema(capsys: pytest.CaptureFixture[str], task: str) -> None:
 
 @pytest.mark.slow
 def test_cli_people_with_real_encoder(capsys: pytest.CaptureFixture[str]) -> None:
-    if not GOLANG.exists():
-        pytest.skip("golang-net.jsonl not available")
     result = _run_cli(capsys, "--task", "people", "--limit", "300")
     assert result["task"] == "people" and result["encoder"] is True
     for name in ("steward", "steward_no_encoder", "popularity", "tfidf"):

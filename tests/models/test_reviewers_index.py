@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,9 @@ from models.reviewers.data import Change, load_changes
 from models.reviewers.index import ReviewerIndex
 from models.reviewers.ranker import RankerConfig
 from models.reviewers.text import EmbeddingTextIndex, TfidfTextIndex
+from tests.conftest import shared_data
 
-GOLANG = Path("/work/shared/data/reviews/golang-net.jsonl")
+GOLANG = "reviews/golang-net.jsonl"
 DAY = 86_400.0
 
 
@@ -40,9 +40,7 @@ def small_history() -> list[Change]:
 
 @pytest.fixture(scope="module")
 def golang_head() -> list[Change]:
-    if not GOLANG.exists():
-        pytest.skip("golang-net.jsonl not available")
-    return load_changes(GOLANG, limit=160)
+    return load_changes(shared_data(GOLANG), limit=160)
 
 
 def test_incremental_equals_rebuilt(golang_head: list[Change]) -> None:

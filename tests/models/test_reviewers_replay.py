@@ -11,8 +11,9 @@ import pytest
 from models.reviewers import cli
 from models.reviewers.data import Change, load_changes
 from models.reviewers.evaluate import Metrics, replay
+from tests.conftest import shared_data
 
-GOLANG = Path("/work/shared/data/reviews/golang-net.jsonl")
+GOLANG = "reviews/golang-net.jsonl"
 
 
 @pytest.mark.parametrize(
@@ -61,9 +62,7 @@ def test_replay_counts_tied_merges_as_not_past() -> None:
 
 @pytest.fixture(scope="module")
 def golang_head() -> list[Change]:
-    if not GOLANG.exists():
-        pytest.skip("golang-net.jsonl not available")
-    return load_changes(GOLANG, limit=300)
+    return load_changes(shared_data(GOLANG), limit=300)
 
 
 @pytest.mark.slow
@@ -87,7 +86,7 @@ def test_cli_json_shape(capsys: pytest.CaptureFixture[str], golang_head: list[Ch
         [
             "eval-reviewers",
             "--history",
-            str(GOLANG),
+            str(shared_data(GOLANG)),
             "--json",
             "--limit",
             "120",
@@ -109,12 +108,12 @@ def test_cli_table_and_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: P
     cli.register(parser.add_subparsers(dest="command"))
     missing = parser.parse_args(["eval-reviewers", "--history", str(tmp_path / "none.jsonl")])
     assert missing.func(missing) == 2
-    if GOLANG.exists():
-        args = parser.parse_args(
-            ["eval-reviewers", "--history", str(GOLANG), "--limit", "80", "--no-progress"]
-        )
-        assert args.func(args) == 0
-        assert "RevFinder" in capsys.readouterr().out
+    history = str(shared_data(GOLANG))
+    args = parser.parse_args(
+        ["eval-reviewers", "--history", history, "--limit", "80", "--no-progress"]
+    )
+    assert args.func(args) == 0
+    assert "RevFinder" in capsys.readouterr().out
 
 
 def test_replay_as_of_created_sees_less_past() -> None:
