@@ -214,6 +214,15 @@ class RepoTask:
             data={"body": body},
         )
 
+    async def issue(self, number: int) -> dict[str, Any]:
+        """An issue or pull request as the issues API returns it (title, body, labels,
+        author, state): the one fetch of an item every feature reads."""
+        ids: dict[str, Any] = {"owner": self.owner, "repo": self.repo, "issue_number": number}
+        item: dict[str, Any] = await self.gh.getitem(
+            "/repos/{owner}/{repo}/issues/{issue_number}", ids
+        )
+        return item
+
     async def pull_files(self, number: int) -> list[str]:
         """Paths a pull request changed (:func:`workers.github.pull_files`)."""
         return await pull_files(self.gh, self.owner, self.repo, number=number)
