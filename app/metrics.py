@@ -7,14 +7,17 @@ Redis, and the live label precision per repository from the store. The precision
 cached (:class:`PrecisionCache`, 60 s) and refreshed in the background, so a scrape
 never waits for the database after the first one.
 
-Open by default, like Probot's ``/probot/stats``; with ``STEWARD_METRICS_TOKEN`` set it
-requires ``Authorization: Bearer <token>``.
+Not public by default: the webhook port must be reachable from GitHub, and the metrics
+name private repositories and installations. ``STEWARD_METRICS_TOKEN`` serves them
+there to ``Authorization: Bearer <token>`` (compared as bytes, in constant time);
+``STEWARD_METRICS_PORT`` serves them on a listener of their own, bound to
+``STEWARD_METRICS_HOST`` (127.0.0.1 by default), the token required there too when it is
+set. With neither, ``/metrics`` on the webhook port is a 404 that says how to turn it on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +28,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client.metrics_core import Metric
 
+from app.dashboard.security import same_secret, secure_app
 from core import metrics as core_metrics
 from core.live_precision import precision_by_repository
 from core.settings import Settings
@@ -126,11 +130,27 @@ async def queue_depths(redis: aioredis.Redis) -> dict[str, int]:
 
 
 def authorized(header: str, token: str | None) -> bool:
-    """Whether an ``Authorization`` header carries the token (always, with no token set)."""
+    """Whether an ``Authorization`` header carries the token (always, with no token set).
+
+    Compared as bytes in constant time: a header with any bytes at all is a yes or a no.
+    """
     if not token:
         return True
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    scheme, _, given = header.strip().partition(" ")
+    return scheme.lower() == "bearer" and same_secret(given.strip(), token)
+
+
+#: What ``/metrics`` on the webhook port answers when nothing turned it on there.
+NOT_HERE = (
+    "/metrics is not served on this port: it names private repositories. Set "
+    "STEWARD_METRICS_TOKEN and scrape with 'Authorization: Bearer <token>', or set "
+    "STEWARD_METRICS_PORT for a listener on 127.0.0.1 (STEWARD_METRICS_HOST to change it).\n"
+)
+
+
+async def metrics_off(request: web.Request) -> web.Response:
+    """GET /metrics on the webhook port with no token set: a 404 that says how to turn it on."""
+    return web.Response(status=404, text=NOT_HERE)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
@@ -148,15 +168,77 @@ async def handle_metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": core_metrics.CONTENT_TYPE})
 
 
+def metrics_app(endpoint: MetricsEndpoint) -> web.Application:
+    """The metrics listener's application: ``GET /metrics`` alone."""
+    app = web.Application()
+    app[METRICS] = endpoint
+    app.router.add_get("/metrics", handle_metrics)
+    secure_app(app, ())
+    return app
+
+
+def attach_listener(app: web.Application, listener: web.Application, settings: Settings) -> None:
+    """Serve ``listener`` on ``STEWARD_METRICS_HOST:STEWARD_METRICS_PORT`` while ``app`` runs."""
+    host, port = settings.metrics_host, settings.metrics_port
+    runners: list[web.AppRunner] = []
+
+    async def start(_: web.Application) -> None:
+        runner = web.AppRunner(listener, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise RuntimeError(
+                f"cannot serve metrics on {host}:{port} ({exc.strerror}): set "
+                "STEWARD_METRICS_PORT to a free port, or stop what listens there"
+            ) from None
+        runners.append(runner)
+        if not settings.metrics_token and not is_loopback(host):
+            log.warning(
+                "metrics on %s:%d without STEWARD_METRICS_TOKEN: anyone who "
+                "reaches that address reads repository names",
+                host,
+                port,
+            )
+        log.info("metrics listener on %s:%d", host, port)
+
+    async def stop(_: web.Application) -> None:
+        for runner in runners:
+            await runner.cleanup()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
 def add_metrics(
-    app: web.Application, settings: Settings, *, redis: aioredis.Redis, store: Store
+    app: web.Application,
+    settings: Settings,
+    *,
+    redis: aioredis.Redis,
+    store: Store,
+    listener: bool = True,
 ) -> None:
-    """Serve ``GET /metrics`` from ``app``."""
+    """Serve ``GET /metrics`` from ``app`` where ``STEWARD_METRICS_TOKEN`` allows it, and
+    from a listener of its own with ``STEWARD_METRICS_PORT`` (unless ``listener`` is
+    False: a sibling web process, whose first process serves the listener for all)."""
+    serve_listener = listener and settings.metrics_port is not None
+    if not settings.metrics_token and not serve_listener:
+        app.router.add_get("/metrics", metrics_off)
+        return
     precision = PrecisionCache(store_precision(store))
 
     async def warm(_: web.Application) -> None:
         precision.warm()  # the first scrape need not wait for the database
 
-    app[METRICS] = MetricsEndpoint(token=settings.metrics_token, redis=redis, precision=precision)
+    endpoint = MetricsEndpoint(token=settings.metrics_token, redis=redis, precision=precision)
+    app[METRICS] = endpoint
     app.on_startup.append(warm)
-    app.router.add_get("/metrics", handle_metrics)
+    app.router.add_get("/metrics", handle_metrics if settings.metrics_token else metrics_off)
+    if serve_listener:
+        attach_listener(app, metrics_app(endpoint), settings)

@@ -11,6 +11,13 @@ backoff.
 The relay sends each delivery as one JSON object: GitHub's headers as lower-case keys,
 the payload under ``body`` (and ``query``, ``timestamp``). The payload is written back
 as compact JSON, as GitHub wrote it, so its ``X-Hub-Signature-256`` still matches.
+
+Anyone who knows a relay channel's URL can post to it, so a bad event is skipped and
+logged (never echoed), and the stream is kept: a line longer than ``MAX_LINE`` (dropped
+as it arrives, not held), a header that is not an HTTP token or holds CR, LF or another
+control character (it would split the forwarded request), an event that is not a JSON
+object. An error forwarding one delivery skips that delivery; a dropped stream is
+reopened.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -28,6 +37,12 @@ log = logging.getLogger("steward.relay")
 
 #: Keys of a relayed event that are not HTTP headers of the delivery.
 NOT_HEADERS = frozenset({"body", "query", "timestamp", "host", "content-length"})
+#: Longest line read from the relay: GitHub's 25 MB payload cap, with room for the
+#: headers and JSON escaping around it. A longer line's event is skipped.
+MAX_LINE = 32 * 1024 * 1024
+#: A header name that may be forwarded (an HTTP token), and what no value may hold.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -38,15 +53,47 @@ class Event:
     data: str
 
 
-async def sse_events(lines: AsyncIterable[bytes]) -> AsyncIterator[Event]:
-    """Server-sent events from a stream of lines (the ``text/event-stream`` format)."""
-    name, data = "message", list[str]()
+async def bounded_lines(
+    chunks: AsyncIterable[bytes], max_line: int = MAX_LINE
+) -> AsyncIterator[bytes | None]:
+    """The lines of a byte stream (each with its ``\\n``), and None in place of a line
+    longer than ``max_line`` bytes, whose bytes are dropped as they arrive."""
+    buffer, skipping = bytearray(), False
+    async for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            if not skipping and len(buffer) + end + 1 - start <= max_line + 1:
+                buffer += chunk[start : end + 1]
+                yield bytes(buffer)
+            else:
+                log.warning(
+                    "relay sent a line longer than %d bytes; its event is skipped", max_line
+                )
+                yield None
+            buffer.clear()
+            skipping, start = False, end + 1
+        if not skipping:
+            buffer += chunk[start:]
+            if len(buffer) > max_line:
+                buffer.clear()
+                skipping = True
+    if buffer:
+        yield bytes(buffer)
+
+
+async def sse_events(lines: AsyncIterable[bytes | None]) -> AsyncIterator[Event]:
+    """Server-sent events from a stream of lines (the ``text/event-stream`` format); a
+    None line (one that was too long) spoils the event it is part of."""
+    name, data, spoiled = "message", list[str](), False
     async for raw in lines:
+        if raw is None:
+            spoiled = True
+            continue
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
         if not line:
-            if data:
+            if data and not spoiled:
                 yield Event(name, "\n".join(data))
-            name, data = "message", []
+            name, data, spoiled = "message", [], False
             continue
         if line.startswith(":"):
             continue  # a comment (keep-alive)
@@ -58,8 +105,24 @@ async def sse_events(lines: AsyncIterable[bytes]) -> AsyncIterator[Event]:
             data.append(value)
 
 
+def forwardable_headers(relayed: dict[str, Any]) -> dict[str, str] | None:
+    """The HTTP headers of a relayed delivery, or None where one cannot be forwarded
+    as it is (a name that is not a token, a value with CR, LF or another control)."""
+    headers = {}
+    for key, value in relayed.items():
+        if key.lower() in NOT_HEADERS:
+            continue
+        text = str(value)
+        if not HEADER_NAME.fullmatch(key) or CONTROL.search(text):
+            return None
+        headers[key] = text
+    headers.setdefault("content-type", "application/json")
+    return headers
+
+
 def delivery_of(event: Event) -> tuple[dict[str, str], bytes] | None:
-    """The headers and body to POST for a relayed delivery (None: not a delivery)."""
+    """The headers and body to POST for a relayed delivery (None: not a delivery, or
+    one that cannot be forwarded; logged, without what it held)."""
     if event.name != "message":
         return None
     try:
@@ -67,10 +130,19 @@ def delivery_of(event: Event) -> tuple[dict[str, str], bytes] | None:
     except ValueError:
         log.warning("relay sent an event that is not JSON; skipped")
         return None
-    if not isinstance(relayed, dict) or "body" not in relayed:
+    if not isinstance(relayed, dict):
+        log.warning("relay sent an event that is not a JSON object; skipped")
         return None
-    headers = {k: str(v) for k, v in relayed.items() if k.lower() not in NOT_HEADERS}
-    headers.setdefault("content-type", "application/json")
+    if "body" not in relayed:
+        log.info("relay sent an event without a delivery body; skipped")
+        return None
+    headers = forwardable_headers(relayed)
+    if headers is None:
+        log.warning(
+            "relay sent a delivery with a header that cannot be forwarded (a name that is "
+            "not an HTTP token, or CR, LF or another control character in a value); skipped"
+        )
+        return None
     body = json.dumps(relayed["body"], separators=(",", ":"), ensure_ascii=False).encode()
     return headers, body
 
@@ -92,29 +164,37 @@ async def forward(session: aiohttp.ClientSession, target: str, event: Event) -> 
         return resp.status
 
 
-async def relay_once(session: aiohttp.ClientSession, source: str, target: str) -> None:
+async def relay_once(
+    session: aiohttp.ClientSession, source: str, target: str, *, max_line: int = MAX_LINE
+) -> None:
     """Subscribe to ``source`` and forward its deliveries until the stream ends."""
     headers = {"Accept": "text/event-stream"}
     async with session.get(source, headers=headers, timeout=aiohttp.ClientTimeout()) as resp:
         resp.raise_for_status()
         log.info("relay connected: %s → %s", source, target)
-        async for event in sse_events(resp.content):
+        async for event in sse_events(bounded_lines(resp.content.iter_any(), max_line)):
             try:
                 await forward(session, target, event)
-            except aiohttp.ClientError as exc:
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("could not forward a relayed delivery to %s: %r", target, exc)
+            except Exception:  # one delivery's problem must not end the stream
+                log.exception("could not forward a relayed delivery; skipped")
 
 
-async def run_relay(source: str, target: str, *, max_backoff: float = 30.0) -> None:
+async def run_relay(
+    source: str, target: str, *, max_backoff: float = 30.0, max_line: int = MAX_LINE
+) -> None:
     """Forward from the relay until cancelled, reconnecting with backoff."""
     delay = 1.0
     async with aiohttp.ClientSession() as session:
         while True:
             try:
-                await relay_once(session, source, target)
+                await relay_once(session, source, target, max_line=max_line)
                 delay = 1.0
             except (TimeoutError, aiohttp.ClientError) as exc:
                 log.warning("relay %s: %r; reconnecting in %.0f s", source, exc, delay)
+            except Exception:  # a bug must not end the relay for good
+                log.exception("relay %s failed; reconnecting in %.0f s", source, delay)
             await asyncio.sleep(delay)
             delay = min(max_backoff, delay * 2)
 

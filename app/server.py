@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from app.dashboard import add_dashboard_notice, add_dashboard_routes
+from app.dashboard.security import secure_app
 from app.embedded import EmbeddedRedis, WorkerProcess
 from app.metrics import add_metrics
 from app.relay import attach_relay
@@ -51,7 +52,7 @@ async def _not_configured(request: web.Request) -> web.Response:
 async def _status_page(request: web.Request) -> web.Response:
     return web.Response(
         text="Steward is running. Webhooks go to POST "
-        f"{request.app[WEBHOOK_PATH]}; health at /healthz and /readyz, metrics at /metrics.\n"
+        f"{request.app[WEBHOOK_PATH]}; health at /healthz and /readyz.\n"
     )
 
 
@@ -75,11 +76,14 @@ def build_web_app(
     redis: aioredis.Redis,
     store: Store,
     send: Callable[[Job], None] | None = None,
+    metrics_listener: bool = True,
 ) -> web.Application:
     """The full web app: receiver when configured, the setup flow when not.
 
     Jobs go to the task streams in one atomic script per delivery; ``send`` (tests, or
-    another broker) takes each job instead.
+    another broker) takes each job instead. Security headers and trusted proxies:
+    :mod:`app.dashboard.security`. ``metrics_listener``: this process serves
+    ``STEWARD_METRICS_PORT`` (the first of several web processes does, for all).
     """
 
     async def redis_ready() -> None:
@@ -88,12 +92,7 @@ def build_web_app(
     async def db_ready() -> None:
         await asyncio.to_thread(store.ping)
 
-    ttl = settings.delivery_ttl
-    publish: Publish
-    if send is None:
-        publish = StreamPublisher(str(settings.redis_url), ttl, redis)
-    else:
-        publish = sending_publisher(redis, ttl, send)
+    publish = _publisher(settings, redis, send)
     receiver = Receiver(
         settings=settings,
         redis=redis,
@@ -102,14 +101,10 @@ def build_web_app(
         ready_checks={"redis": redis_ready, "database": db_ready},
     )
     app = create_app(receiver) if settings.is_configured else _setup_app(settings, receiver)
+    secure_app(app, settings.trusted_proxies)
     if isinstance(publish, StreamPublisher):
-        closing = publish
-
-        async def close_publisher(_: web.Application) -> None:
-            await closing.close()
-
-        app.on_cleanup.append(close_publisher)
-    add_metrics(app, settings, redis=redis, store=store)
+        app.on_cleanup.append(lambda _: publish.close())
+    add_metrics(app, settings, redis=redis, store=store, listener=metrics_listener)
     app[WEBHOOK_PATH] = settings.webhook_path
     if settings.is_configured:
         app.router.add_get("/", _status_page)
@@ -117,6 +112,15 @@ def build_web_app(
     else:
         add_dashboard_notice(app)
     return app
+
+
+def _publisher(
+    settings: Settings, redis: aioredis.Redis, send: Callable[[Job], None] | None
+) -> Publish:
+    """Queue to the task streams in one atomic script, or hand each job to ``send``."""
+    if send is None:
+        return StreamPublisher(str(settings.redis_url), settings.delivery_ttl, redis)
+    return sending_publisher(redis, settings.delivery_ttl, send)
 
 
 def _setup_app(settings: Settings, receiver: Receiver) -> web.Application:
@@ -127,7 +131,7 @@ def _setup_app(settings: Settings, receiver: Receiver) -> web.Application:
     app.router.add_post(settings.webhook_path, _not_configured)
     app.router.add_get("/healthz", handle_health)
     app.router.add_get("/readyz", handle_ready)
-    add_setup_routes(app, settings)
+    add_setup_routes(app, settings, receiver.redis)
     return app
 
 
@@ -220,15 +224,16 @@ def run_web(
 ) -> None:
     """One web process: the app on uvloop until SIGINT or SIGTERM.
 
-    With ``WEBHOOK_PROXY_URL`` set (and ``relay``: one process of several relays), the
-    relay's deliveries are forwarded to this process's receiver (:mod:`app.relay`).
+    ``relay``: this is the first of the web processes. With ``WEBHOOK_PROXY_URL`` set it
+    forwards the relay's deliveries to its receiver (:mod:`app.relay`), and with
+    ``STEWARD_METRICS_PORT`` it serves the metrics listener (for all of them).
     """
     store = store or open_store(settings.database_url_or_default)
     configure_metrics(settings.metrics_dir_or_default)
 
     async def app_factory() -> web.Application:
         client = aioredis.Redis.from_url(str(settings.redis_url))
-        app = build_web_app(settings, redis=client, store=store)
+        app = build_web_app(settings, redis=client, store=store, metrics_listener=relay)
         if relay and settings.webhook_proxy_url:
             local = f"http://127.0.0.1:{settings.port}{settings.webhook_path}"
             attach_relay(app, settings.webhook_proxy_url, local)

@@ -9,11 +9,13 @@ plain dict in tests) to :func:`load_settings`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypedDict
 
 from dotenv import dotenv_values
 
@@ -78,8 +80,27 @@ class Settings:
     #: Where every process writes its metrics (prometheus_client's multiprocess files);
     #: None: ``metrics`` inside the data directory.
     metrics_dir: Path | None = None
-    #: When set, ``GET /metrics`` requires ``Authorization: Bearer <token>``.
+    #: When set, ``GET /metrics`` is served on the webhook port (and any metrics listener)
+    #: to requests with ``Authorization: Bearer <token>``.
     metrics_token: str | None = field(default=None, repr=False)
+    #: A listener of its own for ``GET /metrics`` (None: none), on ``metrics_host``.
+    metrics_port: int | None = None
+    #: Where the metrics listener binds (loopback by default: scraped from this machine).
+    metrics_host: str = "127.0.0.1"
+    #: Proxies (IP addresses or networks) whose forwarded scheme and host are believed.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Pace GitHub requests through each installation's budget shared in Redis
+    #: (``workers/budget.py``); off: only what GitHub refuses is waited out.
+    github_pacing: bool = True
+    #: Share of each hourly GitHub limit kept for interactive work (welcomes, labels,
+    #: commands): background work (backfill, bootstrap, retraining) waits below it.
+    github_reserve: float = 0.2
+    #: GitHub requests in flight per installation, every process together (GitHub
+    #: allows 100); background work may take half.
+    github_concurrency: int = 20
+    #: Seconds of GitHub's clock per second here: 1 for GitHub; benchmarks set the
+    #: speed of a fake GitHub whose clock runs fast (its minutes and hours are shorter).
+    github_clock_speed: float = 1.0
 
     @property
     def is_configured(self) -> bool:
@@ -206,6 +227,88 @@ def _metrics_dir(env: Mapping[str, str]) -> Path | None:
     return _path(env, "STEWARD_METRICS_DIR") or _path(env, "PROMETHEUS_MULTIPROC_DIR")
 
 
+class _PacingSettings(TypedDict):
+    github_pacing: bool
+    github_reserve: float
+    github_concurrency: int
+    github_clock_speed: float
+
+
+def _pacing_settings(env: Mapping[str, str]) -> _PacingSettings:
+    """``STEWARD_GITHUB_PACING``, ``_RESERVE``, ``_CONCURRENCY`` and ``_CLOCK_SPEED``."""
+    reserve = _float(env, "STEWARD_GITHUB_RESERVE", 0.2)
+    concurrency = _int(env, "STEWARD_GITHUB_CONCURRENCY", 20)
+    speed = _float(env, "STEWARD_GITHUB_CLOCK_SPEED", 1.0)
+    if not 0 <= reserve < 1:
+        raise SettingsError(
+            f"STEWARD_GITHUB_RESERVE={reserve} must be a share from 0 to below 1 (e.g. 0.2)"
+        )
+    if concurrency < 2:
+        raise SettingsError(f"STEWARD_GITHUB_CONCURRENCY={concurrency} must be 2 or more")
+    if speed <= 0:
+        raise SettingsError(f"STEWARD_GITHUB_CLOCK_SPEED={speed} must be above 0 (1 for GitHub)")
+    return {
+        "github_pacing": _flag(env.get("STEWARD_GITHUB_PACING"), True),
+        "github_reserve": reserve,
+        "github_concurrency": concurrency,
+        "github_clock_speed": speed,
+    }
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+
+
+class _WebSettings(TypedDict):
+    metrics_dir: Path | None
+    metrics_token: str | None
+    metrics_port: int | None
+    metrics_host: str
+    trusted_proxies: tuple[str, ...]
+
+
+def _web_settings(env: Mapping[str, str]) -> _WebSettings:
+    """The web process's exposure: ``STEWARD_METRICS_TOKEN``, ``STEWARD_METRICS_PORT``,
+    ``STEWARD_METRICS_HOST`` and ``STEWARD_TRUSTED_PROXIES``."""
+    port = _int(env, "PORT", DEFAULT_PORT)
+    listener: int | None = None
+    if env.get("STEWARD_METRICS_PORT"):
+        listener = _int(env, "STEWARD_METRICS_PORT", 9464)
+        if not 0 < listener < 65536 or listener == port:
+            raise SettingsError(
+                f"STEWARD_METRICS_PORT={listener} must be a TCP port (1-65535) other than "
+                f"PORT={port}; e.g. 9464, or unset it to serve no metrics listener."
+            )
+    return {
+        "metrics_dir": _metrics_dir(env),
+        "metrics_token": env.get("STEWARD_METRICS_TOKEN") or None,
+        "metrics_port": listener,
+        "metrics_host": env.get("STEWARD_METRICS_HOST") or "127.0.0.1",
+        "trusted_proxies": _trusted_proxies(env),
+    }
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``STEWARD_TRUSTED_PROXIES``: IP addresses or networks, separated by commas or spaces."""
+    found = []
+    for item in (env.get("STEWARD_TRUSTED_PROXIES") or "").replace(",", " ").split():
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(
+                f"STEWARD_TRUSTED_PROXIES: {item!r} is not an IP address or network. List "
+                "the addresses of the proxies in front of Steward, e.g. "
+                "'10.0.0.0/8, 127.0.0.1', or leave it unset to trust none."
+            ) from None
+    return tuple(found)
+
+
 def _webhook_path(env: Mapping[str, str]) -> str:
     path = env.get("WEBHOOK_PATH") or DEFAULT_WEBHOOK_PATH
     if not path.startswith("/"):
@@ -292,8 +395,8 @@ def load_settings(
         retrain_hours=_int(values, "STEWARD_RETRAIN_HOURS", 24),
         recover_minutes=_int(values, "STEWARD_RECOVER_MINUTES", 5),
         precision=_precision(values),
-        metrics_dir=_metrics_dir(values),
-        metrics_token=values.get("STEWARD_METRICS_TOKEN") or None,
+        **_web_settings(values),
+        **_pacing_settings(values),
     )
 
 

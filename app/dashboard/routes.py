@@ -21,12 +21,14 @@ from aiohttp import web
 
 from app.dashboard import github as gh
 from app.dashboard import views
+from app.dashboard.security import same_secret
 from app.dashboard.session import (
     COOKIE,
     SESSION_SECONDS,
     STATE_COOKIE,
     STATE_SECONDS,
     Session,
+    csrf_token,
     id_hash,
     needs_check,
     new_session_id,
@@ -147,7 +149,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     settings, _, secret = _config(request)
     expected = unsign(request.cookies.get(STATE_COOKIE), secret, now=time.time()) or {}
     state, code = request.query.get("state", ""), request.query.get("code", "")
-    if not state or not secrets.compare_digest(state, str(expected.get("state", ""))):
+    if not state or not same_secret(state, str(expected.get("state", ""))):
         return _html(views.login_page("That sign-in link expired or was not started here."), 400)
     if request.query.get("error"):  # the person pressed Cancel on GitHub, or GitHub refused
         why = request.query.get("error_description") or request.query["error"]
@@ -184,25 +186,48 @@ def _start_session(store: Store, row: DashboardSession) -> None:
     store.save_dashboard_session(row)
 
 
-async def logout(request: web.Request) -> web.StreamResponse:
-    """GET /dashboard/logout: end the session on the server and forget the cookie."""
+def _csrf(request: web.Request) -> str:
+    """The CSRF token of the session this request's cookie names ("" for nobody)."""
     key = _session_key(request)
-    if key is not None:
-        _, store, _ = _config(request)
-        await asyncio.to_thread(store.end_dashboard_session, key)
-    response = _redirect(f"{PREFIX}/signin")
+    return csrf_token(key, _config(request)[2]) if key else ""
+
+
+async def logout_page(request: web.Request) -> web.StreamResponse:
+    """GET /dashboard/logout: the sign-out button (a GET changes nothing: a link or an
+    image on another site must not sign anybody out)."""
+    person = await current(request)
+    if person is None:
+        raise web.HTTPFound(f"{PREFIX}/signin")
+    return _html(views.logout_page(person.login, csrf=_csrf(request)))
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """POST /dashboard/logout with the session's CSRF token: end the session on the
+    server and forget the cookie. Without the token (another site's form): 403."""
+    key = _session_key(request)
+    if key is None:
+        raise web.HTTPSeeOther(f"{PREFIX}/signin")
+    form = await request.post()
+    if not same_secret(str(form.get("csrf", "")), _csrf(request)):
+        person = await current(request)
+        if person is None:
+            raise web.HTTPSeeOther(f"{PREFIX}/signin")
+        return _html(views.logout_page(person.login, csrf=_csrf(request), expired=True), 403)
+    _, store, _ = _config(request)
+    await asyncio.to_thread(store.end_dashboard_session, key)
+    response = web.Response(status=303, headers={"Location": f"{PREFIX}/signin"})
     response.del_cookie(COOKIE, path=PREFIX)
     return response
 
 
-def render_index(store: Store, person: Session) -> str:
-    """The index page's HTML for ``person``."""
+def render_index(store: Store, person: Session, *, csrf: str = "") -> str:
+    """The index page's HTML for ``person`` (``csrf``: their sign-out form's token)."""
     known = reads.known_repositories(store)
     installs = [
         (account, [known[n.lower()] for n in names if n.lower() in known])
         for _, account, names in person.installations
     ]
-    return views.index_page(person.login, [(a, r) for a, r in installs if r])
+    return views.index_page(person.login, [(a, r) for a, r in installs if r], csrf=csrf)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -211,17 +236,18 @@ async def index(request: web.Request) -> web.StreamResponse:
     if person is None:
         raise web.HTTPFound(f"{PREFIX}/signin")
     _, store, _ = _config(request)
-    return _html(await asyncio.to_thread(render_index, store, person))
+    page = await asyncio.to_thread(render_index, store, person, csrf=_csrf(request))
+    return _html(page)
 
 
-def render_repo(store: Store, repo: str, login: str) -> str:
-    """One repository's page: triage, response, people."""
+def render_repo(store: Store, repo: str, login: str, *, csrf: str = "") -> str:
+    """One repository's page: triage, response, people (``csrf``: the sign-out form's)."""
     sections = [
         views.triage_section(reads.triage_data(store, repo)),
         views.response_section(reads.response_data(store, repo)),
         views.people_section(reads.people_data(store, repo)),
     ]
-    return views.repo_page(repo, login, sections)
+    return views.repo_page(repo, login, sections, csrf=csrf)
 
 
 async def repository(request: web.Request) -> web.StreamResponse:
@@ -232,9 +258,11 @@ async def repository(request: web.Request) -> web.StreamResponse:
     _, store, _ = _config(request)
     wanted = f"{request.match_info['owner']}/{request.match_info['repo']}".lower()
     known = await asyncio.to_thread(reads.known_repositories, store)
+    csrf = _csrf(request)
     if wanted not in person.repositories or wanted not in known:
-        return _html(views.not_found_page(person.login), 404)
-    return _html(await asyncio.to_thread(render_repo, store, known[wanted], person.login))
+        return _html(views.not_found_page(person.login, csrf=csrf), 404)
+    page = await asyncio.to_thread(render_repo, store, known[wanted], person.login, csrf=csrf)
+    return _html(page)
 
 
 def add_dashboard_routes(app: web.Application, settings: Settings, store: Store) -> None:
@@ -244,7 +272,8 @@ def add_dashboard_routes(app: web.Application, settings: Settings, store: Store)
     app.router.add_get(f"{PREFIX}/signin", login_page)
     app.router.add_get(f"{PREFIX}/login", login)
     app.router.add_get(f"{PREFIX}/callback", callback)
-    app.router.add_get(f"{PREFIX}/logout", logout)
+    app.router.add_get(f"{PREFIX}/logout", logout_page)
+    app.router.add_post(f"{PREFIX}/logout", logout)
     app.router.add_get(PREFIX + "/{owner}/{repo}", repository)
 
 

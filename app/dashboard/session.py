@@ -22,6 +22,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from app.dashboard.security import same_secret
 from core.settings import Settings
 from core.store import DashboardSession
 
@@ -84,8 +85,9 @@ def unsign(value: str | None, secret: bytes, *, now: float) -> dict[str, Any] | 
     if not value or value.count(".") != 1:
         return None
     body, mac = value.split(".")
-    wanted = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(mac, wanted):
+    raw = body.encode("utf-8", "surrogatepass")
+    wanted = _b64(hmac.new(secret, raw, hashlib.sha256).digest())
+    if not same_secret(mac, wanted):  # as bytes: a cookie with any characters is a no
         return None
     try:
         payload = json.loads(_unb64(body))
@@ -94,6 +96,13 @@ def unsign(value: str | None, secret: bytes, *, now: float) -> dict[str, Any] | 
     if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
         return None
     return payload if payload["exp"] > now else None
+
+
+def csrf_token(session_key: str, secret: bytes) -> str:
+    """The token the dashboard's forms carry for the session whose row key is
+    ``session_key``: only a page of that session knows it (another site's form does not)."""
+    mac = hmac.new(secret, b"steward csrf\x00" + session_key.encode(), hashlib.sha256)
+    return _b64(mac.digest())
 
 
 def new_session_id() -> str:

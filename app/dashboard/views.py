@@ -1,5 +1,6 @@
 """The dashboard's HTML: pure functions from the data of :mod:`core.community.reads` to
-one server-rendered page each (inline CSS and SVG; no script, no CDN).
+one server-rendered page each (inline CSS and SVG; no script, no CDN: the pages' policy,
+:mod:`app.dashboard.security`, allows this one stylesheet and nothing else).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ STYLE = (
     "display:block}.stat{display:flex;flex-wrap:wrap;gap:.75rem 1.5rem;margin:.25rem 0 .75rem}"
     ".stat>div{min-width:7rem;flex:0 1 auto}.stat small{display:block;color:#6b7280}"
     "ul.repos{padding-left:1.2rem}ul.repos li{margin:.2rem 0;overflow-wrap:anywhere}"
-    "a.button{display:inline-block;background:#111827;color:#fff;padding:.6rem 1rem;"
-    "border-radius:6px;text-decoration:none}"
+    "a.button,button.button{display:inline-block;background:#111827;color:#fff;"
+    "padding:.6rem 1rem;border:0;border-radius:6px;text-decoration:none;font:inherit;"
+    "cursor:pointer}form.out{display:inline;margin:0}form.out button.link{background:none;"
+    "border:0;padding:0;color:#bfdbfe;font:inherit;text-decoration:underline;cursor:pointer}"
     # Phones last, so these win over the rules above.
     "@media (max-width:48rem){.split{grid-template-columns:minmax(0,1fr)}main{padding:.5rem}"
     "section{padding:.75rem}th,td{padding:.25rem .3rem}table{font-size:.85rem}"
@@ -40,13 +43,19 @@ STYLE = (
 )
 
 
-def page(title: str, body: str, *, login: str | None = None) -> str:
-    """A whole document: header (who is signed in), title, body."""
-    who = (
-        f'<span class="who">{escape(login)} · <a href="/dashboard/logout">sign out</a></span>'
-        if login
-        else ""
+def logout_form(csrf: str, *, label: str = "sign out", style: str = "link") -> str:
+    """The sign-out button: a POST with the session's CSRF token (a GET signs nobody out)."""
+    return (
+        '<form class="out" method="post" action="/dashboard/logout">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f'<button type="submit" class="{style}">{escape(label)}</button></form>'
     )
+
+
+def page(title: str, body: str, *, login: str | None = None, csrf: str = "") -> str:
+    """A whole document: header (who is signed in, the sign-out button), title, body."""
+    out = logout_form(csrf) if csrf else '<a href="/dashboard/logout">sign out</a>'
+    who = f'<span class="who">{escape(login)} · {out}</span>' if login else ""
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
@@ -100,19 +109,35 @@ def login_page(problem: str | None = None, *, can_sign_in: bool = True) -> str:
     return page("Steward dashboard", body)
 
 
-def index_page(login: str, installs: Sequence[tuple[str, Sequence[str]]]) -> str:
+def logout_page(login: str, *, csrf: str, expired: bool = False) -> str:
+    """What ``GET /dashboard/logout`` shows: the button (``expired``: the last press came
+    without this session's token, from an old page or another site)."""
+    note = (
+        "<p class='shadow'>That sign-out did not come from this session's page; press the "
+        "button to sign out.</p>"
+        if expired
+        else ""
+    )
+    body = (
+        f"{note}<p>Sign out of the dashboard, here and wherever this session is used.</p>"
+        f"<p>{logout_form(csrf, label='Sign out', style='button')}</p>"
+    )
+    return page("Sign out", body, login=login, csrf=csrf)
+
+
+def index_page(login: str, installs: Sequence[tuple[str, Sequence[str]]], *, csrf: str = "") -> str:
     """The person's installations and the repositories Steward knows in each."""
     if not installs:
         body = (
             "<p>Steward looks after none of the repositories you can reach. Install the App "
             "on a repository, or ask its maintainers to.</p>"
         )
-        return page("Your repositories", body, login=login)
+        return page("Your repositories", body, login=login, csrf=csrf)
     parts = []
     for account, repos in installs:
         items = "".join(f'<li><a href="/dashboard/{escape(r)}">{escape(r)}</a></li>' for r in repos)
         parts.append(f"<section><h2>{escape(account)}</h2><ul class='repos'>{items}</ul></section>")
-    return page("Your repositories", "".join(parts), login=login)
+    return page("Your repositories", "".join(parts), login=login, csrf=csrf)
 
 
 def _triage_stat(live: Mapping[str, Any], labels: Sequence[Mapping[str, Any]]) -> str:
@@ -244,19 +269,20 @@ def people_section(data: Mapping[str, Any]) -> str:
     )
 
 
-def repo_page(repo: str, login: str, sections: Sequence[str]) -> str:
+def repo_page(repo: str, login: str, sections: Sequence[str], *, csrf: str = "") -> str:
     """One repository: a jump bar, then the triage, response and people sections."""
     jump = (
         '<nav class="jump"><a href="#triage">Triage</a><a href="#response">Response</a>'
         '<a href="#people">People</a></nav>'
     )
-    return page(repo, jump + "".join(sections), login=login)
+    return page(repo, jump + "".join(sections), login=login, csrf=csrf)
 
 
-def not_found_page(login: str | None) -> str:
+def not_found_page(login: str | None, *, csrf: str = "") -> str:
     """The 404 page (the same for a repository that does not exist and one not yours)."""
     return page(
         "Not found",
         "<p>There is no such page. <a href='/dashboard'>Your repositories</a>.</p>",
         login=login,
+        csrf=csrf,
     )

@@ -225,10 +225,16 @@ def _signed_in_cookie(browser: Any, dashboard: str) -> str:
 
 
 def test_signing_out_ends_the_session_everywhere(browser: Any, dashboard: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
     cookie = _signed_in_cookie(browser, dashboard)
     assert _status(f"{dashboard}/dashboard/{REPO}", cookie)[0] == 200
-    browser.get(f"{dashboard}/dashboard/logout")
-    assert browser.current_url.endswith("/dashboard/signin")
+    browser.get(f"{dashboard}/dashboard/logout")  # a GET (a link anywhere) only shows a button
+    assert _status(f"{dashboard}/dashboard/{REPO}", cookie)[0] == 200
+    browser.get(f"{dashboard}/dashboard/{REPO}")
+    browser.find_element(By.CSS_SELECTOR, "header form.out button").click()  # a POST
+    WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/dashboard/signin"))
     # A copy of the cookie kept elsewhere no longer signs anybody in.
     assert _status(f"{dashboard}/dashboard/{REPO}", cookie) == (302, "/dashboard/signin")
 

@@ -71,9 +71,14 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+#: The scrapes' bearer token (``/metrics`` is not served on the webhook port without one).
+TOKEN = "scrape-token"
+
+
 def web_settings(redis_url: str, **extra: str) -> Settings:
-    """A configured receiver's settings (the test App, the test Redis)."""
-    env = {"APP_ID": "1", "PRIVATE_KEY": key_pair()[0], "WEBHOOK_SECRET": SECRET, **extra}
+    """A configured receiver's settings (the test App, the test Redis, the scrape token)."""
+    env = {"APP_ID": "1", "PRIVATE_KEY": key_pair()[0], "WEBHOOK_SECRET": SECRET}
+    env.update({"STEWARD_METRICS_TOKEN": TOKEN, **extra})
     return load_settings({**env, "REDIS_URL": redis_url}, env_file=Path("/nonexistent.env"))
 
 
@@ -90,6 +95,7 @@ async def web(
 
 
 async def scrape(client: TestClient, **headers: str) -> Samples:
+    headers.setdefault("Authorization", f"Bearer {TOKEN}")
     resp = await client.get("/metrics", headers=headers)
     assert resp.status == 200, await resp.text()
     assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")

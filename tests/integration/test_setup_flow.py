@@ -54,6 +54,12 @@ async def test_manifest_flow_writes_env(
         assert early.status == 503 and "create it on the setup page" in notice, path
         assert 'id="signin"' not in notice  # no App to sign in with yet
 
+    for params in ({"code": "abc123"}, {"code": "abc", "state": "forged"}):
+        refused = await client.get("/setup/callback", params=params)
+        text = await refused.text()
+        assert refused.status == 400 and "Setup link not recognised" in text
+        assert "Start the setup again" in text and refused.content_type == "text/html"
+
     done = await client.get("/setup/callback", params={"code": "abc123", "state": state})
     assert done.status == 200, await done.text()
     written = load_settings({}, env_file=env_file)
@@ -61,15 +67,26 @@ async def test_manifest_flow_writes_env(
     assert int(written.app_id or 0) in fake.apps
     assert oct(env_file.stat().st_mode & 0o777) == "0o600"
 
-    fresh = re.search(r"state=([\w-]+)", await (await client.get("/")).text())[1]  # type: ignore[index]
-    reused = await client.get("/setup/callback", params={"code": "abc123", "state": fresh})
-    assert reused.status == 502 and "works once" in await reused.text()
-    for params in ({"code": "abc123"}, {"code": "abc", "state": "forged"}):
-        refused = await client.get("/setup/callback", params=params)
-        text = await refused.text()
-        assert refused.status == 400 and "Setup link not recognised" in text
-        assert "Start the setup again" in text and refused.content_type == "text/html"
+    # Set up: the setup routes are closed (tests/security/test_web_setup.py has more).
+    for path in ("/", "/setup/callback"):
+        closed = await client.get(path, params={"code": "abc123", "state": state})
+        assert closed.status == 404 and "already set up" in await closed.text()
     await redis.aclose()
+
+
+async def test_a_code_github_refuses_is_a_page_and_writes_nothing(
+    aiohttp_client: Callable[..., Any],
+    fake_github: tuple[FakeGitHub, str],
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    fake, api_url = fake_github
+    fake.convert_manifest("used-once")  # a code works once
+    client = await setup_client(aiohttp_client, redis_url, tmp_path, {"GITHUB_API_URL": api_url})
+    state = re.search(r"state=([\w-]+)", await (await client.get("/")).text())[1]  # type: ignore[index]
+    reused = await client.get("/setup/callback", params={"code": "used-once", "state": state})
+    assert reused.status == 502 and "works once" in await reused.text()
+    assert not (tmp_path / "none.env").exists()
 
 
 async def setup_client(

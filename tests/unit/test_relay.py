@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.relay import Event, sse_events
+from app.relay import Event, bounded_lines, sse_events
 from app.setup import webhook_url
 from core.settings import load_settings
 
@@ -54,3 +54,34 @@ def test_the_relay_url_is_read_from_the_env_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("WEBHOOK_PROXY_URL=https://smee.io/from-file\n")
     settings = load_settings({}, env_file=tmp_path / ".env")
     assert settings.webhook_proxy_url == "https://smee.io/from-file"
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ((b"ab\ncd", b"\n\n"), [b"ab\n", b"cd\n", b"\n"]),
+        ((b"12345678\nok\n",), [None, b"ok\n"]),  # over 4 bytes in one chunk
+        ((b"1234", b"5678", b"9\nok\n"), [None, b"ok\n"]),  # over 4 across chunks
+        ((b"1234\n", b"tail"), [b"1234\n", b"tail"]),  # exactly the limit; no final newline
+    ],
+    ids=["split lines", "too long in one chunk", "too long across chunks", "at the limit"],
+)
+async def test_lines_over_the_limit_become_none(
+    parts: tuple[bytes, ...], expected: list[bytes | None]
+) -> None:
+    assert [line async for line in bounded_lines(chunks(*parts), 4)] == expected
+
+
+async def test_a_too_long_line_spoils_only_its_own_event() -> None:
+    lines = chunks(b"data: a\n", b"data: b\n", b"\n", b"data: c\n", b"\n")
+
+    async def spoiled() -> AsyncIterator[bytes | None]:
+        async for line in lines:
+            yield None if line == b"data: b\n" else line
+
+    assert [e async for e in sse_events(spoiled())] == [Event("message", "c")]

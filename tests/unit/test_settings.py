@@ -69,6 +69,9 @@ def test_api_urls(extra: dict[str, str], api: str, web: str) -> None:
         ({**env(), "WEBHOOK_PATH": "hooks"}, "must start with '/'"),
         ({**env(), "STEWARD_PRECISION": "fp8"}, "must be one of auto, bf16, fp32"),
         ({"APP_ID": "1", "PRIVATE_KEY_PATH": "/nope.pem", "WEBHOOK_SECRET": "s"}, "cannot be read"),
+        ({**env(), "STEWARD_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "not an IP address"),
+        ({**env(), "STEWARD_METRICS_PORT": "3000"}, "other than PORT=3000"),
+        ({**env(), "STEWARD_METRICS_PORT": "70000"}, "must be a TCP port"),
     ],
 )
 def test_errors_say_what_to_fix(values: dict[str, str], message: str) -> None:
@@ -105,15 +108,16 @@ def test_precision_setting(raw: str | None, expected: str) -> None:
 
 def test_the_env_example_names_only_documented_settings_and_loads() -> None:
     """`.env.example` is a starting point: every variable in it (set or commented out)
-    is one the README documents, and the file as shipped loads (unconfigured)."""
+    is one the manual's configuration page documents, and the file as shipped loads
+    (unconfigured)."""
     import re
 
     root = Path(__file__).resolve().parents[2]
     example = (root / ".env.example").read_text()
-    readme = (root / "README.md").read_text()
+    documented = (root / "docs" / "configuration.md").read_text()
     names = re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE)
     assert len(names) > 15
-    assert [n for n in names if f"`{n}`" not in readme] == []
+    assert [n for n in names if f"`{n}`" not in documented] == []
     settings = load_settings({}, env_file=root / ".env.example")
     assert not settings.is_configured
 
@@ -139,3 +143,21 @@ def test_commands_that_only_call_github_need_only_the_apps_credentials(
         return
     with pytest.raises(SettingsError, match=problem):
         load_settings(env, env_file=Path("/nonexistent.env"), receiver=receiver)
+
+
+def test_metrics_listener_and_trusted_proxies() -> None:
+    default = load_settings(env(), env_file=NO_ENV)
+    assert (default.metrics_port, default.metrics_host, default.trusted_proxies) == (
+        None,
+        "127.0.0.1",
+        (),
+    )
+    given = {
+        **env(),
+        "STEWARD_METRICS_PORT": "9464",
+        "STEWARD_METRICS_HOST": "0.0.0.0",
+        "STEWARD_TRUSTED_PROXIES": "10.1.2.3 192.168.0.0/16,::1",
+    }
+    settings = load_settings(given, env_file=NO_ENV)
+    assert (settings.metrics_port, settings.metrics_host) == (9464, "0.0.0.0")
+    assert settings.trusted_proxies == ("10.1.2.3/32", "192.168.0.0/16", "::1/128")
