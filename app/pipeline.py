@@ -9,8 +9,10 @@ connection in order), so concurrent deliveries share the connection and its roun
 
 It speaks RESP2 over TCP (``redis://``) or a unix socket (``unix://``), with
 ``AUTH`` and ``SELECT`` from the URL. A lost connection fails the calls in flight (the
-receiver answers 503 and GitHub retries) and the next call reconnects. Other URLs
-(``rediss://``, Sentinel) use redis-py (:func:`supports`).
+receiver answers 503 and GitHub retries) and the next call reconnects. So does a call
+that gets no reply within ``timeout``: a connection that stopped answering (a stalled
+server, a half-open TCP connection whose peer is gone) is dropped with every call on it,
+never waited on again. Other URLs (``rediss://``, Sentinel) use redis-py (:func:`supports`).
 """
 
 from __future__ import annotations
@@ -110,24 +112,29 @@ class PipelinedRedis:
         async with self._connecting:
             if self._writer is not None and not self._writer.is_closing():
                 return self._writer
-            reader, writer = await asyncio.wait_for(self._open(), self.timeout)
-            a = self.address
-            setup: list[tuple[Any, ...]] = []
-            if a.password is not None:
-                setup.append(
-                    ("AUTH", a.username, a.password) if a.username else ("AUTH", a.password)
-                )
-            if a.db:
-                setup.append(("SELECT", a.db))
-            for command in setup:
-                writer.write(encode(command))
-                reply = await asyncio.wait_for(read_reply(reader), self.timeout)
-                if isinstance(reply, RedisReplyError):
-                    writer.close()
-                    raise reply
+            reader, writer = await self._open()
+            try:
+                await self._set_up(reader, writer)
+            except BaseException:
+                writer.close()
+                raise
             self._writer = writer
             self._reader_task = asyncio.create_task(self._read_replies(reader))
             return writer
+
+    async def _set_up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """``AUTH`` and ``SELECT`` as the URL says."""
+        a = self.address
+        setup: list[tuple[Any, ...]] = []
+        if a.password is not None:
+            setup.append(("AUTH", a.username, a.password) if a.username else ("AUTH", a.password))
+        if a.db:
+            setup.append(("SELECT", a.db))
+        for command in setup:
+            writer.write(encode(command))
+            reply = await read_reply(reader)
+            if isinstance(reply, RedisReplyError):
+                raise reply
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         try:
@@ -140,6 +147,9 @@ class PipelinedRedis:
             self._fail_pending(ConnectionError(f"Redis connection lost: {exc!r}"))
 
     def _fail_pending(self, exc: Exception) -> None:
+        if self._reader_task is not None and self._reader_task is not asyncio.current_task():
+            self._reader_task.cancel()
+        self._reader_task = None
         if self._writer is not None:
             self._writer.close()
         self._writer = None
@@ -149,14 +159,23 @@ class PipelinedRedis:
                 future.set_exception(exc)
 
     async def call(self, *args: Any) -> Any:
-        """Send one command; its reply (an error reply is raised)."""
-        writer = self._writer
-        if writer is None or writer.is_closing():
-            writer = await self._connect()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append(future)
-        writer.write(encode(args))
-        reply = await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        """Send one command; its reply (an error reply is raised). Connecting included,
+        it takes at most ``timeout`` seconds (:class:`TimeoutError`), and a connection
+        that gave no reply in time is dropped, so the next call makes a new one."""
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                writer = self._writer
+                if writer is None or writer.is_closing():
+                    writer = await self._connect()
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                self._pending.append(future)
+                writer.write(encode(args))
+                reply = await asyncio.shield(future)
+        except TimeoutError:
+            if writer is not None and self._writer is writer:  # not reset by another call
+                self._fail_pending(ConnectionError(f"Redis gave no reply in {self.timeout} s"))
+            raise
         if isinstance(reply, RedisReplyError):
             raise reply
         return reply
@@ -175,6 +194,4 @@ class PipelinedRedis:
 
     async def close(self) -> None:
         """Close the connection (calls in flight fail)."""
-        if self._reader_task is not None:
-            self._reader_task.cancel()
         self._fail_pending(ConnectionError("closed"))

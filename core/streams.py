@@ -1,25 +1,31 @@
-"""A Celery broker transport on Redis Streams: no task is lost when a worker dies.
+"""A Celery broker transport on Redis Streams: no task lost, no installation starved.
 
 Kombu's Redis transport takes a message off a list with BRPOP and only afterwards
 records it as unacknowledged: a worker killed between the two loses the message for
-good (celery/celery#7950, celery/celery#4354, celery/kombu#305), and a killed worker's
-messages come back only after the visibility timeout. Here each queue is a stream,
-``steward:q:<queue>``, read through one consumer group (``workers``):
+good (celery/celery#7950, celery/celery#4354, celery/kombu#305). Here every message
+lives in a stream of its lane (:mod:`core.lanes`) read through one consumer group
+(``workers``):
 
-* ``XREADGROUP`` hands a message to one consumer *and* records it in the group's
-  pending list in the same step: there is no instant at which it is nowhere;
+* a consumer takes messages with one script (:data:`core.lanes.FETCH_SCRIPT`) whose
+  ``XREADGROUP`` hands a message over *and* records it in the group's pending list in the
+  same step: there is no instant at which it is nowhere. The script serves the lanes
+  with work round-robin, one message each in turn, and no background message while an
+  interactive one waits; a consumer also keeps one of its slots for interactive work;
 * a worker acknowledges a finished task (``acks_late``) with ``XACK`` + ``XDEL`` in one
-  transaction, and gives a message back (warm shutdown, reject) by re-adding and
-  acknowledging it in one transaction;
+  transaction, and gives a message back (warm shutdown, reject) by re-adding it to its
+  lane and acknowledging it in one script;
 * while a worker holds a message (reserved or running, a countdown included), it
   touches it (``XCLAIM`` to itself, resetting its idle time) every third of the claim
   time, so a long task is never taken from a live worker;
-* every consumer claims (``XAUTOCLAIM``) messages idle longer than the claim time
-  (``STEWARD_VISIBILITY_TIMEOUT``): a killed worker's tasks run again within seconds.
+* every consumer claims (``XAUTOCLAIM``, :data:`core.lanes.CLAIM_SCRIPT`) messages idle
+  longer than the claim time (``STEWARD_VISIBILITY_TIMEOUT``): a killed worker's tasks
+  run again within seconds;
+* with nothing to take, a consumer blocks on its queues' bells (``XREAD``), which every
+  publish rings, so an idle worker wakes at once.
 
-The web process queues a delivery's tasks without kombu (:func:`task_message`,
-:func:`queue_once`): one atomic script records the delivery id and appends every
-message, so a delivery is either queued whole and remembered, or not at all.
+The web process queues without kombu (:func:`core.lanes.task_message`,
+:data:`core.lanes.QUEUE_SCRIPT`): one atomic script records the delivery id and
+appends its message, so a delivery is either queued and remembered, or not at all.
 """
 
 from __future__ import annotations
@@ -32,36 +38,73 @@ import socket
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from queue import Empty
 from typing import Any
 
-import orjson
 import redis
 from kombu.transport import TRANSPORT_ALIASES, virtual
+
+from core.lanes import (
+    CLAIM_SCRIPT,
+    CLASSES,
+    FANOUT_SCRIPT,
+    FETCH_SCRIPT,
+    FIELD,
+    GROUP,
+    NO_LANE,
+    PUT_SCRIPT,
+    QUEUE_SCRIPT,
+    STREAM_PREFIX,
+    bell_key,
+    class_of_stream,
+    kombu_placement,
+    lane_key,
+    lane_of,
+    lane_of_stream,
+    lane_streams,
+    lanes_key,
+    placed,
+    queue_depth,
+    queue_once_args,
+    queued_count,
+    queued_messages,
+    ring_key,
+    stream_key,
+    task_message,
+)
+from core.tasks import BACKGROUND
+
+__all__ = [
+    "ALIAS",
+    "FANOUT_SCRIPT",
+    "GROUP",
+    "NO_LANE",
+    "QUEUE_SCRIPT",
+    "STREAM_PREFIX",
+    "Transport",
+    "broker_url",
+    "lane_key",
+    "lane_of",
+    "placed",
+    "queue_depth",
+    "queue_once_args",
+    "queued_count",
+    "queued_messages",
+    "register",
+    "stream_key",
+    "task_message",
+]
 
 log = logging.getLogger(__name__)
 
 #: Kombu's name for this transport (``broker_url = "steward://"``).
 ALIAS = "steward"
-STREAM_PREFIX = "steward:q:"
-GROUP = "workers"
-FIELD = "m"
 #: Claim time when none is configured (seconds a held message may go untouched).
 DEFAULT_CLAIM_AFTER = 30.0
 #: The longest a consumer blocks in one read (its upkeep runs between reads).
 MAX_BLOCK = 1.0
-
-QUEUE_SCRIPT = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  for i = 2, #KEYS do
-    redis.call('XADD', KEYS[i], '*', 'm', ARGV[i])
-  end
-  return 1
-end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -74,14 +117,12 @@ class Entry:
 
     @classmethod
     def of(cls, stream: bytes | str, entry_id: bytes, fields: Any) -> Entry:
-        """From redis-py's reply (bytes, as the client does not decode)."""
+        """From a reply (bytes, as the client does not decode); ``fields`` a mapping
+        (redis-py's stream replies) or a flat list (a script's)."""
         name = stream.decode() if isinstance(stream, bytes) else stream
+        if isinstance(fields, list):
+            fields = dict(zip(fields[::2], fields[1::2], strict=True))
         return cls(name, entry_id.decode(), fields)
-
-
-def stream_key(queue: str) -> str:
-    """The stream that holds ``queue``'s messages."""
-    return STREAM_PREFIX + queue
 
 
 def broker_url(redis_url: str) -> str:
@@ -96,82 +137,6 @@ def broker_url(redis_url: str) -> str:
 def register() -> None:
     """Make ``steward://`` a kombu transport (idempotent; called by the Celery factory)."""
     TRANSPORT_ALIASES.setdefault(ALIAS, "core.streams:Transport")
-
-
-# ------------------------------------------------------------------ publishing
-
-
-def task_message(task: str, kwargs: Mapping[str, Any], queue: str) -> str:
-    """A Celery (protocol 2) task message for this transport, built without kombu.
-
-    What ``send_task`` would publish, at a fraction of its cost: the web process queues
-    one of these per task of a delivery.
-    """
-    task_id = str(uuid.uuid4())
-    body = orjson.dumps([[], dict(kwargs), {"callbacks": None, "errbacks": None, "chain": None}])
-    headers = {
-        "lang": "py",
-        "task": task,
-        "id": task_id,
-        "shadow": None,
-        "eta": None,
-        "expires": None,
-        "group": None,
-        "group_index": None,
-        "retries": 0,
-        "timelimit": [None, None],
-        "root_id": task_id,
-        "parent_id": None,
-        "argsrepr": "()",
-        "kwargsrepr": repr(dict(kwargs))[:500],
-        "origin": f"{socket.gethostname()}/{os.getpid()}",
-        "ignore_result": True,
-    }
-    properties = {
-        "correlation_id": task_id,
-        "reply_to": "",
-        "delivery_mode": 2,
-        "delivery_info": {"exchange": "", "routing_key": queue},
-        "priority": 0,
-        "delivery_tag": task_id,
-    }
-    message = {
-        "body": body.decode(),
-        "content-encoding": "utf-8",
-        "content-type": "application/json",
-        "headers": headers,
-        "properties": properties,
-    }
-    return orjson.dumps(message).decode()
-
-
-def queue_once_args(
-    delivery_key: str, ttl: int, messages: Sequence[tuple[str, str]]
-) -> tuple[list[str], list[str | int]]:
-    """Keys and arguments of :data:`QUEUE_SCRIPT` for ``(queue, message)`` pairs."""
-    keys = [delivery_key, *(stream_key(queue) for queue, _ in messages)]
-    args: list[str | int] = [ttl, *(message for _, message in messages)]
-    return keys, args
-
-
-# ----------------------------------------------------------------- inspecting
-
-
-def queued_messages(client: Any, queues: Iterable[str]) -> list[dict[str, Any]]:
-    """Every message of ``queues`` not yet acknowledged (waiting or held), decoded."""
-    found = []
-    for queue in queues:
-        for _, fields in client.xrange(stream_key(queue)):
-            found.append(json.loads(fields[FIELD.encode()]))
-    return found
-
-
-def queued_count(client: Any, queues: Iterable[str]) -> int:
-    """How many messages of ``queues`` are waiting or held (0: all done)."""
-    return sum(int(client.xlen(stream_key(queue))) for queue in queues)
-
-
-# ------------------------------------------------------------------ consuming
 
 
 class QoS(virtual.QoS):
@@ -212,45 +177,42 @@ class Channel(virtual.Channel):
         )
         self.claim_after = float(options.get("visibility_timeout") or DEFAULT_CLAIM_AFTER)
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._groups: set[str] = set()
+        self._scripts = {
+            name: self.client.register_script(text)
+            for name, text in (
+                ("fetch", FETCH_SCRIPT),
+                ("claim", CLAIM_SCRIPT),
+                ("put", PUT_SCRIPT),
+            )
+        }
+        self._bells: dict[str, str] = {}
+        self._turn = 0
         self._next_touch = 0.0
         self._next_claim = 0.0
 
-    def _ensure_group(self, queue: str) -> str:
-        key = stream_key(queue)
-        if key not in self._groups:
-            try:
-                self.client.xgroup_create(key, GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-            self._groups.add(key)
-        return key
-
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
-        self._ensure_group(queue)
+        """Lanes and their groups are made when a message first needs them."""
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        self.client.xadd(self._ensure_group(queue), {FIELD: json.dumps(message)})
+        """Publish (a follow-up task, beat): into the lane its task and installation say."""
+        priority, lane = kombu_placement(message)
+        self._scripts["put"](args=[queue, priority, lane, json.dumps(message)])
 
     def _size(self, queue: str) -> int:
-        return int(self.client.xlen(stream_key(queue)))
+        return queue_depth(self.client, queue)
 
     def _purge(self, queue: str) -> int:
-        key = stream_key(queue)
-        size = int(self.client.xlen(key))
-        self.client.delete(key)
-        self._groups.discard(key)
+        streams = lane_streams(self.client, queue)
+        size = sum(int(self.client.xlen(stream)) for stream in streams)
+        rings = [ring_key(queue, priority) for priority in CLASSES]
+        self.client.delete(*streams, *rings, lanes_key(queue))
         return size
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
-        key = self._ensure_group(queue)
-        reply = self.client.xreadgroup(GROUP, self.consumer, {key: ">"}, count=1)
-        for stream, entries in reply or []:
-            for entry_id, fields in entries:
-                payload = self._payload(queue, Entry.of(stream, entry_id, fields))
-                if payload is not None:
-                    return payload
+        for entry in self._fetch([queue], free=1):
+            payload = self._payload(entry.queue, entry)
+            if payload is not None:
+                return payload
         raise Empty()
 
     def drain_events(self, timeout: float | None = None, callback: Any = None) -> Any:
@@ -263,20 +225,55 @@ class Channel(virtual.Channel):
         return super().drain_events(timeout=timeout, callback=callback)  # type: ignore[no-untyped-call]
 
     def _get_many(self, queues: Sequence[str], timeout: float | None = None) -> None:
-        """Deliver what the queues hold (claimed messages of dead workers first)."""
+        """Deliver what the lanes hold (claimed messages of dead workers first); with
+        nothing to take, wait for the bell (a publish) up to ``timeout`` (at most
+        :data:`MAX_BLOCK`), then look once more."""
         if self._claim_if_due(queues):
             return
-        count = max(1, self.qos.can_consume_max_estimate() or 1)
-        streams = {self._ensure_group(queue): ">" for queue in queues}
+        free = max(1, self.qos.can_consume_max_estimate() or 1)
+        if self._deliver_all(self._fetch(queues, free=free)):
+            return
         block = int(min(timeout or MAX_BLOCK, MAX_BLOCK) * 1000)
-        reply = self.client.xreadgroup(GROUP, self.consumer, streams, count=count, block=block)
-        delivered = 0
-        for stream, entries in reply or []:
-            queue = stream.decode()[len(STREAM_PREFIX) :]
-            for entry_id, fields in entries:
-                delivered += self._deliver(queue, Entry.of(stream, entry_id, fields))
-        if not delivered:
-            raise Empty()
+        bells = {bell_key(queue): self._bells.get(queue, "0-0") for queue in queues}
+        if (
+            block > 0
+            and self.client.xread(bells, count=1, block=block)
+            and self._deliver_all(self._fetch(queues, free=free))
+        ):
+            return
+        raise Empty()
+
+    def _fetch(self, queues: Sequence[str], *, free: int) -> list[Lane]:
+        """Take up to ``free`` messages, round-robin over lanes, interactive first; the
+        queues take turns being first, so a worker of several serves each in turn."""
+        turn = self._turn % max(1, len(queues))
+        self._turn += 1
+        order = [*queues[turn:], *queues[:turn]]
+        reply = self._scripts["fetch"](
+            args=[GROUP, self.consumer, free, self._background_room(free), *order]
+        )
+        bells, taken = reply
+        self._bells = {q: b.decode() for q, b in zip(order, bells, strict=True)}
+        return [Lane.of(item) for item in taken]
+
+    def _background_room(self, free: int) -> int:
+        """Background messages this channel may take now: it keeps one slot of its
+        prefetch for interactive work (a long training run must not hold them all)."""
+        limit = int(self.qos.prefetch_count or 0)
+        if not limit or limit < 2:
+            return free
+        done = set(self.qos._dirty)  # acknowledged, not yet flushed out of _delivered
+        held = sum(
+            1
+            for tag, message in list(self.qos._delivered.items())
+            if tag not in done and message.delivery_info.get("steward_class") == BACKGROUND
+        )
+        return max(0, min(free, limit - 1 - held))
+
+    def _deliver_all(self, entries: list[Lane]) -> int:
+        return sum(
+            self._deliver(entry.queue, entry, redelivered=entry.claimed) for entry in entries
+        )
 
     def _touch_if_due(self) -> None:
         now = time.monotonic()
@@ -290,7 +287,14 @@ class Channel(virtual.Channel):
         if now < self._next_claim:
             return 0
         self._next_claim = now + max(0.5, self.claim_after / 4)
-        return sum(self._claim_idle(queue) for queue in queues)
+        count = max(1, self.qos.can_consume_max_estimate() or 1)
+        min_idle = int(self.claim_after * 1000)
+        reply = self._scripts["claim"](args=[GROUP, self.consumer, min_idle, count, *queues])
+        entries = [Lane.of(item) for item in reply]
+        for entry in entries:
+            if entry.claimed:
+                log.warning("claimed %s from a worker that stopped touching it", entry.id)
+        return self._deliver_all(entries)
 
     def _touch_held(self) -> None:
         held: dict[bytes, list[bytes]] = {}
@@ -300,22 +304,11 @@ class Channel(virtual.Channel):
                 key = info["steward_stream"].encode()
                 held.setdefault(key, []).append(info["steward_entry"].encode())
         for key, ids in held.items():
-            self.client.xclaim(key, GROUP, self.consumer, 0, ids, justid=True)
-
-    def _claim_idle(self, queue: str) -> int:
-        key = self._ensure_group(queue)
-        min_idle = int(self.claim_after * 1000)
-        count = max(1, self.qos.can_consume_max_estimate() or 1)
-        reply = self.client.xautoclaim(key, GROUP, self.consumer, min_idle, "0-0", count=count)
-        delivered = 0
-        for entry_id, fields in reply[1] if reply else []:
-            if fields is None:  # deleted while pending: nothing to run
-                self.client.xack(key, GROUP, entry_id)
-                continue
-            log.warning("claimed %s from a worker that stopped touching it", entry_id)
-            entry = Entry.of(key, entry_id, fields)
-            delivered += self._deliver(queue, entry, redelivered=True)
-        return delivered
+            try:
+                self.client.xclaim(key, GROUP, self.consumer, 0, ids, justid=True)
+            except redis.ResponseError as exc:  # acknowledged meanwhile, its lane dropped
+                if "NOGROUP" not in str(exc):
+                    raise
 
     def _payload(self, queue: str, entry: Entry) -> dict[str, Any] | None:
         """The kombu message of a stream entry, marked with where it came from."""
@@ -327,7 +320,12 @@ class Channel(virtual.Channel):
             return None
         properties = payload.setdefault("properties", {})
         info = properties.setdefault("delivery_info", {})
-        info.update(routing_key=queue, steward_stream=entry.stream, steward_entry=entry.id)
+        info.update(
+            routing_key=queue,
+            steward_stream=entry.stream,
+            steward_entry=entry.id,
+            steward_class=class_of_stream(entry.stream, queue),
+        )
         info.setdefault("exchange", "")
         properties["delivery_tag"] = f"{entry.stream}/{entry.id}"
         return payload
@@ -354,7 +352,7 @@ class Channel(virtual.Channel):
         pipe.execute()
 
     def _restore(self, message: Any) -> None:
-        """Put a held message back at the end of its queue, in one transaction."""
+        """Put a held message back at the end of its lane, in one script."""
         info = dict(message.delivery_info)
         payload = message.serializable()
         payload["redelivered"] = True
@@ -366,12 +364,13 @@ class Channel(virtual.Channel):
             "routing_key": info.get("routing_key"),
         }
         queue = str(info.get("routing_key"))
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(self._ensure_group(queue), {FIELD: json.dumps(payload)})
+        priority, lane = lane_of_stream(str(info.get("steward_stream") or ""), queue)
+        if (priority, lane) == ("", ""):
+            priority, lane = kombu_placement(payload)
+        args = [queue, priority, lane, json.dumps(payload)]
         if info.get("steward_stream") and info.get("steward_entry"):
-            pipe.xack(info["steward_stream"], GROUP, info["steward_entry"])
-            pipe.xdel(info["steward_stream"], info["steward_entry"])
-        pipe.execute()
+            args += [info["steward_stream"], info["steward_entry"]]
+        self._scripts["put"](args=args)
 
     def _lookup(self, exchange: str, routing_key: str, default: Any = None) -> list[str]:
         """Queues for a publish: the bound ones, else the queue the routing key names.
@@ -393,6 +392,23 @@ class Channel(virtual.Channel):
         """Give back what this channel holds, then close its Redis connections."""
         super().close()  # type: ignore[no-untyped-call]
         self.client.close()
+
+
+@dataclass(frozen=True)
+class Lane(Entry):
+    """An entry a script took: which queue it belongs to, and whether it was claimed
+    from another consumer (rather than taken new)."""
+
+    queue: str = ""
+    claimed: bool = False
+
+    @classmethod
+    def of(cls, item: Any) -> Lane:  # type: ignore[override]
+        """From a script's ``{queue, stream, id, fields[, claimed]}``."""
+        queue, stream, entry_id, fields = item[:4]
+        entry = Entry.of(stream, entry_id, fields)
+        claimed = len(item) > 4 and bool(item[4])
+        return cls(entry.stream, entry.id, entry.fields, queue.decode(), claimed)
 
 
 class Transport(virtual.Transport):

@@ -24,6 +24,10 @@ from typing import Any, Generic, TypeVar
 DEFAULT_QUEUE = "steward"
 #: Model inference and training run on their own queue so GPU workers can take it alone.
 INFERENCE_QUEUE = "steward.inference"
+#: Where a task waits in its installation's lane (:mod:`core.streams`): interactive work
+#: (someone is waiting for it to show on GitHub) is always served before background work.
+INTERACTIVE = "i"
+BACKGROUND = "b"
 
 
 class TaskArgsError(ValueError):
@@ -215,6 +219,20 @@ class NoArgs(TaskArgs):
     """A task that needs nothing (periodic jobs)."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class RouteArgs(TaskArgs):
+    """One verified delivery to parse, route and fan out into feature tasks.
+
+    The receiver keeps the body under the delivery's key (:mod:`core.deliveries`) and
+    queues only this; ``installation_id`` is the lane it was queued in (None: no lane),
+    ``content_type`` the delivery's ``Content-Type`` header.
+    """
+
+    event: str
+    installation_id: int | None = None
+    content_type: str = "application/json"
+
+
 A = TypeVar("A", bound=TaskArgs)
 
 
@@ -225,6 +243,8 @@ class Task(Generic[A]):
     name: str
     args: type[A]
     queue: str = DEFAULT_QUEUE
+    #: :data:`INTERACTIVE` or :data:`BACKGROUND`: which class of its lane it waits in.
+    priority: str = INTERACTIVE
 
     def message(self, args: A) -> dict[str, Any]:
         """The task's keyword arguments as JSON values (tuples become lists)."""
@@ -293,20 +313,22 @@ WELCOME = Task("steward.welcome", WelcomeArgs)
 REVIEWERS = Task("steward.reviewers", PullArgs)
 ISSUE_PEOPLE = Task("steward.issue_people", IssueArgs, INFERENCE_QUEUE)
 RECOMMEND = Task("steward.recommend", PullArgs, INFERENCE_QUEUE)
-EMBED = Task("steward.embed", EmbedArgs, INFERENCE_QUEUE)
-INDEX = Task("steward.index", IndexArgs, INFERENCE_QUEUE)
-RECORD_PULL = Task("steward.record_pull", PullArgs)
-BACKFILL = Task("steward.backfill", BackfillArgs)
-BOOTSTRAP = Task("steward.bootstrap", BootstrapArgs, INFERENCE_QUEUE)
-RETRAIN = Task("steward.retrain", RetrainArgs, INFERENCE_QUEUE)
-RETRAIN_ALL = Task("steward.retrain_all", NoArgs)
+EMBED = Task("steward.embed", EmbedArgs, INFERENCE_QUEUE, BACKGROUND)
+INDEX = Task("steward.index", IndexArgs, INFERENCE_QUEUE, BACKGROUND)
+RECORD_PULL = Task("steward.record_pull", PullArgs, DEFAULT_QUEUE, BACKGROUND)
+BACKFILL = Task("steward.backfill", BackfillArgs, DEFAULT_QUEUE, BACKGROUND)
+BOOTSTRAP = Task("steward.bootstrap", BootstrapArgs, INFERENCE_QUEUE, BACKGROUND)
+RETRAIN = Task("steward.retrain", RetrainArgs, INFERENCE_QUEUE, BACKGROUND)
+RETRAIN_ALL = Task("steward.retrain_all", NoArgs, DEFAULT_QUEUE, BACKGROUND)
 RECOVER_DELIVERIES = Task("steward.recover_deliveries", NoArgs)
-FEEDBACK = Task("steward.feedback", FeedbackArgs)
+FEEDBACK = Task("steward.feedback", FeedbackArgs, DEFAULT_QUEUE, BACKGROUND)
 INSTALLATION = Task("steward.installation", InstallationArgs)
 COMMAND = Task("steward.command", CommandArgs)
-FIRST_RESPONSE = Task("steward.first_response", FirstResponseArgs)
-FOLLOWUP = Task("steward.followup", FollowupArgs)
-DIGEST = Task("steward.digest", DigestArgs)
+FIRST_RESPONSE = Task("steward.first_response", FirstResponseArgs, DEFAULT_QUEUE, BACKGROUND)
+FOLLOWUP = Task("steward.followup", FollowupArgs, DEFAULT_QUEUE, BACKGROUND)
+DIGEST = Task("steward.digest", DigestArgs, DEFAULT_QUEUE, BACKGROUND)
+#: Queued by the receiver, one per delivery: parse, route, fan out (``workers/routing.py``).
+ROUTE = Task("steward.route", RouteArgs)
 
 #: Every task, by name.
 TASKS: dict[str, Task[Any]] = {
@@ -331,8 +353,15 @@ TASKS: dict[str, Task[Any]] = {
         FIRST_RESPONSE,
         FOLLOWUP,
         DIGEST,
+        ROUTE,
     )
 }
+
+
+def priority_of(name: str) -> str:
+    """The class a task of this name waits in (an unknown name is interactive)."""
+    task = TASKS.get(name)
+    return task.priority if task is not None else INTERACTIVE
 
 
 def task_routes() -> dict[str, dict[str, str]]:

@@ -310,3 +310,13 @@ __all__ = [
     "triage",
     "welcome",
 ]
+
+
+@shared_task(name=contracts.ROUTE.name, bind=True)  # type: ignore[untyped-decorator]
+def route(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Parse, route and fan out one delivery the receiver queued (see
+    :mod:`workers.routing`); its feature tasks are queued once, whatever runs twice.
+    """
+    from workers.routing import run_route
+
+    return run_task(self, contracts.ROUTE, kwargs, flow=run_route)

@@ -1,14 +1,16 @@
 """Event routing: one gidgethub ``Router`` per feature module, composed here.
 
-Handlers run in the web process and only decide which task to queue with which ids;
-the work happens in ``workers/``.
+Handlers only decide which task to queue with which ids (:class:`Dispatch`); the work
+happens in ``workers/``. Routing is pure, so it runs wherever a delivery is turned into
+jobs: the worker's route task (``workers/routing.py``), or a receiver that hands jobs
+to another sender (:mod:`core.routing.intake`).
 """
 
 from __future__ import annotations
 
 from gidgethub.routing import Router
 
-from app.routes import (
+from core.routing import (
     commands,
     feedback,
     followup,
@@ -18,7 +20,7 @@ from app.routes import (
     triage,
     welcome,
 )
-from app.routes.dispatch import Dispatch, Job
+from core.routing.dispatch import Dispatch, Job
 
 __all__ = ["Dispatch", "Job", "build_router"]
 

@@ -14,8 +14,8 @@ from typing import Any
 from gidgethub import sansio
 from gidgethub.routing import Router
 
-from app.routes.dispatch import Dispatch
 from core.payloads import Comment, Item
+from core.routing.dispatch import Dispatch
 from core.tasks import COMMAND, CommandArgs
 
 router = Router()

@@ -13,8 +13,8 @@ from typing import Any
 from gidgethub import sansio
 from gidgethub.routing import Router
 
-from app.routes.dispatch import Dispatch
 from core.payloads import Actor, Item
+from core.routing.dispatch import Dispatch
 from core.tasks import FIRST_RESPONSE, FirstResponseArgs
 
 router = Router()

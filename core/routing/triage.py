@@ -5,8 +5,8 @@ from __future__ import annotations
 from gidgethub import sansio
 from gidgethub.routing import Router
 
-from app.routes.dispatch import Dispatch
 from core.payloads import Item
+from core.routing.dispatch import Dispatch
 from core.tasks import TRIAGE
 
 router = Router()

@@ -1,7 +1,15 @@
-"""The webhook receiver over real HTTP and a real Redis: verify, dedupe, route, queue."""
+"""The webhook receiver over real HTTP and a real Redis.
+
+Two receivers: the one ``steward serve`` runs (no ``send``: one ``steward.route``
+message per delivery into its installation's lane, routed by the worker, see
+tests/integration/test_route_task.py), and one built with a job sender, which routes
+before it answers (the routing rules themselves: ``core/routing``). The edge's limits
+are in tests/security/test_edge_limits.py.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -13,9 +21,20 @@ from aiohttp.test_utils import TestClient
 
 from app.routes import Job
 from app.server import build_web_app
+from core import streams
+from core.deliveries import accepted, delivery_key
 from core.settings import load_settings
 from core.store import open_store
-from tests.support import SECRET, delivery_headers, example, key_pair, retarget, with_author
+from core.tasks import DEFAULT_QUEUE, INTERACTIVE
+from tests.support import (
+    SECRET,
+    delivery_headers,
+    example,
+    free_port,
+    key_pair,
+    retarget,
+    with_author,
+)
 
 PATH = "/api/github/webhooks"
 
@@ -131,9 +150,14 @@ async def test_malformed_bodies(client: tuple[TestClient, Queue], body: bytes, s
 
 async def test_oversized_body_is_413(client: tuple[TestClient, Queue]) -> None:
     http, queue = client
-    body = b'{"pad": "' + b"x" * (25 * 1024 * 1024 + 10) + b'"}'
-    resp = await post(http, "issues", body)
-    assert resp.status == 413
+    body = b'{"pad": "' + b"x" * 64 + b'"}'
+    headers = {**delivery_headers("issues", body), "Content-Length": str(25 * 1024 * 1024 + 1)}
+    reader, writer = await asyncio.open_connection("127.0.0.1", http.port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(f"POST {PATH} HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode() + body)
+    status_line = await asyncio.wait_for(reader.readline(), 5)  # the rest is never sent
+    writer.close()
+    assert status_line.split()[1] == b"413"
     assert queue.jobs == []
 
 
@@ -280,3 +304,98 @@ async def test_bodies_that_are_not_json_say_so(
     http, _ = client
     resp = await post(http, "issues", body)
     assert resp.status == 400 and says in (await resp.json())["error"]
+
+
+# ------------------------------------------------- the receiver steward serve runs
+
+
+@pytest.fixture
+async def stream_client(
+    aiohttp_client: Callable[..., Any], redis_url: str, sqlite_url: str
+) -> AsyncIterator[tuple[TestClient, aioredis.Redis]]:
+    """``build_web_app`` as ``steward serve`` calls it: no sender, the lanes in Redis."""
+    settings = load_settings(
+        {"APP_ID": "1", "PRIVATE_KEY": key_pair()[0], "WEBHOOK_SECRET": SECRET},
+        env_file=None,
+    ).with_overrides(redis_url=redis_url)
+    redis = aioredis.Redis.from_url(redis_url)
+    app = build_web_app(settings, redis=redis, store=open_store(sqlite_url))
+    yield await aiohttp_client(app), redis
+    await redis.aclose()
+
+
+def lane_payload(installation: int, login: str = "newbie") -> bytes:
+    payload = with_author(
+        retarget(example("issues.opened"), owner="o", repo="r", installation_id=installation),
+        "issue",
+        login,
+        "NONE",
+    )
+    return json.dumps(payload).encode()
+
+
+async def lane_messages(redis: aioredis.Redis, installation: int) -> list[dict[str, Any]]:
+    entries = await redis.xrange(streams.lane_key(DEFAULT_QUEUE, INTERACTIVE, str(installation)))
+    return [json.loads(fields[b"m"]) for _, fields in entries]
+
+
+async def test_a_delivery_is_one_route_message_in_its_installations_lane(
+    stream_client: tuple[TestClient, aioredis.Redis],
+) -> None:
+    http, redis = stream_client
+    installation, delivery = 424_201, str(uuid.uuid4())
+    body = lane_payload(installation)
+    resp = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
+    assert resp.status == 202 and await resp.json() == {"queued": ["steward.route"]}
+    [message] = await lane_messages(redis, installation)
+    assert message["headers"]["task"] == "steward.route"
+    assert json.loads(message["body"])[1] == {
+        "delivery_id": delivery,
+        "event": "issues",
+        "installation_id": installation,
+        "content_type": "application/json",
+    }
+    # The body waits under the key the recovery of missed deliveries reads.
+    assert await redis.get(delivery_key(delivery)) == body
+    assert await accepted(redis, [delivery, "never-seen"]) == {delivery}
+    again = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
+    assert again.status == 200 and await again.json() == {"duplicate": True}
+    assert len(await lane_messages(redis, installation)) == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "body", "status"),
+    [
+        ("ping", json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode(), 200),
+        ("star", json.dumps({"action": "created", "installation": {"id": 424202}}).encode(), 200),
+        ("issues", lane_payload(424_202, "dependabot[bot]"), 202),  # the worker skips it
+        ("issues", b'{"installation": {"id": 424202}, "issue": 7}', 202),  # and refuses this
+    ],
+    ids=["ping", "an event no route handles", "a bot's event", "a signed odd payload"],
+)
+async def test_what_the_edge_answers_without_routing(
+    stream_client: tuple[TestClient, aioredis.Redis], event: str, body: bytes, status: int
+) -> None:
+    http, redis = stream_client
+    resp = await post(http, event, body)
+    assert resp.status == status, await resp.text()
+    answer = await resp.json()
+    if event == "ping":
+        assert answer == {"msg": "pong", "zen": "Keep it logically awesome."}
+    queued = len(await lane_messages(redis, 424_202))
+    await redis.delete(streams.lane_key(DEFAULT_QUEUE, INTERACTIVE, "424202"))
+    assert queued == (1 if status == 202 else 0)
+
+
+async def test_redis_down_is_503_and_nothing_is_remembered(
+    aiohttp_client: Callable[..., Any], sqlite_url: str
+) -> None:
+    settings = load_settings(
+        {"APP_ID": "1", "PRIVATE_KEY": key_pair()[0], "WEBHOOK_SECRET": SECRET},
+        env_file=None,
+    ).with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    redis = aioredis.Redis.from_url(str(settings.redis_url))
+    http = await aiohttp_client(build_web_app(settings, redis=redis, store=open_store(sqlite_url)))
+    resp = await post(http, "issues", lane_payload(424_203))
+    assert resp.status == 503 and resp.headers["Retry-After"]
+    await redis.aclose()
