@@ -75,6 +75,9 @@ class Settings:
     retrain_hours: int = 24
     #: Minutes between runs of the recovery of deliveries GitHub could not hand over (0: never).
     recover_minutes: int = 5
+    #: Days a removed repository's data is kept (an uninstalled installation's, or one
+    #: taken out of it) before it is deleted (0: deleted at the next daily run).
+    retention_days: int = 30
     #: Autocast for model inference: ``auto`` (bf16 where the hardware has it), ``bf16``, ``fp32``.
     precision: str = "auto"
     #: Where every process writes its metrics (prometheus_client's multiprocess files);
@@ -394,6 +397,7 @@ def load_settings(
         env_file=dotenv_path,
         retrain_hours=_int(values, "STEWARD_RETRAIN_HOURS", 24),
         recover_minutes=_int(values, "STEWARD_RECOVER_MINUTES", 5),
+        retention_days=_int(values, "STEWARD_RETENTION_DAYS", 30),
         precision=_precision(values),
         **_web_settings(values),
         **_pacing_settings(values),

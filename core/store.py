@@ -23,6 +23,7 @@ from core.stores.gates import GateStore, label_gates, triage_profiles
 from core.stores.installs import InstallStore, installations, people, repositories
 from core.stores.model_versions import ModelVersionStore, model_versions
 from core.stores.responses import ItemFact, ResponseStore, first_responses
+from core.stores.retention import RetentionStore
 from core.stores.reviews import ReviewStore, backfills, review_changes
 from core.stores.sessions import DashboardSession, SessionStore, dashboard_sessions
 from core.stores.vectors import VectorStore, item_vectors
@@ -64,6 +65,7 @@ class Store(
     GateStore,
     ResponseStore,
     SessionStore,
+    RetentionStore,
 ):
     """Typed access to the durable tables; every method is one short transaction.
 

@@ -493,3 +493,22 @@ def model_folder(model_dir: Path, repo_full_name: str) -> Path:
 def has_model(model_dir: Path, repo_full_name: str) -> bool:
     """Whether a live trained model exists for the repository."""
     return (model_folder(model_dir, repo_full_name) / META_FILE).is_file()
+
+
+def forget_models(model_dir: Path, repo: str) -> list[Path]:
+    """Delete a repository's live link and every version of it (its retention period
+    is over); encoders no kept version names go at the next :func:`prune_encoders`.
+    Returns what was removed.
+    """
+    paths = ModelPaths(model_dir, repo)
+    removed = []
+    if paths.live.is_symlink() or paths.live.exists():
+        if paths.live.is_symlink():
+            paths.live.unlink()
+        else:
+            shutil.rmtree(discard(paths.live), ignore_errors=True)
+        removed.append(paths.live)
+    if paths.versions.is_dir():
+        shutil.rmtree(discard(paths.versions), ignore_errors=True)
+        removed.append(paths.versions)
+    return removed

@@ -6,12 +6,22 @@ never served to another.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from gidgethub import BadRequest
+from sqlalchemy import update
 
+from core.store import now_utc, repositories
+from core.tasks import InstallationArgs, NoArgs, TriageArgs
 from tests.flows.conftest import Flows
 from tests.support import INSTALLATION_ID, ORG
 from workers.auth import READ_CONTENTS, token_cache_key, token_request
+from workers.installations.flow import run_forget, run_installation_sync
+from workers.modelstore import ModelPaths, model_dir_of, point_live
+from workers.runtime import InstallationGone
+from workers.tasks import cannot_act
+from workers.triage.flow import run_triage
 
 
 @pytest.mark.parametrize(
@@ -79,3 +89,67 @@ async def test_cached_responses_stay_with_their_token_scope(flows: Flows) -> Non
     narrow_prefix = f"steward:etag:{INSTALLATION_ID}:{ORG.lower()}/{other.lower()}:"
     assert any(k.startswith(wide_prefix) and shared in k for k in keys)
     assert not any(k.startswith(narrow_prefix) and shared in k for k in keys)
+
+
+GONE = 990_001  # an installation these tests install and remove in the store
+
+
+def sync(action: str, *, added: tuple[tuple[int, str], ...] = ()) -> InstallationArgs:
+    """An installation event, as its route queues it."""
+    return InstallationArgs(
+        installation_id=GONE, action=action, account=ORG, account_type="Organization", added=added
+    )
+
+
+async def test_an_uninstalled_installations_work_stops_and_its_credentials_go(
+    flows: Flows,
+) -> None:
+    repo = flows.new_repo("isolated-uninstalled")
+    await flows.run(run_installation_sync, sync("created", added=((4401, f"{ORG}/{repo}"),)))
+    flows.runtime.redis.set(f"steward:token:{GONE}", "x")
+    flows.runtime.redis.set(f"steward:token:{GONE}:{ORG.lower()}/{repo.lower()}", "x")
+    flows.runtime.redis.set(f"steward:etag:{GONE}:*:https://api/x", "x")
+    flows.runtime.redis.set("steward:token:1", "another installation's")
+
+    removed = await flows.run(run_installation_sync, sync("deleted"))
+
+    assert removed["deleted"] is True and removed["dropped_keys"] == 3
+    assert flows.runtime.redis.get("steward:token:1") == b"another installation's"
+    issue = flows.fake.add_issue(ORG, repo, title="Crash on save")
+    triage = TriageArgs(
+        installation_id=GONE, owner=ORG, repo=repo, number=issue.number, kind="issue"
+    )
+    async with flows.runtime.task_context() as ctx:
+        with pytest.raises(InstallationGone, match="was removed"):
+            await run_triage(ctx, triage)
+    assert cannot_act(InstallationGone("x")) == {"skipped": "x"}  # the task ends, no retry
+    assert flows.requests() == []  # not one call to GitHub, not even for a token
+
+
+async def test_removed_repositories_are_forgotten_after_the_retention_period(
+    flows: Flows,
+) -> None:
+    old = f"{ORG}/{flows.new_repo('isolated-old')}"
+    recent = f"{ORG}/{flows.new_repo('isolated-recent')}"
+    store = flows.store
+    store.add_repositories(GONE, [(4501, old), (4502, recent)])
+    for full in (old, recent):
+        store.record_feedback(repo=full, number=1, kind="label_removed", subject="bug", actor="m")
+        store.replace_gates(full, source="model", gates=[])
+        store.add_model_version(full, "/x", metrics={}, fingerprint="f", promoted=True)
+    store.remove_repositories([4501, 4502])
+    past = now_utc() - timedelta(days=31)
+    with store.engine.begin() as conn:  # removed 31 days ago, as if time had passed
+        conn.execute(update(repositories).where(repositories.c.id == 4501).values(removed_at=past))
+    live = ModelPaths(model_dir_of(flows.settings), old)
+    live.version(1).mkdir(parents=True)
+    (live.version(1) / "triage.json").write_text("{}")
+    point_live(live, 1)
+
+    result = await flows.run(run_forget, NoArgs())
+
+    assert list(result["forgotten"]) == [old]
+    assert store.feedback_for(old) == [] and store.model_versions_for(old) == []
+    assert store.feedback_for(recent) and store.model_versions_for(recent)  # within 30 days
+    assert not live.live.exists() and not live.live.is_symlink() and not live.versions.exists()
+    assert (await flows.run(run_forget, NoArgs()))["forgotten"] == {}  # nothing twice
