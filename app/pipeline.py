@@ -7,12 +7,14 @@ of the queueing script, many at once. This client keeps one connection, writes e
 command as it comes and matches replies to callers in order (Redis answers a pipelined
 connection in order), so concurrent deliveries share the connection and its round trips.
 
-It speaks RESP2 over TCP (``redis://``) or a unix socket (``unix://``), with
-``AUTH`` and ``SELECT`` from the URL. A lost connection fails the calls in flight (the
-receiver answers 503 and GitHub retries) and the next call reconnects. So does a call
-that gets no reply within ``timeout``: a connection that stopped answering (a stalled
-server, a half-open TCP connection whose peer is gone) is dropped with every call on it,
-never waited on again. Other URLs (``rediss://``, Sentinel) use redis-py (:func:`supports`).
+Commands written in one turn of the event loop go out in one write (a system call
+costs more than the rest of a call). It speaks RESP2 over TCP (``redis://``) or a unix
+socket (``unix://``), with ``AUTH`` and ``SELECT`` from the URL. A lost connection fails
+the calls in flight (the receiver answers 503 and GitHub retries) and the next call
+reconnects. So does a call that gets no reply within ``timeout``: a connection that
+stopped answering (a stalled server, a half-open TCP connection whose peer is gone) is
+dropped with every call on it, never waited on again. Other URLs (``rediss://``,
+Sentinel) use redis-py (:func:`supports`).
 """
 
 from __future__ import annotations
@@ -98,9 +100,13 @@ class PipelinedRedis:
         self.timeout = timeout
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
-        self._pending: collections.deque[asyncio.Future[Any]] = collections.deque()
+        #: Calls waiting for their reply, oldest first: (future, when it was sent).
+        self._pending: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self._connecting = asyncio.Lock()
         self._scripts: dict[str, str] = {}
+        self._watchdog: asyncio.TimerHandle | None = None
+        #: Commands written since the last flush: sent together, one system call per loop turn.
+        self._outgoing: list[bytes] = []
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         a = self.address
@@ -140,7 +146,7 @@ class PipelinedRedis:
         try:
             while True:
                 reply = await read_reply(reader)
-                future = self._pending.popleft()
+                future, _ = self._pending.popleft()
                 if not future.done():
                     future.set_result(reply)
         except (asyncio.IncompleteReadError, ConnectionError, OSError, IndexError) as exc:
@@ -154,31 +160,49 @@ class PipelinedRedis:
             self._writer.close()
         self._writer = None
         while self._pending:
-            future = self._pending.popleft()
+            future, _ = self._pending.popleft()
             if not future.done():
                 future.set_exception(exc)
 
     async def call(self, *args: Any) -> Any:
-        """Send one command; its reply (an error reply is raised). Connecting included,
-        it takes at most ``timeout`` seconds (:class:`TimeoutError`), and a connection
-        that gave no reply in time is dropped, so the next call makes a new one."""
-        writer: asyncio.StreamWriter | None = None
-        try:
+        """Send one command; its reply (an error reply is raised). Connecting takes at
+        most ``timeout`` seconds, and so does a reply: a connection whose oldest call had
+        no reply for ``timeout`` (checked every quarter of it) is dropped with every call
+        on it (:class:`TimeoutError`), so the next call makes a new one."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
             async with asyncio.timeout(self.timeout):
-                writer = self._writer
-                if writer is None or writer.is_closing():
-                    writer = await self._connect()
-                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                self._pending.append(future)
-                writer.write(encode(args))
-                reply = await asyncio.shield(future)
-        except TimeoutError:
-            if writer is not None and self._writer is writer:  # not reset by another call
-                self._fail_pending(ConnectionError(f"Redis gave no reply in {self.timeout} s"))
-            raise
+                writer = await self._connect()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((future, loop.time()))
+        if not self._outgoing:
+            loop.call_soon(self._flush, writer)
+        self._outgoing.append(encode(args))
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self.timeout / 4, self._check_replies)
+        reply = await future
         if isinstance(reply, RedisReplyError):
             raise reply
         return reply
+
+    def _flush(self, writer: asyncio.StreamWriter) -> None:
+        """Send what this loop turn's calls wrote, in one write."""
+        data, self._outgoing = b"".join(self._outgoing), []
+        if writer is self._writer and not writer.is_closing():
+            writer.write(data)
+        # Else the connection was dropped meanwhile, and these calls failed with it.
+
+    def _check_replies(self) -> None:
+        """The watchdog: drop a connection whose oldest call waited ``timeout``."""
+        self._watchdog = None
+        if not self._pending:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._pending[0][1] >= self.timeout:
+            self._fail_pending(TimeoutError(f"Redis gave no reply in {self.timeout} s"))
+            return
+        self._watchdog = loop.call_later(self.timeout / 4, self._check_replies)
 
     async def evalsha(self, script: str, keys: list[str], args: list[Any]) -> Any:
         """Run ``script`` by its SHA1, loading it the first time Redis does not know it."""
@@ -194,4 +218,7 @@ class PipelinedRedis:
 
     async def close(self) -> None:
         """Close the connection (calls in flight fail)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         self._fail_pending(ConnectionError("closed"))

@@ -3,13 +3,17 @@
 Two servers, one machine, one local Redis (each on its own empty database):
 
 - Steward: ``steward serve --no-worker``, one process, started as ``bench_receiver.py``
-  starts it. Per ``issues.opened`` it verifies the signature, records the delivery id
-  (de-duplication) and publishes its Celery messages before it answers 202.
-- Probot: ``probot run ./app.js`` with ``benchmarks/probot/app.js``, a minimal app that
-  LPUSHes one small JSON job per ``issues.opened`` to Redis (ioredis) before Probot
-  answers 200. Probot verifies the signature as Steward does. ``probot`` and
-  ``ioredis`` (pinned in ``benchmarks/probot/package.json``) are installed with npm into
-  a throw-away folder, never into the repository.
+  starts it. Per delivery it checks the size, verifies the HMAC-SHA256 signature and
+  runs one Redis script that records the delivery id with its body (de-duplication) and
+  adds one ``steward.route`` message to the installation's lane, then answers 202; the
+  worker parses, routes and fans out later (no worker runs here).
+- Probot: ``probot run ./app.js`` with ``benchmarks/probot/app.js`` (an ES module, as
+  Probot 14 loads apps), a minimal app that LPUSHes one small JSON job per
+  ``issues.opened`` to Redis (ioredis) before Probot answers 200. Probot verifies the
+  signature, parses the payload and routes it to the app's handler. ``probot`` and
+  ``ioredis`` (pinned in ``benchmarks/probot/package.json``: Probot 14.3.2, the newest
+  14 on 2026-12-06) are installed with npm into a throw-away folder, never into the
+  repository.
 
 Both get the same signed deliveries (GitHub's real ``issues.opened`` example, one body,
 a fresh ``X-GitHub-Delivery`` per request) from an aiohttp client with ``--concurrency``
@@ -20,10 +24,9 @@ milliseconds per acknowledgement of the server's process tree (utime+stime from 
 live and reaped children included, read before and after each round; ``probot run``
 runs the app in a child process), non-2xx answers and resident memory, then the ratios
 Steward/Probot, and checks that every acknowledged delivery was queued: Probot's jobs
-in Redis by distinct delivery id, Steward's recorded delivery ids and its Celery
-messages (it queues one per feature that handles the event, three for
-``issues.opened``, so it does more per delivery than the one-job Probot app). Redis's
-own CPU is counted for neither. Before timing, a forged delivery must be refused by both.
+in Redis by distinct delivery id, Steward's recorded delivery ids and its messages in
+the lanes (one per delivery). Redis's own CPU is counted for neither. Before timing, a
+forged delivery must be refused by both.
 
 The warm-up is long (2,000) because Probot's CPU per delivery falls from about 2.6 ms to
 about 1 ms over its first couple of thousand deliveries as V8 optimises the hot path;
@@ -360,10 +363,12 @@ def run_rounds(servers: list[Server], total: int, rounds: int, concurrency: int)
 
 def queued_messages(client: redis.Redis) -> int:
     """Task messages waiting in the database: list entries (kombu's Redis transport) plus
-    stream entries (a stream-based broker), whichever Steward's broker uses.
+    entries of the queue streams (``steward:q:*``: Steward's lanes, or the single stream
+    per queue before lanes), whichever Steward's broker uses; the bells are not messages.
     """
     lists = sum(client.llen(key) for key in client.scan_iter(count=1000, _type="list"))
-    return lists + sum(client.xlen(key) for key in client.scan_iter(count=1000, _type="stream"))
+    streams = client.scan_iter(match="steward:q:*", count=1000, _type="stream")
+    return lists + sum(client.xlen(key) for key in streams)
 
 
 def steward_queued(server: Server) -> dict[str, Any]:

@@ -317,6 +317,6 @@ def route(self: Task, **kwargs: Any) -> dict[str, Any]:
     """Parse, route and fan out one delivery the receiver queued (see
     :mod:`workers.routing`); its feature tasks are queued once, whatever runs twice.
     """
-    from workers.routing import run_route
+    from workers.routing import route_task
 
-    return run_task(self, contracts.ROUTE, kwargs, flow=run_route)
+    return route_task(self, kwargs)

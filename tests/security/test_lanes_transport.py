@@ -197,6 +197,19 @@ def test_a_redelivered_delivery_is_queued_once(client: redis.Redis, redis_url: s
     assert worker.names() == ["route"]  # not handed over twice
 
 
+def test_the_depth_of_a_queue_counts_every_lane(client: redis.Redis, redis_url: str) -> None:
+    queue = unique("q")
+    for lane, priority in (("1", INTERACTIVE), ("1", BACKGROUND), ("2", INTERACTIVE)):
+        put(client, queue, "t", lane=lane, priority=priority)
+    assert client.eval(lanes.DEPTH_SCRIPT, 0, queue) == 3 == streams.queued_count(client, [queue])
+    worker = Consumer(redis_url, [queue], prefetch=4, ack=False)
+    worker.drain(2.0, until=3)
+    assert client.eval(lanes.DEPTH_SCRIPT, 0, queue) == 3  # held, not yet done
+    for message in worker.messages:
+        message.ack()
+    assert client.eval(lanes.DEPTH_SCRIPT, 0, queue) == 0
+
+
 def test_an_idle_worker_wakes_when_work_arrives(client: redis.Redis, redis_url: str) -> None:
     queue = unique("q")
     worker = Consumer(redis_url, [queue])
