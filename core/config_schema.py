@@ -226,6 +226,13 @@ class CommandsConfig:
         "Run commands written at the start of a line in comments on issues, pull requests "
         "and discussions (see *Commands in comments*).",
     )
+    max_replies_per_hour: int = _f(
+        3,
+        "New replies one person gets from commands on one item within an hour; past it, "
+        "refused commands get a reaction only (a reply to an edited comment is edited in "
+        "place and does not count).",
+        check=(lambda x: x >= 0, ">= 0"),
+    )
 
 
 @dataclass(frozen=True)

@@ -6,27 +6,63 @@ the task functions (``include``). Queues and routes come from the task contracts
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
 
 from core import streams
 from core.settings import Settings
 from core.tasks import (
+    BACKFILL,
+    BOOTSTRAP,
     DEFAULT_QUEUE,
     DIGEST,
     FOLLOWUP,
+    INDEX,
     INFERENCE_QUEUE,
     RECOVER_DELIVERIES,
+    RETRAIN,
     RETRAIN_ALL,
     A,
     Task,
     task_routes,
 )
 
-__all__ = ["DEFAULT_QUEUE", "INFERENCE_QUEUE", "broker_url", "create_celery", "enqueue"]
+T = TypeVar("T")
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "INFERENCE_QUEUE",
+    "TIME_LIMITS",
+    "broker_url",
+    "create_celery",
+    "enqueue",
+    "run_bounded",
+    "time_limits",
+]
+
+#: Seconds a task may run (soft: it is stopped with ``SoftTimeLimitExceeded`` and fails
+#: without a retry; hard: its process is killed) when :data:`TIME_LIMITS` names no other.
+#: A GitHub call waits at most ``STEWARD_MAX_RATE_LIMIT_WAIT`` (60 s) and an effect's
+#: lock three times ``STEWARD_LOCK_TIMEOUT`` (90 s), so five minutes is ample for one
+#: delivery's work; no input can make a task hold a worker for longer.
+SOFT_TIME_LIMIT = 300
+HARD_TIME_LIMIT = 360
+#: Tasks that legitimately run long: ``(soft, hard)`` seconds.
+TIME_LIMITS: dict[str, tuple[int, int]] = {
+    RETRAIN.name: (6 * 3600, 6 * 3600 + 600),  # fine-tuning an org's encoder on CPUs
+    BOOTSTRAP.name: (3600, 3600 + 300),  # a repository's history, taxonomy and gates
+    BACKFILL.name: (3600, 3600 + 300),  # review history; resumable when stopped
+    INDEX.name: (3600, 3600 + 300),  # embedding a repository's history
+    RETRAIN_ALL.name: (900, 960),
+    FOLLOWUP.name: (1800, 1860),  # every repository with followup on
+    DIGEST.name: (1800, 1860),  # every repository with a digest
+    RECOVER_DELIVERIES.name: (900, 960),
+}
 
 
 def broker_url(redis_url: str) -> str:
@@ -70,6 +106,14 @@ def create_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
         worker_redirect_stdouts=False,
         task_routes=task_routes(),
         beat_schedule=beat_schedule(settings),
+        # Enforced by the prefork pool; :func:`run_bounded` enforces the soft limit in
+        # the threads and solo pools, which do not support Celery's time limits.
+        task_soft_time_limit=SOFT_TIME_LIMIT,
+        task_time_limit=HARD_TIME_LIMIT,
+        task_annotations={
+            name: {"soft_time_limit": soft, "time_limit": hard}
+            for name, (soft, hard) in TIME_LIMITS.items()
+        },
     )
     app.set_default()
     return app
@@ -113,3 +157,25 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 def enqueue(app: Celery, task: Task[A], args: A, **options: Any) -> None:
     """Queue ``task`` with ``args`` (checked against its contract) on its queue."""
     app.send_task(task.name, kwargs=task.message(args), queue=task.queue, **options)
+
+
+def time_limits(name: str) -> tuple[int, int]:
+    """``(soft, hard)`` seconds task ``name`` may run."""
+    return TIME_LIMITS.get(name, (SOFT_TIME_LIMIT, HARD_TIME_LIMIT))
+
+
+async def run_bounded(work: Awaitable[T], *, name: str) -> T:
+    """Await ``work`` for at most task ``name``'s soft time limit; past it, raise
+    ``SoftTimeLimitExceeded`` as the prefork pool would (the task fails, no retry). A
+    timeout inside the work (a slow GitHub call) is the work's own and passes through.
+    """
+    soft, _ = time_limits(name)
+    try:
+        async with asyncio.timeout(soft) as limit:
+            return await work
+    except TimeoutError:
+        if limit.expired():
+            raise SoftTimeLimitExceeded(
+                f"{name} ran past its soft time limit of {soft} s (core.queue.TIME_LIMITS)"
+            ) from None
+        raise

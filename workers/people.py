@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from core.markdown import mention, spans
 from core.store import Store
 from models.reviewers import (
     Change,
@@ -39,9 +40,21 @@ REVIEWERS_MARKER = "<!-- steward:reviewers -->"
 PEOPLE_MARKER = "<!-- steward:people -->"
 
 
+#: Characters of a suggestion's reason shown (reasons quote paths and titles).
+MAX_REASON = 200
+
+
+def suggestion_lines(suggestions: Sequence[Suggestion]) -> str:
+    """One line per person: the deliberate mention and the reason, which quotes paths
+    and titles people wrote (its quoted paths as code spans, the rest inert)."""
+    return "\n".join(
+        f"- {mention(s.login)} — {spans(s.reason, limit=MAX_REASON)}" for s in suggestions
+    )
+
+
 def suggestion_comment(suggestions: Sequence[Suggestion]) -> str:
     """The `suggest`-mode comment: one line per person with the reason."""
-    lines = "\n".join(f"- @{s.login} — {s.reason}" for s in suggestions)
+    lines = suggestion_lines(suggestions)
     return (
         "Steward suggests these reviewers, from who knows this code:\n\n"
         f"{lines}\n\n{REVIEWERS_MARKER}"
@@ -50,7 +63,7 @@ def suggestion_comment(suggestions: Sequence[Suggestion]) -> str:
 
 def people_comment(suggestions: Sequence[Suggestion]) -> str:
     """The `mention`-mode comment on a new issue."""
-    lines = "\n".join(f"- @{s.login} — {s.reason}" for s in suggestions)
+    lines = suggestion_lines(suggestions)
     return f"These people know the code this issue is about:\n\n{lines}\n\n{PEOPLE_MARKER}"
 
 

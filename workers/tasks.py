@@ -22,7 +22,7 @@ from gidgethub import BadRequest, GitHubBroken, QueryError
 from core import tasks as contracts
 from core.logs import log_context
 from core.metrics import record_task
-from core.queue import enqueue
+from core.queue import enqueue, run_bounded
 from core.tasks import A, TaskArgs, TaskArgsError
 from workers.commands.flow import run_commands
 from workers.deliveries.flow import run_recover_deliveries
@@ -76,9 +76,9 @@ def _graphql_types(exc: QueryError) -> set[str]:
     return {str(e.get("type")) for e in errors or [] if isinstance(e, dict)}
 
 
-async def _run_flow(flow: Flow[A], args: A) -> dict[str, Any]:
+async def _run_flow(flow: Flow[A], args: A, *, name: str) -> dict[str, Any]:
     async with get_runtime().task_context() as ctx:
-        return await flow(ctx, args)
+        return await run_bounded(flow(ctx, args), name=name)
 
 
 def _log_fields(task: Task, args: TaskArgs) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def _run_task(
         return {"rejected": str(exc)}
     with log_context(**_log_fields(task, args)):
         try:
-            return asyncio.run(_run_flow(flow, args))
+            return asyncio.run(_run_flow(flow, args, name=task.name))
         except (TaskArgsError, BadRequest, QueryError) as exc:
             result = cannot_act(exc)
             if result is None:

@@ -70,7 +70,7 @@ def _fact_values(fact: ItemFact, row: Any) -> dict[str, Any]:
             values["author"] = fact.author
         if fact.opened_at and not old.get("opened_at"):
             values["opened_at"] = fact.opened_at
-        if fact.installation_id is not None:
+        if fact.installation_id is not None and fact.installation_id != old.get("installation_id"):
             values["installation_id"] = fact.installation_id
     answered = old.get("first_response_at")
     if fact.responded_at and (answered is None or fact.responded_at < answered):
@@ -81,15 +81,21 @@ def _fact_values(fact: ItemFact, row: Any) -> dict[str, Any]:
 class ResponseStore(StoreBase):
     """Items' openings and first responses, and the follow-up job's routing."""
 
-    def note_item(self, fact: ItemFact) -> None:
-        """Record an item's opening and/or a maintainer's response (the earliest wins)."""
+    def note_item(self, fact: ItemFact) -> bool:
+        """Record an item's opening and/or a maintainer's response (the earliest wins);
+        False when the row already says everything ``fact`` does (nothing is written:
+        an UPDATE with no column to set is not valid SQL)."""
         where = (first_responses.c.repo == fact.repo) & (first_responses.c.number == fact.number)
         with self._tx() as conn:
             row = conn.execute(select(first_responses).where(where)).mappings().first()
             if row is None:
                 conn.execute(insert(first_responses).values(**_fact_values(fact, None)))
-            else:
-                conn.execute(update(first_responses).where(where).values(**_fact_values(fact, row)))
+                return True
+            changes = _fact_values(fact, row)
+            if not changes:
+                return False
+            conn.execute(update(first_responses).where(where).values(**changes))
+            return True
 
     def first_responses(self, *, unsettled: bool = False) -> list[dict[str, Any]]:
         """Every item's first-response row (``unsettled``: neither answered nor routed)."""

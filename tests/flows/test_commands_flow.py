@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from gidgethub import sansio
 
-from app.routes import Dispatch, build_router
 from core.payloads import Envelope
+from core.routing import Dispatch, build_router
 from core.store import ActionRecord
 from core.tasks import COMMAND, CommandArgs
 from fakegithub.state import Permission
@@ -512,18 +512,29 @@ async def test_steward_wrong(flows: Flows, case: WrongCase) -> None:
 async def test_reviewers_again(
     flows: Flows, config: str, user: str, expected_comments: int, requested: list[str]
 ) -> None:
+    """``/reviewers`` acts once per head commit: asked again it says so once (one reply),
+    then only reacts; after a new commit it runs again."""
     fake = flows.fake
     repo = await repo_with_history(flows, config)
     for login, permission in PEOPLE.items():
         if login not in WRITERS:
             fake.add_collaborator(ORG, repo, login, permission)
     pull = fake.add_pull(ORG, repo, title="http2", user="dave", files=["net/http2/transport.go"])
-    for _ in range(2):  # a fresh effect per comment: asking again works
-        thread = write_comment(
-            flows, (repo, pull.number, "pull_request"), body="/reviewers", user=user
-        )
-        assert (await deliver(flows, thread))["ran"] == ["/reviewers"]
-        assert fake.reactions_on(ORG, repo, thread.comment) == [(BOT, "+1")]
+    where = (repo, pull.number, "pull_request")
+    outcomes = []
+    for _ in range(3):
+        thread = write_comment(flows, where, body="/reviewers", user=user)
+        result = await deliver(flows, thread)
+        outcomes.append((result["ran"], result["refused"]))
+    assert outcomes == [(["/reviewers"], []), ([], ["/reviewers"]), ([], ["/reviewers"])]
+    said = [c for c in replies(flows, thread) if "already asked" in c]
+    assert len(said) == 1 and "after a new commit" in said[0]
+    assert fake.reactions_on(ORG, repo, thread.comment) == [(BOT, "confused")]
+    info = fake.issue(ORG, repo, pull.number).pull
+    assert info is not None
+    info.head_sha = "f" * 40  # a new commit
+    thread = write_comment(flows, where, body="/reviewers", user=user)
+    assert (await deliver(flows, thread))["ran"] == ["/reviewers"]
     assert fake.requested_reviewers(ORG, repo, pull.number) == requested
     suggestions = [c for c in replies(flows, thread) if "suggests these reviewers" in c]
     assert len(suggestions) == expected_comments

@@ -5,8 +5,11 @@ real Redis) in a background thread; Hypothesis drives the fuzzer of
 :mod:`tests.fuzzing` over the real example payloads and posts each delivery over HTTP.
 Tasks that odd-but-valid values reach are run through the real flows against the fake
 GitHub (``test_odd_but_valid_task_arguments_end_cleanly``): a task that cannot act
-says why and stops, it never raises. ``benchmarks/bench_fuzz.py`` is the long version
-(10,000 deliveries through real ``steward serve`` and ``steward worker`` processes).
+says why and stops, it never raises. People's text (comments, edits, discussions, and
+repeated deliveries of one item) is fuzzed here at the door and, with every task it
+queues run in-process, in ``tests/security/test_fuzz_tasks.py``.
+``benchmarks/bench_fuzz.py`` is the long version (10,000 deliveries through real
+``steward serve`` and ``steward worker`` processes).
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from core.payloads import LOGIN, MAX_ID, NAME
 from core.settings import load_settings
 from core.store import open_store
 from core.tasks import TASKS
-from tests.fuzzing import fuzzed
+from tests.fuzzing import (
+    REPEATS,
+    TEXT_EVENTS,
+    TEXT_EXAMPLES,
+    fuzzed,
+    text_delivery,
+    with_hostile_text,
+)
 from tests.support import INSTALLATION_ID, SECRET, free_port, key_pair
 
 PATH = "/api/github/webhooks"
@@ -122,6 +132,38 @@ def test_fuzzed_deliveries_never_get_a_5xx(receiver: Receiver, rnd: random.Rando
         assert b'"error"' in body and len(receiver.jobs) == before, delivery.mutations
     for job in receiver.jobs[before:]:
         check_job(job)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rnd=st.randoms(use_true_random=False), name=st.sampled_from(TEXT_EVENTS))
+def test_fuzzed_text_and_repeated_deliveries_never_get_a_5xx(
+    receiver: Receiver, rnd: random.Random, name: str
+) -> None:
+    """Comments, edits and discussions full of people's hostile text (the worst inputs
+    of the command parser among them), each delivered once or again: answered without
+    a 5xx, and what is queued fits its contract. ``tests/security/test_fuzz_tasks.py``
+    runs the queued tasks of such deliveries in-process."""
+    from fakegithub.webhooks import load_webhook_example
+    from tests.support import retarget
+
+    payload = retarget(
+        load_webhook_example(TEXT_EXAMPLES[name]),
+        owner="octo-org",
+        repo="fuzzed-text",
+        installation_id=INSTALLATION_ID,
+    )
+    payload = with_hostile_text(payload, name, rnd)
+    for _ in range(rnd.choice(REPEATS)):
+        delivery = text_delivery(rnd, payload, name)
+        before = len(receiver.jobs)
+        status, body = receiver.post(delivery.body, delivery.headers)
+        assert status in (200, 202, 400), (status, body[:200], delivery.mutations)
+        for job in receiver.jobs[before:]:
+            check_job(job)
 
 
 @pytest.mark.parametrize(

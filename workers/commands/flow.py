@@ -3,7 +3,12 @@
 Each command is one effect under :func:`workers.commands.decide.command_key` (the
 comment and the command's text), so a redelivery or an edit that keeps a line never
 runs it twice. A command that ran gets a ``+1`` reaction on the comment; refused
-commands get one reply saying why (marker-checked) and a ``confused`` reaction.
+commands get a ``confused`` reaction and one reply per comment saying why, found again by
+its marker among the bot's own comments and edited in place when an edit of the comment
+is refused too (discussions: the first reply stays; the fake GitHub has no
+``updateDiscussionComment`` to test an edit against). A person gets at most
+``commands.max_replies_per_hour`` new replies per item; past that, reactions only.
+``/reviewers`` runs once per pull request head commit and says so once when asked again.
 Who may run what is asked of GitHub (the commenter's permission), never read from
 the comment.
 """
@@ -11,23 +16,31 @@ the comment.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gidgethub import BadRequest
 
 from core.accounts import is_bot
+from core.markdown import code, mention
+from core.store import now_utc
 from core.tasks import CommandArgs
 from workers.commands.decide import (
     HELP_MARKER,
-    REFUSAL_MARKER,
+    REFUSAL_FIND,
     REVIEWERS_COMMAND_MARKER,
     Command,
+    Said,
+    all_refusals,
+    already_asked_reason,
     bot_labels,
     command_key,
+    comment_prefix,
+    earlier_refusals,
     help_comment,
     logins,
+    may_reply,
     may_triage,
     new_corrections,
     over_the_limit,
@@ -37,12 +50,13 @@ from workers.commands.decide import (
     refusal,
     refusal_comment,
     refusal_key,
-    refused_digest,
     resolve_labels,
+    reviewers_asked,
+    said_before,
     too_many_reason,
     unknown_labels_reason,
 )
-from workers.flow import Effect, RepoTask, open_repo
+from workers.flow import Effect, RepoTask, has_marker, open_repo
 from workers.gates import regate
 from workers.people import apply_reviewers, rank_reviewers, suggestion_comment
 from workers.runtime import TaskContext
@@ -294,7 +308,7 @@ async def plan_assign(session: Session, command: Command) -> Planned:
         return Plan("unassign", {"people": people}, unassign)
     refused = [login for login in people if not await assignable(session, login)]
     if refused:
-        names = ", ".join(f"@{login}" for login in refused)
+        names = ", ".join(_person(login, author=session.author) for login in refused[:10])
         return f"{names} cannot be assigned in this repository; nobody was assigned."
 
     async def assign() -> None:
@@ -303,8 +317,15 @@ async def plan_assign(session: Session, command: Command) -> Planned:
     return Plan("assign", {"people": people}, assign)
 
 
+def _person(login: str, *, author: str) -> str:
+    """A login a refusal names: the commenter mentioned (the reply is theirs), anyone
+    else in a code span (naming a person in a command must not notify them)."""
+    return mention(login) if login.lower() == author.lower() else code(login, limit=40)
+
+
 async def plan_reviewers(session: Session, command: Command) -> Planned:
-    """``/reviewers``: rank again and request or suggest, per ``reviewers.mode``."""
+    """``/reviewers``: rank again and request or suggest, per ``reviewers.mode``; once
+    per head commit of the pull request (asked again: said once, then a reaction)."""
     task, number = session.task, session.args.number
     mode = task.config.reviewers.mode
     if mode == "off":
@@ -313,6 +334,11 @@ async def plan_reviewers(session: Session, command: Command) -> Planned:
         "/repos/{owner}/{repo}/pulls/{pull_number}",
         {"owner": task.owner, "repo": task.repo, "pull_number": number},
     )
+    head = str((pull.get("head") or {}).get("sha") or "")
+    rows = task.store.actions_for(task.full_name, number)
+    if reviewers_asked(rows, head=head):
+        reason = already_asked_reason(head)
+        return Said(reason) if said_before(rows, reason) else reason
     suggestions, history = await rank_reviewers(task, pull)
     if not suggestions:
         return "nobody in the review history fits this pull request."
@@ -321,11 +347,16 @@ async def plan_reviewers(session: Session, command: Command) -> Planned:
         if mode == "request":
             await apply_reviewers(task, number, mode=mode, suggestions=suggestions)
             return
-        marker = REVIEWERS_COMMAND_MARKER.format(comment=session.args.comment_id)
+        marker = REVIEWERS_COMMAND_MARKER.format(head=head[:40])
         body = f"{suggestion_comment(suggestions)}\n{marker}"
         await task.comment_once(number, body=body, marker=marker)
 
-    detail = {"mode": mode, "reviewers": [s.login for s in suggestions], "history": history}
+    detail = {
+        "mode": mode,
+        "reviewers": [s.login for s in suggestions],
+        "history": history,
+        "head": head,
+    }
     return Plan("reviewers", detail, apply)
 
 
@@ -423,7 +454,9 @@ async def done_elsewhere(session: Session, key: str) -> bool:
 
 
 async def reply_refused(session: Session, refused: list[tuple[Command, str]]) -> None:
-    """One reply (and a ``confused`` reaction) for the refused commands, each recorded."""
+    """One reply per comment (and a ``confused`` reaction) for the refused commands,
+    each recorded: posted once, edited in place for later refusals of the same comment,
+    a reaction only past the person's hourly limit or for a refusal said before."""
     args, commands = session.args, [command for command, _ in refused]
     also = [
         Effect(
@@ -431,21 +464,55 @@ async def reply_refused(session: Session, refused: list[tuple[Command, str]]) ->
             "commands",
             "refused",
             args.number,
-            {"command": command.text, "author": session.author, "reason": reason},
+            {"command": command.text, "author": session.author, "reason": str(reason)},
         )
         for command, reason in refused
     ]
     key = refusal_key(args.full_name, args.number, comment=args.comment_id, refused=commands)
     detail = {"refused": [c.text for c in commands], "author": session.author}
-    marker = REFUSAL_MARKER.format(comment=args.comment_id, digest=refused_digest(commands))
+    rows = session.task.store.actions_for(args.full_name, args.number)
+    prefix = comment_prefix(args.full_name, args.number, comment=args.comment_id)
+    shown = all_refusals(earlier_refusals(rows, prefix=prefix), refused)
+    quiet = all(isinstance(reason, Said) for _, reason in refused)
 
-    async def apply() -> None:
-        body = refusal_comment(session.author, refused, comment=args.comment_id)
-        await comment_once(session, body=body, marker=marker)
+    async def apply() -> dict[str, Any]:
+        body = refusal_comment(session.author, shown, comment=args.comment_id)
+        reply = "none" if quiet else await answer(session, body)
         await react(session, "confused")
+        return {"reply": reply}
 
-    effect = Effect(key, "commands", "refusal", args.number, detail)
+    effect = Effect(key, "commands", "refusal", args.number, {**detail, "reply": "none"})
     await session.task.apply_once(effect, apply, also=also)
+
+
+async def answer(session: Session, body: str) -> str:
+    """Post the comment's one reply, or edit it in place if the bot wrote it already;
+    past the author's hourly limit, nothing. Says which: ``posted``, ``edited``,
+    ``kept`` (a discussion's reply, or one already saying this), ``limited``.
+    """
+    task, args = session.task, session.args
+    node = args.node_id if session.discussion else ""
+    async with task.ctx.lock(f"command-replies:{args.full_name}#{args.number}:{session.author}"):
+        marker = REFUSAL_FIND.format(comment=args.comment_id)
+        earlier = has_marker(await task.own_comments(args.number, node_id=node), marker)
+        if earlier is not None:
+            return await edit_reply(task, earlier, body=body, discussion=session.discussion)
+        rows = task.store.actions_for(args.full_name, args.number)
+        limit = task.config.commands.max_replies_per_hour
+        if not may_reply(rows, author=session.author, now=now_utc(), limit=limit):
+            return "limited"
+        await task.post_comment(args.number, body=body, node_id=node)
+        return "posted"
+
+
+async def edit_reply(
+    task: RepoTask, earlier: Mapping[str, Any], *, body: str, discussion: bool
+) -> str:
+    """Edit the bot's earlier reply to say ``body`` (unchanged, or a discussion's: kept)."""
+    if discussion or str(earlier.get("body") or "").strip() == body.strip():
+        return "kept"
+    await task.edit_comment(int(earlier["id"]), body=body)
+    return "edited"
 
 
 def not_done(ctx: TaskContext, args: CommandArgs, found: list[Command]) -> list[Command]:

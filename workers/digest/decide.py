@@ -16,6 +16,7 @@ from typing import Any
 from core.community import stats
 from core.community.stats import CommunityRows
 from core.live_precision import live_precision
+from core.markdown import inert
 
 #: Where a digest is posted (the last part of its audit-log key).
 WHERES = ("issue", "discussion")
@@ -235,14 +236,16 @@ def waited(value: float) -> str:
 
 
 def _labels(found: Sequence[LabelNumber]) -> str:
-    shown = ", ".join(f"{n.label} {pct(n.precision)}" for n in found[:LABELS_SHOWN])
+    shown = ", ".join(
+        f"{inert(n.label, limit=100)} {pct(n.precision)}" for n in found[:LABELS_SHOWN]
+    )
     more = len(found) - LABELS_SHOWN
     return shown + (f" and {more} more" if more > 0 else "") if found else "none"
 
 
 def _people(found: Iterable[tuple[str, int]]) -> str:
-    # Logins without ``@``: a mention would notify people on every edit of the post.
-    return ", ".join(f"{login} ({n})" for login, n in found) or NO_DATA
+    # Logins without ``@`` and inert: a mention would notify people on every edit.
+    return ", ".join(f"{inert(login, limit=40)} ({n})" for login, n in found) or NO_DATA
 
 
 def triage_lines(found: TriageNumbers) -> list[str]:
@@ -302,7 +305,7 @@ def people_lines(found: PeopleNumbers) -> list[str]:
 def body(full_name: str, numbers: DigestNumbers, *, week: Week) -> str:
     """The Markdown of ``week``'s digest: three short sections and the hidden marker."""
     lines = [
-        f"Steward's numbers for {full_name}, week {week.number} of {week.year}, as on the "
+        f"Steward's numbers for {inert(full_name)}, week {week.number} of {week.year}, as on the "
         "maintainers' dashboard. This post is edited in place until the week ends.",
         "",
         *triage_lines(numbers.triage),
@@ -328,8 +331,9 @@ def needs_edit(current: str | None, wanted: str) -> bool:
 
 
 def find_marked(items: Iterable[Mapping[str, Any]], week: Week) -> Mapping[str, Any] | None:
-    """The earliest item (issue or discussion) a bot wrote (``bot`` true) whose body
-    carries ``week``'s marker; a person's item that quotes the marker is never taken.
+    """The earliest item (issue or discussion) Steward's own account wrote (``bot``
+    true) whose body carries ``week``'s marker; nobody else's item that quotes the
+    marker is taken, another bot's neither.
     """
     found = [i for i in items if i.get("bot") and marker(week) in str(i.get("body") or "")]
     return min(found, key=lambda i: int(i.get("number") or 0)) if found else None

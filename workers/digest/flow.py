@@ -7,8 +7,9 @@ named category. The week's post is found first in the audit log (the creation is
 ``apply_once`` under ``digest:{repo}:{week}:{issue|discussion}``, with the number in
 its detail), then on GitHub by its hidden marker (issues updated since Monday; the
 category's newest discussions), so a worker killed between creating and recording
-never posts twice. A post whose body is unchanged costs no write. When a week's issue
-exists, the bot's previous digest issue is closed, once.
+never posts twice (only the App's own posts count: a person's or another bot's post
+that quotes the marker is never taken). A post whose body is unchanged costs no
+write. When a week's issue exists, the bot's previous digest issue is closed, once.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from typing import Any
 
 from gidgethub import BadRequest, QueryError
 
-from core.accounts import is_bot_user
 from core.community.reads import community_rows, digest_records
 from core.store import Store, now_utc
 from core.tasks import DigestArgs, RepoArgs
 from workers.digest import decide
 from workers.digest.decide import Week
-from workers.flow import Applied, Effect, RepoTask, open_repo
+from workers.flow import Applied, Effect, RepoTask, is_own_bot, open_repo
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
@@ -194,8 +194,13 @@ def _edit_outcome(number: int, *, adopted: bool, edited: bool) -> str:
 async def open_issue(post: Post) -> Applied:
     """The marked issue a killed run made this week, else a new one: ``{"number": n}``."""
     task = post.task
+    login = await task.bot_login()
     candidates = [
-        {"number": i["number"], "body": i.get("body"), "bot": is_bot_user(i.get("user"))}
+        {
+            "number": i["number"],
+            "body": i.get("body"),
+            "bot": is_own_bot(i.get("user"), bot_login=login),
+        }
         async for i in task.gh.getiter(
             "/repos/{owner}/{repo}/issues{?state,since,per_page}",
             {
@@ -298,7 +303,8 @@ async def open_discussion(post: Post, category: str) -> Applied:
         RECENT_DISCUSSIONS, owner=task.owner, name=task.repo, category=chosen["id"]
     )
     hits = recent["repository"]["discussions"]["nodes"] or []
-    candidates = [{**h, "bot": is_bot_user(h.get("author"))} for h in hits if h]
+    login = await task.bot_login()
+    candidates = [{**h, "bot": is_own_bot(h.get("author"), bot_login=login)} for h in hits if h]
     found = decide.find_marked(candidates, post.week)
     if found is not None:
         log.info("digest: adopting discussion %s#%s", task.full_name, found["number"])

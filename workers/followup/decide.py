@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.accounts import is_bot, is_bot_user
+from core.markdown import mention
 from core.store import ItemFact
 
 FOLLOWUP_MARKER = "<!-- steward:followup -->"
@@ -132,6 +133,6 @@ def followup_comment(login: str, *, hours: int, kind: str) -> str:
     """The `mention` comment on an item nobody answered in ``hours``."""
     what = {"pull_request": "pull request", "discussion": "discussion"}.get(kind, "issue")
     return (
-        f"@{login}, this {what} has had no reply from a maintainer for {hours} hours; "
+        f"{mention(login)}, this {what} has had no reply from a maintainer for {hours} hours; "
         f"you know this part of the project best. Could you take a look?\n\n{FOLLOWUP_MARKER}"
     )

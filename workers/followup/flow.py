@@ -63,7 +63,8 @@ async def run_first_response(ctx: TaskContext, args: FirstResponseArgs) -> dict[
     fact = item_fact((args.full_name, args.number, args.kind), event)
     if fact is None:
         return {"skipped": "not a maintainer's answer"}
-    ctx.store.note_item(fact)
+    if not ctx.store.note_item(fact):
+        return {"skipped": "nothing new about this item"}
     return {"recorded": "answer" if fact.responded_at else "opened"}
 
 

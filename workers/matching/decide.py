@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from core.accounts import is_bot
+from core.markdown import inert, mention, spans
 from models.matching import embedding_text
 from models.reviewers.requests import indexed_text
 from workers.semantic import item_key
@@ -66,10 +67,15 @@ def is_open_work(issue: Mapping[str, Any], login: str) -> bool:
 
 
 def recommend_comment(login: str, lines: Sequence[tuple[int, str, str]]) -> str:
-    """The after-merge comment: ``(number, title, reason)`` per suggested issue."""
-    items = "\n".join(f"- #{number} {title} — {reason}" for number, title, reason in lines)
+    """The after-merge comment: ``(number, title, reason)`` per suggested issue (titles
+    and reasons shown inert; only the contributor is mentioned)."""
+    items = "\n".join(
+        f"- #{int(number)} {inert(title, limit=200)} — {spans(reason, limit=200)}"
+        for number, title, reason in lines
+    )
     return (
-        f"Thanks for another contribution, @{login}! If you are looking for something next, "
+        f"Thanks for another contribution, {mention(login)}! If you are looking for "
+        "something next, "
         f"these open issues are close to what you worked on:\n\n{items}\n\n"
         "(Steward suggests these from the repository's history; nobody is assigned.)\n\n"
         f"{RECOMMEND_MARKER}"

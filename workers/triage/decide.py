@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from core.config_schema import TriageConfig
+from core.markdown import code
 from models.triage.calibration import labels_to_apply
 from models.triage.taxonomy import matches_status
 
@@ -158,7 +159,7 @@ def never_guessed(label: str, *, config: TriageConfig, status: Iterable[str] = (
 
 def explanation(chosen: list[tuple[str, float]], source: str) -> str:
     """The optional comment that says what was applied and how sure the bot was."""
-    parts = ", ".join(f"`{name}` ({prob:.0%})" for name, prob in chosen)
+    parts = ", ".join(f"{code(name, limit=100)} ({prob:.0%})" for name, prob in chosen)
     how = {
         "model": "this repository's trained model",
         "nearest-neighbour": "similar issues labelled before",

@@ -13,6 +13,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from core.config_schema import WelcomeConfig
+from core.markdown import JOINER, inert, is_login
 
 WelcomeKind = Literal["issue", "pull_request", "merged_pull_request", "discussion"]
 KINDS: tuple[WelcomeKind, ...] = ("issue", "pull_request", "merged_pull_request", "discussion")
@@ -75,13 +76,34 @@ def template_for(config: WelcomeConfig, kind: WelcomeKind) -> str:
     return str(getattr(config, f"{kind}_message"))
 
 
+def safe_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """What a template may show, with people's text made inert: the author only as a
+    login that fits GitHub's rule (the templates write ``@{{ author }}`` on purpose),
+    the good first issues' titles inert. ``repo``, ``number`` and ``contributing_url``
+    are GitHub's own (a repository name and a URL GitHub gave us) and stay as they are.
+    """
+    author = str(context.get("author") or "")
+    issues = [
+        {"number": int(issue["number"]), "title": inert(issue.get("title") or "", limit=200)}
+        for issue in context.get("good_first_issues") or []
+    ]
+    return {
+        **context,
+        # Not a login: after the template's ``@`` the joiner keeps it from mentioning.
+        "author": author if is_login(author) else JOINER + inert(author),
+        "good_first_issues": issues,
+    }
+
+
 def render_welcome(
     config: WelcomeConfig, kind: WelcomeKind, context: Mapping[str, Any]
 ) -> tuple[str, str | None]:
     """The comment body (with its marker) and, if the custom template broke, why.
 
-    A broken custom template falls back to the built-in one rather than staying silent.
+    The context goes through :func:`safe_context` first. A broken custom template
+    falls back to the built-in one rather than staying silent.
     """
+    context = safe_context(context)
     error: str | None = None
     try:
         text = _env.from_string(template_for(config, kind)).render(**context)
