@@ -352,6 +352,21 @@ def merged_environment(env: Mapping[str, str], env_file: Path) -> dict[str, str]
     return merged
 
 
+class _ScheduleSettings(TypedDict):
+    retrain_hours: int
+    recover_minutes: int
+    retention_days: int
+
+
+def _schedule_settings(env: Mapping[str, str]) -> _ScheduleSettings:
+    """How often periodic work runs, and how long removed repositories' data is kept."""
+    return {
+        "retrain_hours": _int(env, "STEWARD_RETRAIN_HOURS", 24),
+        "recover_minutes": _int(env, "STEWARD_RECOVER_MINUTES", 5),
+        "retention_days": _int(env, "STEWARD_RETENTION_DAYS", 30),
+    }
+
+
 def load_settings(
     env: Mapping[str, str] | None = None,
     *,
@@ -395,10 +410,8 @@ def load_settings(
         delivery_ttl=_int(values, "STEWARD_DELIVERY_TTL", 7 * 24 * 3600),
         http_retries=_int(values, "STEWARD_HTTP_RETRIES", 4),
         env_file=dotenv_path,
-        retrain_hours=_int(values, "STEWARD_RETRAIN_HOURS", 24),
-        recover_minutes=_int(values, "STEWARD_RECOVER_MINUTES", 5),
-        retention_days=_int(values, "STEWARD_RETENTION_DAYS", 30),
         precision=_precision(values),
+        **_schedule_settings(values),
         **_web_settings(values),
         **_pacing_settings(values),
     )

@@ -45,7 +45,10 @@ async def run_installation_sync(ctx: TaskContext, args: InstallationArgs) -> dic
     if args.action in ("deleted", "suspend"):
         store.delete_installation(installation_id)
         dropped = await forget_credentials(ctx, installation_id)
-        return {"installation": installation_id, "deleted": True, "dropped_keys": dropped}
+        log.info(
+            "installation %d removed: %d cached credential(s) dropped", installation_id, dropped
+        )
+        return {"installation": installation_id, "deleted": True}
     store.upsert_installation(installation_id, args.account, args.account_type)
     if args.added:
         store.add_repositories(installation_id, list(args.added))
