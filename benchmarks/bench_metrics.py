@@ -40,6 +40,8 @@ REPOS = {"acme/api": 4000, "acme/web": 3000, "acme/docs": 2000, "tools/cli": 100
 LABELS = ("bug", "enhancement", "question", "documentation", "performance", "security")
 SHADOW_REPOS = {"acme/docs", "tools/cli"}
 
+#: The bearer token the benchmark's ``steward serve`` asks of a scrape.
+SCRAPE_TOKEN = "bench-scrape-token"
 #: One process's metrics: a day of deliveries, tasks, GitHub calls and inference.
 WRITER = textwrap.dedent(
     """
@@ -178,6 +180,8 @@ def start_serve(port: int, data_dir: Path, database_url: str, redis_url: str | N
         "DATABASE_URL": database_url,
         "LOG_LEVEL": "warning",
         "PORT": str(port),
+        # /metrics is not public: the scrape carries the token, as Prometheus's would.
+        "STEWARD_METRICS_TOKEN": SCRAPE_TOKEN,
     }
     env.pop("REDIS_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -191,7 +195,8 @@ async def scrape_times(url: str, count: int) -> tuple[float, list[float], int]:
     """(first scrape ms, the next ``count`` scrapes' ms, bytes of the last answer)."""
     times: list[float] = []
     size = 0
-    async with aiohttp.ClientSession() as session:
+    headers = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
         for _ in range(count + 1):
             start = time.perf_counter()
             async with session.get(url) as resp:
