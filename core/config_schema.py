@@ -187,6 +187,13 @@ class TriageConfig:
         "`issue`: once the history is read, open one issue that says which labels went live "
         "and which stay in shadow (`steward status` shows the same; off: no noise).",
     )
+    duplicates: Literal["off", "shadow", "live"] = _f(
+        "shadow",
+        "Possible duplicates of a new issue among the earlier ones: `shadow` records the "
+        "decision in the audit log only; `live` comments (or labels, `duplicates.how`) once "
+        "the lower confidence bound of the top suggestion's precision, measured on the issues "
+        "people closed as duplicates, reaches `precision` (gated like a label); `off`.",
+    )
 
 
 @dataclass(frozen=True)
@@ -202,6 +209,18 @@ class ReviewersConfig:
     skip_drafts: bool = _f(True, "Wait until a draft pull request is ready for review.")
     issues: Literal["mention", "assign", "record", "off"] = _f(
         "record", "For new issues: `mention` people who could help, `assign`, or only `record`."
+    )
+    load: dict[str, float] = _f(
+        {},
+        "The load discount, overriding the one chosen by replaying the repository's own "
+        "history: `free_load`, the workload that costs nothing (1.0: the average person's), "
+        "and `per_request`, how much each further average workload divides a person's score "
+        "by (0 turns the discount off); a key left out keeps the fixed policy's (1.2, 1.0). "
+        "Set it in the org's `.github` to apply it everywhere; empty: the calibrated discount.",
+        check=(
+            lambda x: set(x) <= {"per_request", "free_load"} and all(v >= 0 for v in x.values()),
+            "a mapping of `per_request` and/or `free_load`, each at least 0",
+        ),
     )
 
 
@@ -271,6 +290,27 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class DuplicatesConfig:
+    """Possible duplicates of new issues (`triage.duplicates` turns them on and off)."""
+
+    how: Literal["comment", "label"] = _f(
+        "comment",
+        "Once live: one `comment` listing up to `count` earlier issues with their state, or "
+        "only the `label`. Nothing is ever closed.",
+    )
+    label: str = _f("possible duplicate", "The label applied when `how` is `label`.")
+    count: int = _f(
+        3, "Earlier issues a comment lists at most.", check=(lambda x: 1 <= x <= 3, "1, 2 or 3")
+    )
+    history_labels: list[str] = _f(
+        ["duplicate"],
+        "Labels that mark an issue people closed as a duplicate (with a link to the earlier "
+        "issue in a comment), besides `Duplicate of #N` comments and the duplicate close "
+        "reason (case-insensitive).",
+    )
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     """The whole `.github/steward.yml`; every section is optional."""
 
@@ -293,6 +333,9 @@ class RepoConfig:
     )
     digest: DigestConfig = field(
         default_factory=DigestConfig, metadata={"doc": "The weekly digest."}
+    )
+    duplicates: DuplicatesConfig = field(
+        default_factory=DuplicatesConfig, metadata={"doc": "Possible duplicates."}
     )
 
 

@@ -19,12 +19,16 @@ from core.settings import Settings
 from core.tasks import (
     BACKFILL,
     BOOTSTRAP,
+    CALIBRATE_DUPLICATES,
+    CHOOSE_MATCHING,
     DEFAULT_QUEUE,
     DIGEST,
     FOLLOWUP,
     INDEX,
     INFERENCE_QUEUE,
     RECOVER_DELIVERIES,
+    REFRESH_DUPLICATES,
+    REFRESH_DUPLICATES_ALL,
     RETRAIN,
     RETRAIN_ALL,
     A,
@@ -62,6 +66,10 @@ TIME_LIMITS: dict[str, tuple[int, int]] = {
     FOLLOWUP.name: (1800, 1860),  # every repository with followup on
     DIGEST.name: (1800, 1860),  # every repository with a digest
     RECOVER_DELIVERIES.name: (900, 960),
+    # Reading, embedding and replaying a repository's issues (up to 5,000).
+    CALIBRATE_DUPLICATES.name: (3600, 3600 + 300),
+    REFRESH_DUPLICATES.name: (900, 960),  # issues changed since the last scan, reactions
+    CHOOSE_MATCHING.name: (1800, 1860),  # replaying up to 10,000 changes (15-45 s measured)
 }
 
 
@@ -124,7 +132,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     every ``STEWARD_RETRAIN_HOURS`` and ask GitHub to redeliver what Steward missed
     every ``STEWARD_RECOVER_MINUTES`` (each left out when its setting is 0); route
     unanswered items (``followup`` in each repository's config) every hour; write or
-    edit each repository's weekly digest (``digest`` in its config) every 6 hours.
+    edit each repository's weekly digest (``digest`` in its config) every 6 hours; read
+    each repository's new duplicates and corrections daily.
     """
     schedule: dict[str, dict[str, Any]] = {
         "followup": {
@@ -137,6 +146,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": timedelta(hours=6),
             # The next run posts the same numbers; a missed one is not worth queueing.
             "options": {"expires": 6 * 3600},
+        },
+        # New duplicates and corrections read daily; a calibration follows when due.
+        "refresh-duplicates": {
+            "task": REFRESH_DUPLICATES_ALL.name,
+            "schedule": timedelta(days=1),
+            "options": {"expires": 24 * 3600},
         },
     }
     if settings.retrain_hours > 0:

@@ -18,9 +18,17 @@ from sqlalchemy.engine import Engine
 
 from core.stores.audit import ActionRecord, AuditStore, actions, config_reports
 from core.stores.base import metadata, now_utc
+from core.stores.duplicates import (
+    DuplicateStore,
+    duplicate_gates,
+    duplicate_issues,
+    duplicate_pairs,
+    duplicate_suggestions,
+)
 from core.stores.feedback import FeedbackStore, feedback
 from core.stores.gates import GateStore, label_gates, triage_profiles
 from core.stores.installs import InstallStore, installations, people, repositories
+from core.stores.matching import MatchingStore, matching_choices
 from core.stores.model_versions import ModelVersionStore, model_versions
 from core.stores.responses import ItemFact, ResponseStore, first_responses
 from core.stores.retention import RetentionStore
@@ -37,12 +45,17 @@ __all__ = [
     "backfills",
     "config_reports",
     "dashboard_sessions",
+    "duplicate_gates",
+    "duplicate_issues",
+    "duplicate_pairs",
+    "duplicate_suggestions",
     "feedback",
     "first_responses",
     "installations",
     "item_vectors",
     "label_gates",
     "make_engine",
+    "matching_choices",
     "metadata",
     "migrate",
     "model_versions",
@@ -66,6 +79,8 @@ class Store(
     ResponseStore,
     SessionStore,
     RetentionStore,
+    DuplicateStore,
+    MatchingStore,
 ):
     """Typed access to the durable tables; every method is one short transaction.
 

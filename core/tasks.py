@@ -367,3 +367,54 @@ def priority_of(name: str) -> str:
 def task_routes() -> dict[str, dict[str, str]]:
     """Celery's ``task_routes``: each task to its queue."""
     return {t.name: {"queue": t.queue} for t in TASKS.values()}
+
+
+# Possible duplicates (issue 27) and matching per repository (issue 28): appended here so
+# the contracts above stay as they were.
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuplicatesArgs(ItemArgs):
+    """Suggest possible duplicates of a new issue (the issue is embedded first)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrateDuplicatesArgs(RepoArgs):
+    """Read a repository's issues and the ones people closed as duplicates, embed them and
+    gate the duplicate suggestions on that history."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefreshDuplicatesArgs(RepoArgs):
+    """Read what changed since the last scan (new duplicates, corrections) and calibrate
+    again when enough of it arrived."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChooseMatchingArgs(RepoArgs):
+    """Choose a repository's reviewer and people settings by replaying its history."""
+
+
+DUPLICATES = Task("steward.duplicates", DuplicatesArgs, INFERENCE_QUEUE)
+CALIBRATE_DUPLICATES = Task(
+    "steward.calibrate_duplicates", CalibrateDuplicatesArgs, INFERENCE_QUEUE, BACKGROUND
+)
+REFRESH_DUPLICATES = Task(
+    "steward.refresh_duplicates", RefreshDuplicatesArgs, DEFAULT_QUEUE, BACKGROUND
+)
+#: Run by Celery beat, daily: one ``REFRESH_DUPLICATES`` per active repository.
+REFRESH_DUPLICATES_ALL = Task("steward.refresh_duplicates_all", NoArgs, DEFAULT_QUEUE, BACKGROUND)
+CHOOSE_MATCHING = Task("steward.choose_matching", ChooseMatchingArgs, INFERENCE_QUEUE, BACKGROUND)
+
+TASKS.update(
+    {
+        t.name: t
+        for t in (
+            DUPLICATES,
+            CALIBRATE_DUPLICATES,
+            REFRESH_DUPLICATES,
+            REFRESH_DUPLICATES_ALL,
+            CHOOSE_MATCHING,
+        )
+    }
+)

@@ -12,24 +12,33 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from core.markdown import mention, spans
+from core.settings import Settings
 from core.store import Store
 from models.reviewers import (
     Change,
     Constraints,
+    EmbeddingTextIndex,
     Load,
     ReviewerIndex,
     Suggestion,
     rank_people_for_issue,
 )
+from models.reviewers.calibrate import MatchingChoice, TaskChoice, effective_load
 from models.reviewers.constraints import bot_load, workload
-from models.reviewers.index import Target
+from models.reviewers.history import encoder_text
+from models.reviewers.index import Target, issue_view
 from models.reviewers.requests import indexed_text, review_requests, writers
 from workers.flow import RepoTask
 from workers.repo_config import fetch_file
+
+if TYPE_CHECKING:
+    from workers.semantic import RepoEncoder
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +112,34 @@ async def current_load(task: RepoTask) -> Load:
         )
     ]
     requests = review_requests(pulls, task.store.changes_for(task.full_name))
-    return bot_load(workload(requests, time.time()))
+    return bot_load(workload(requests, time.time()), policy=load_policy(task))
+
+
+def load_policy(task: RepoTask) -> Load:
+    """The discount to rank with (``effective_load``): the org's or repository's
+    ``reviewers.load`` when set, else the one chosen by replaying the repository's own
+    history, else the fixed policy. The setting seen is stored for ``steward status``."""
+    row = task.store.matching_choice(task.full_name)
+    config_load = {key: float(value) for key, value in task.config.reviewers.load.items()}
+    if (row or {}).get("config_load") != (config_load or None) and (row or config_load):
+        task.store.note_config_load(task.full_name, config_load or None)
+    choice = choice_of(row)
+    try:
+        return effective_load(config_load or None, choice).policy
+    except ValueError as exc:  # the schema checks it; a stored row could still be odd
+        log.warning("%s: %s; the calibrated or fixed discount is used", task.full_name, exc)
+        return effective_load(None, choice).policy
+
+
+def choice_of(row: Mapping[str, Any] | None) -> MatchingChoice | None:
+    """The matching choice a ``matching_choices`` row holds (None: none, or unreadable)."""
+    if not row or not row.get("choice"):
+        return None
+    try:
+        return MatchingChoice.from_json(str(row["choice"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("%s: stored matching choice unreadable (%r); defaults used", row["repo"], exc)
+        return None
 
 
 def busy_query(count: int) -> str:
@@ -153,7 +189,7 @@ async def rank_reviewers(task: RepoTask, pull: dict[str, Any]) -> tuple[list[Sug
         current_load(task),
         codeowners(task),
     )
-    index = reviewer_index(task.store, task.full_name)
+    index = reviewer_index(task.store, task.full_name, settings=task.settings)
     if owners:
         index.set_codeowners(owners)
     change = pull_change(pull, files)
@@ -193,7 +229,7 @@ async def rank_people(task: RepoTask, number: int) -> list[Suggestion]:
     )
     config = task.config.reviewers
     text = f"{issue.get('title') or ''}\n{issue.get('body') or ''}"
-    index = people_index(task.store, task.full_name)
+    index = people_index(task.store, task.full_name, settings=task.settings)
     constraints = Constraints.build(
         allowed=allowed, never=config.never, opted_out=task.store.opted_out()
     )
@@ -212,32 +248,122 @@ async def rank_people(task: RepoTask, number: int) -> list[Suggestion]:
 _lock = threading.Lock()
 
 
-_indexes: dict[tuple[str, str], tuple[int, ReviewerIndex]] = {}
+#: ``(target, repo) → ((changes, when chosen, encoder on), index)``.
+_indexes: dict[tuple[str, str], tuple[tuple[int, Any, bool], ReviewerIndex]] = {}
 
 
-def reviewer_index(store: Store, full: str) -> ReviewerIndex:
+def reviewer_index(store: Store, full: str, *, settings: Settings | None = None) -> ReviewerIndex:
     """The repository's reviewer index, rebuilt from the database only when it has new
-    changes."""
-    return _cached_index(store, full, target="reviewers")
+    changes or a new matching choice (``settings`` lets a chosen encoder feature run)."""
+    return _cached_index(store, full, target="reviewers", settings=settings)
 
 
-def people_index(store: Store, full: str) -> ReviewerIndex:
+def people_index(store: Store, full: str, *, settings: Settings | None = None) -> ReviewerIndex:
     """The index that ranks who will resolve an issue: past authors and reviewers, trained
     on each merged change's issue view with its author as the answer."""
-    return _cached_index(store, full, target="authors")
+    return _cached_index(store, full, target="authors", settings=settings)
 
 
-def _cached_index(store: Store, full: str, *, target: Target) -> ReviewerIndex:
-    # Without an encoder feature: in the replay of golang-net it cost reviewers 0.008 MRR
-    # and bought people-for-issues 0.001 (README, *Evaluating reviewer suggestions*).
+def task_choice(choice: MatchingChoice | None, target: Target) -> TaskChoice | None:
+    """What ``choice`` chose for the ranker of ``target`` (None: nothing chosen)."""
+    if choice is None:
+        return None
+    return choice.reviewers if target == "reviewers" else choice.people
+
+
+def _cached_index(
+    store: Store, full: str, *, target: Target, settings: Settings | None
+) -> ReviewerIndex:
+    # The ranker's regularisation and the encoder feature are the repository's choice
+    # (``models.reviewers.calibrate``); without one, the defaults: no encoder feature (in
+    # the replay of golang-net it cost reviewers 0.008 MRR and bought people 0.001).
     count = store.change_count(full)
+    row = store.matching_choice(full)
+    chosen = task_choice(choice_of(row), target)
+    encoder = settings is not None and chosen is not None and chosen.encoder
+    stamp = (row or {}).get("chosen_at") if chosen is not None else None
     with _lock:
         cached = _indexes.get((target, full))
-        if cached and cached[0] == count:
+        if cached and cached[0][:2] == (count, stamp) and (cached[0][2] or not encoder):
             return cached[1]
         changes = store.changes_for(full)
+        options: dict[str, Any] = {"target": target}
+        if chosen is not None:
+            options["ranker"] = chosen.ranker_config()
+        if encoder and settings is not None:
+            options["semantic_index"] = primed_semantic_index(
+                store, settings, full=full, changes=changes, target=target
+            )
         index = ReviewerIndex.rebuild(
-            [Change.from_dict(indexed_text(c)) for c in changes], learn_window=2000, target=target
+            [Change.from_dict(indexed_text(c)) for c in changes], learn_window=2000, **options
         )
-        _indexes[(target, full)] = (len(changes), index)
+        _indexes[(target, full)] = ((len(changes), stamp, encoder), index)
         return index
+
+
+def change_of(stored: Mapping[str, Any]) -> Change:
+    """A stored change as the rankers read it (fixed issues' titles in its body)."""
+    return Change.from_dict(indexed_text(stored))
+
+
+def stored_change_vectors(
+    store: Store, full: str, *, tag: str, changes: Sequence[Mapping[str, Any]]
+) -> dict[str, np.ndarray]:
+    """``encoder_text(change) → vector`` of the stored changes the semantic index holds
+    made by encoder ``tag`` from that very text (the matching feature embeds them)."""
+    from workers.semantic import item_key, text_digest
+
+    texts = {item_key("pull_request", int(c["id"])): encoder_text(change_of(c)) for c in changes}
+    stored = store.vectors_for(full, tag, texts)
+    return {
+        texts[key]: np.frombuffer(vector, dtype=np.float32)
+        for key, (digest, vector) in stored.items()
+        if digest == text_digest(texts[key])
+    }
+
+
+#: ``(repo, encoder tag) → {issue-view text → unit vector}``: what the people ranker's
+#: encoder feature compares an issue with, embedded once per process.
+_views: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+_views_lock = threading.Lock()
+
+
+def issue_view_vectors(
+    encoder: RepoEncoder, full: str, changes: Sequence[Mapping[str, Any]]
+) -> dict[str, np.ndarray]:
+    """``encoder_text(issue_view(change)) → vector`` of the stored changes (the text a
+    change has as an issue about it), embedded by ``encoder`` where not seen before."""
+    from models.matching.vectors import embed_in_batches
+    from workers.semantic import unit_rows
+
+    texts = list(dict.fromkeys(encoder_text(issue_view(change_of(c))) for c in changes))
+    with _views_lock:
+        known = dict(_views.get((full, encoder.tag), {}))
+    todo = [text for text in texts if text not in known]
+    if todo:
+        known.update(zip(todo, unit_rows(embed_in_batches(encoder.encoder, todo)), strict=True))
+        with _views_lock:
+            _views[(full, encoder.tag)] = known
+    return {text: known[text] for text in texts}
+
+
+def primed_semantic_index(
+    store: Store,
+    settings: Settings,
+    *,
+    full: str,
+    changes: Sequence[Mapping[str, Any]],
+    target: Target,
+) -> EmbeddingTextIndex:
+    """The encoder feature's index: the repository's encoder, primed with the vectors the
+    semantic index stored (and, for people, the changes' issue views)."""
+    from workers.semantic import repo_encoder
+
+    encoder = repo_encoder(settings, full)
+    index = EmbeddingTextIndex(encoder.encoder)
+    vectors = stored_change_vectors(store, full, tag=encoder.tag, changes=changes)
+    if target == "authors":
+        vectors.update(issue_view_vectors(encoder, full, changes))
+    if vectors:
+        index.prime_vectors(list(vectors), np.stack(list(vectors.values())))
+    return index

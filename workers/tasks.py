@@ -320,3 +320,47 @@ def route(self: Task, **kwargs: Any) -> dict[str, Any]:
     from workers.routing import route_task
 
     return route_task(self, kwargs)
+
+
+# Possible duplicates (issue 27) and matching per repository (issue 28).
+
+
+@shared_task(name=contracts.DUPLICATES.name, bind=True)  # type: ignore[untyped-decorator]
+def duplicates(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Possible duplicates of a new issue (see :mod:`workers.duplicates.flow`)."""
+    from workers.duplicates.flow import run_duplicates
+
+    return run_task(self, contracts.DUPLICATES, kwargs, flow=run_duplicates)
+
+
+@shared_task(name=contracts.CALIBRATE_DUPLICATES.name, bind=True)  # type: ignore[untyped-decorator]
+def calibrate_duplicates(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Gate a repository's duplicate suggestions on its own history."""
+    from workers.duplicates.flow import run_calibrate_duplicates
+
+    return run_task(self, contracts.CALIBRATE_DUPLICATES, kwargs, flow=run_calibrate_duplicates)
+
+
+@shared_task(name=contracts.REFRESH_DUPLICATES.name, bind=True)  # type: ignore[untyped-decorator]
+def refresh_duplicates(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Read new duplicates and corrections; calibrate again when enough arrived."""
+    from workers.duplicates.flow import run_refresh_duplicates
+
+    return run_task(self, contracts.REFRESH_DUPLICATES, kwargs, flow=run_refresh_duplicates)
+
+
+@shared_task(name=contracts.REFRESH_DUPLICATES_ALL.name, bind=True)  # type: ignore[untyped-decorator]
+def refresh_duplicates_all(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Queue a duplicates refresh per active repository (Celery beat, daily)."""
+    from workers.duplicates.flow import run_refresh_duplicates_all
+
+    return run_task(self, contracts.REFRESH_DUPLICATES_ALL, kwargs, flow=run_refresh_duplicates_all)
+
+
+@shared_task(name=contracts.CHOOSE_MATCHING.name, bind=True)  # type: ignore[untyped-decorator]
+def choose_matching(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Choose a repository's reviewer and people settings by replay (see
+    :mod:`workers.reviewers.matching`)."""
+    from workers.reviewers.matching import run_choose_matching
+
+    return run_task(self, contracts.CHOOSE_MATCHING, kwargs, flow=run_choose_matching)

@@ -8,9 +8,11 @@ holds every table (Alembic's autogenerate and the migrations test compare agains
 
 from core.stores import (
     audit,
+    duplicates,
     feedback,
     gates,
     installs,
+    matching,
     model_versions,
     responses,
     reviews,
@@ -20,9 +22,11 @@ from core.stores import (
 
 __all__ = [
     "audit",
+    "duplicates",
     "feedback",
     "gates",
     "installs",
+    "matching",
     "model_versions",
     "responses",
     "reviews",

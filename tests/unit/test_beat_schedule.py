@@ -41,3 +41,18 @@ def test_worker_accepts_beat() -> None:
 
     assert build_parser().parse_args(["worker", "--beat"]).beat is True
     assert build_parser().parse_args(["worker"]).beat is False
+
+
+def test_duplicates_are_refreshed_daily_and_routed() -> None:
+    from core.queue import DEFAULT_QUEUE, INFERENCE_QUEUE, beat_schedule
+    from core.tasks import task_routes
+
+    settings = load_settings({}, env_file=Path("/nonexistent.env"))
+    entry = beat_schedule(settings)["refresh-duplicates"]
+    assert entry["task"] == "steward.refresh_duplicates_all"
+    assert entry["schedule"] == timedelta(days=1)
+    routes = task_routes()
+    assert routes["steward.duplicates"] == {"queue": INFERENCE_QUEUE}
+    assert routes["steward.calibrate_duplicates"] == {"queue": INFERENCE_QUEUE}
+    assert routes["steward.choose_matching"] == {"queue": INFERENCE_QUEUE}
+    assert routes["steward.refresh_duplicates"] == {"queue": DEFAULT_QUEUE}

@@ -14,13 +14,21 @@ from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
 from core.store import Store
-from core.tasks import INDEX, BackfillArgs, IndexArgs, PullArgs
+from core.tasks import (
+    CALIBRATE_DUPLICATES,
+    INDEX,
+    BackfillArgs,
+    CalibrateDuplicatesArgs,
+    IndexArgs,
+    PullArgs,
+)
 from models.reviewers.requests import (
     change_record,
     closing_references,
     reviewers_from,
 )
 from workers.github import pull_files
+from workers.reviewers.matching import queue_choice
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,8 @@ async def run_record_pull(ctx: TaskContext, args: PullArgs) -> dict[str, Any]:
         {"owner": args.owner, "repo": args.repo, "pull_number": args.number},
     )
     recorded = await record_pull(gh, ctx.store, owner=args.owner, repo=args.repo, pull=pull)
+    if recorded:  # enough new history chooses the matching settings again
+        await queue_choice(ctx, args)
     return {"recorded": recorded}
 
 
@@ -125,8 +135,14 @@ async def run_backfill(ctx: TaskContext, args: BackfillArgs) -> dict[str, Any]:
             break
     ctx.store.save_backfill_state(full, "pulls", cursor=str(page), done=True, count=count)
     log.info("backfilled %d merged pull requests of %s", count, full)
-    # The semantic index is built from what the backfill stored, on the inference queue.
+    # The semantic index is built from what the backfill stored, on the inference queue;
+    # then the matching settings are chosen from the history and the possible duplicates
+    # calibrated on the issues people closed as duplicates (both on the inference queue).
+    installation = args.installation_id
+    ctx.runtime.enqueue(INDEX, IndexArgs(installation_id=installation, owner=owner, repo=repo))
+    await queue_choice(ctx, args, force=True)
     ctx.runtime.enqueue(
-        INDEX, IndexArgs(installation_id=args.installation_id, owner=owner, repo=repo)
+        CALIBRATE_DUPLICATES,
+        CalibrateDuplicatesArgs(installation_id=installation, owner=owner, repo=repo),
     )
     return {"backfilled": count}

@@ -3,8 +3,11 @@
 For every label the gate measured: live or shadow, measured precision, the lower
 confidence bound the gate reads and how many more right decisions it needs, support,
 coverage, why, and since when; which labels are status labels the bot never guesses;
-the classifier in use and when it last changed. Read from this deployment's database
-(no GitHub calls); ``--json`` prints one object for scripts.
+the classifier in use and when it last changed. Then the possible duplicates (their gate,
+measured the same way on the repository's own duplicates, and what people did with the
+suggestions) and the reviewer matching (the load discount in use and its source, each
+task's choice and the numbers behind it, whether a new choice is due). Read from this
+deployment's database (no GitHub calls); ``--json`` prints one object for scripts.
 """
 
 from __future__ import annotations
@@ -57,13 +60,21 @@ def status_report(
     gates: Sequence[Mapping[str, Any]],
     profile: Mapping[str, Any] | None,
     model: Mapping[str, Any] | None,
+    duplicates: Mapping[str, Any] | None = None,
+    matching: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything ``steward status`` shows, as one JSON-ready object (pure)."""
+    """Everything ``steward status`` shows, as one JSON-ready object (pure).
+
+    ``duplicates`` and ``matching`` are the sections :func:`duplicates_report` and
+    :func:`matching_report` build (None: left out).
+    """
     labels = label_rows(gates)
     taxonomy = (profile or {}).get("taxonomy") or {}
     history = (profile or {}).get("history") or {}
     live = sorted({r["label"] for r in labels if r["state"] == "live"})
     return {
+        "duplicates": dict(duplicates) if duplicates else None,
+        "matching": dict(matching) if matching else None,
         "repo": repo,
         "bootstrapped_at": (profile or {}).get("bootstrapped_at"),
         "classifier": classifier_of(labels, model),
@@ -136,7 +147,150 @@ def render(report: Mapping[str, Any]) -> str:
         )
     if report["status_labels"]:
         lines.append(f"  never guessed (status labels): {', '.join(report['status_labels'])}")
+    lines += render_duplicates(report.get("duplicates"))
+    lines += render_matching(report.get("matching"))
     return "\n".join(lines)
+
+
+def duplicates_report(
+    row: Mapping[str, Any] | None, counts: Mapping[str, Mapping[str, int]]
+) -> dict[str, Any]:
+    """The possible duplicates' section: their gate (as a label's), what the replay of
+    the repository's own duplicates measured, and what people did with the suggestions."""
+    from models.triage.gate import gate_from_json
+
+    if row is None:
+        return {"state": "not calibrated", "suggestions": dict(counts)}
+    gate = gate_from_json(row["gate"])
+    return {
+        "state": "live" if row["live"] else "shadow",
+        "threshold": gate.threshold,
+        "precision": gate.precision,
+        "bound": gate.bound,
+        "target": gate.target,
+        "confidence": gate.confidence,
+        "support": gate.applied,
+        "needed": 0 if row["live"] else gate.needed,
+        "reason": gate.reason,
+        "calibrated_at": str(row["calibrated_at"])[:19],
+        "since": str(row["changed_at"])[:19],
+        "calibration": dict(row["calibration"]),
+        "suggestions": dict(counts),
+    }
+
+
+def render_duplicates(section: Mapping[str, Any] | None) -> list[str]:
+    """The duplicates' lines of the text report."""
+    if not section:
+        return []
+    made = section["suggestions"]
+    live, shadow = made.get("live", {}), made.get("shadow", {})
+    said = (
+        f"  suggested live {live.get('suggested', 0)} (confirmed {live.get('confirmed', 0)}, "
+        f"wrong {live.get('wrong', 0)}, a duplicate of another issue {live.get('other', 0)}); "
+        f"in shadow {shadow.get('suggested', 0)} (confirmed {shadow.get('confirmed', 0)})"
+    )
+    if section["state"] == "not calibrated":
+        return ["  possible duplicates: not calibrated yet", said]
+    seen = section["calibration"]
+    return [
+        f"  possible duplicates: {section['state']} since {section['since']}; a suggestion "
+        f"goes live when the {section['confidence']:.0%} lower bound of the top suggestion's "
+        f"precision reaches {section['target']:.2f}",
+        f"    threshold {_num(section['threshold'])}, precision {_num(section['precision'])}, "
+        f"bound {_floor(section['bound'])}, support {section['support']}, needs "
+        f"{_needs(section['needed'])}: {section['reason']}",
+        f"    calibrated {section['calibrated_at']} on {seen.get('issues', 0)} issues and "
+        f"{seen.get('pairs', 0)} known duplicates ({seen.get('with_earlier_duplicate', 0)} "
+        f"asked with an earlier one: recall@1 {_num(seen.get('recall@1'))}, recall@3 "
+        f"{_num(seen.get('recall@3'))}), {seen.get('corrections', 0)} correction(s)",
+        said,
+    ]
+
+
+def matching_report(row: Mapping[str, Any] | None, *, changes_now: int) -> dict[str, Any]:
+    """The matching section: the load discount in use and where it came from, each
+    task's chosen encoder feature and regularisation, the numbers behind the choice
+    beside the fixed policy's, its size and date, and whether a new choice is due."""
+    from models.reviewers.calibrate import MatchingChoice, effective_load, needs_rechoice
+
+    raw = (row or {}).get("choice")
+    choice = MatchingChoice.from_json(str(raw)) if raw else None
+    config_load = (row or {}).get("config_load") or None
+    try:
+        used = effective_load(config_load, choice)
+    except ValueError:
+        used = effective_load(None, choice)
+    return {
+        "load": {
+            "source": used.source,
+            "per_request": used.policy.per_request,
+            "free_load": used.policy.free_load,
+            "config": config_load,
+        },
+        "chosen_at": str((row or {}).get("chosen_at") or "")[:19] or None,
+        "n_changes": choice.n_changes if choice else 0,
+        "changes_now": changes_now,
+        "rechoice_due": needs_rechoice(choice, changes_now),
+        "tasks": {t.task: _task_section(t) for t in (choice.reviewers, choice.people)}
+        if choice
+        else {},
+    }
+
+
+def _task_section(task: Any) -> dict[str, Any]:
+    """One task's choice: encoder and C, its reason, the load numbers behind it."""
+
+    def outcome(found: Any) -> dict[str, Any] | None:
+        if found is None:
+            return None
+        return {
+            "per_request": found.per_request,
+            "mrr": found.mrr,
+            "share": found.share,
+            "history_share": found.history_share,
+        }
+
+    return {
+        "encoder": task.encoder,
+        "regularization": task.regularization,
+        "reason": task.reason,
+        "load_reason": task.load_reason,
+        "chosen": outcome(task.load),
+        "fixed": outcome(task.fixed),
+    }
+
+
+def render_matching(section: Mapping[str, Any] | None) -> list[str]:
+    """The matching lines of the text report."""
+    if not section:
+        return []
+    load = section["load"]
+    lines = [
+        f"  review load discount: per_request {load['per_request']:g}, free_load "
+        f"{load['free_load']:g} ({load['source']})",
+    ]
+    if section["chosen_at"]:
+        due = "a new choice is due" if section["rechoice_due"] else "no new choice due"
+        lines.append(
+            f"  matching chosen {section['chosen_at']} from {section['n_changes']} changes "
+            f"(now {section['changes_now']}): {due}"
+        )
+    else:
+        lines.append(f"  matching not chosen yet ({section['changes_now']} changes stored)")
+    for name, task in section["tasks"].items():
+        lines.append(
+            f"    {name}: encoder {'on' if task['encoder'] else 'off'}, C "
+            f"{task['regularization']:g}: {task['reason']}"
+        )
+        chosen, fixed = task["chosen"], task["fixed"]
+        if chosen and fixed:
+            lines.append(
+                f"      as run on the tuning window: MRR {chosen['mrr']:.3f}, busiest share "
+                f"{chosen['share']:.3f} (history {chosen['history_share']:.3f}); fixed policy "
+                f"MRR {fixed['mrr']:.3f}, share {fixed['share']:.3f}: {task['load_reason']}"
+            )
+    return lines
 
 
 def _floor(value: float) -> str:
@@ -181,6 +335,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         gates=store.gates_for(repo),
         profile=store.profile_for(repo),
         model=live_model(settings, store, repo),
+        duplicates=duplicates_report(store.duplicate_gate(repo), store.duplicate_counts(repo)),
+        matching=matching_report(store.matching_choice(repo), changes_now=store.change_count(repo)),
     )
     print(json.dumps(report, default=str) if args.json else render(report))
     return 0
@@ -189,7 +345,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``steward status``."""
     parser = subparsers.add_parser(
-        "status", help="a repository's triage: live and shadow labels, measured precision"
+        "status",
+        help="a repository's triage (live and shadow labels, measured precision), possible "
+        "duplicates and reviewer matching",
     )
     parser.add_argument("--repo", required=True, metavar="OWNER/NAME")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
