@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test test-fast lint demo bench clean browser docs
+.PHONY: serve test test-fast test-deploy lint demo bench clean browser docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ serve: $(STAMP)
 
 test: $(STAMP) browser docs
 	$(BIN)/python -m pytest -q
+
+# The deployment as an organisation runs it: the images and docker-compose.yml against the
+# fake GitHub (deploy/test-deploy.sh: the setup flow in a container, an installation's day
+# one, a worker killed mid-run, down and up, health). As root (CI) it installs and starts a
+# Docker engine when none answers, and stops what it started. About 20 minutes on 2 cores.
+test-deploy: $(STAMP)
+	deploy/test-deploy.sh
 
 # Unit and in-process tests only (no model training, no whole-bot start-ups): for a quick
 # check while working; CI runs the full `make test`.

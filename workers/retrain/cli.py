@@ -1,19 +1,29 @@
-"""``steward models list | promote | retrain | prune``: a repository's triage model versions.
+"""``steward models list | promote | retrain | prune | import``: triage model versions, and
+models brought in from a folder.
 
 ``register(subparsers)`` adds the commands; ``app.cli`` composes it with the other
 feature modules. Versions live in ``<model dir>/.versions/<owner>__<repo>/<n>/`` and
 the live model is the symlink ``<model dir>/<owner>__<repo>`` (see
 :mod:`workers.retrain.flow`). Rollback is ``promote`` of an older version; ``prune``
 deletes versions beyond the live one and the newest N, and encoders no kept version names.
+``import PATH`` copies a folder into the store: a base encoder (a Hugging Face model saved
+with ``save_pretrained``) goes to ``<model dir>/.base/<name>/``, where
+``STEWARD_BASE_MODEL`` can name it, and a trained Steward model (``triage.json``) becomes
+a new version of its repository, so a deployment without the Hugging Face hub can bring
+its own encoder.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import shutil
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +79,27 @@ def register(subparsers: Any) -> None:
     )
     prune.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
     prune.set_defaults(func=cmd_prune)
+    register_import(actions)
+
+
+def register_import(actions: Any) -> None:
+    """``steward models import PATH``."""
+    imported = actions.add_parser(
+        "import",
+        help="copy a base encoder or a trained model from a folder into the store",
+        description="A base encoder folder (config.json, tokenizer, *.safetensors) is copied "
+        f"to <model dir>/{BASE_DIR}/<name>/, for STEWARD_BASE_MODEL; a trained model folder "
+        "(triage.json) becomes a new version of its repository.",
+    )
+    imported.add_argument("path", type=Path, metavar="PATH", help="the folder to copy")
+    imported.add_argument(
+        "--repo", metavar="OWNER/NAME", help="a trained model's repository (default: its own)"
+    )
+    imported.add_argument("--name", help="a base encoder's name in the store (default: PATH's)")
+    imported.add_argument(
+        "--promote", action="store_true", help="make the imported trained model live"
+    )
+    imported.set_defaults(func=cmd_import)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -295,3 +326,134 @@ def cmd_prune(args: argparse.Namespace) -> int:
     freed = sum(p.freed for p in pruned)
     print(f"{'would free' if args.dry_run else 'freed'} {mib(freed)} in {model_dir}")
     return 0
+
+
+#: Base encoders brought in by hand: ``<model dir>/.base/<name>/``.
+BASE_DIR = ".base"
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Copy a folder into the model store: a trained model, or a base encoder."""
+    from workers.modelstore import META_FILE, model_dir_of
+
+    source = args.path.expanduser()
+    if not source.is_dir():
+        say(f"error: {source} is not a folder")
+        return 2
+    settings = _settings()
+    if (source / META_FILE).is_file():
+        return import_trained(settings, source, args)
+    if (source / "config.json").is_file():
+        return import_encoder(model_dir_of(settings), source, args.name)
+    say(
+        f"error: {source} is neither a trained Steward model ({META_FILE}) nor an encoder "
+        "(config.json, as save_pretrained writes it)"
+    )
+    return 2
+
+
+def copy_in(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` whole or not at all (a temporary sibling, renamed);
+    ``FileExistsError`` when ``target`` exists."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        raise FileExistsError(f"{target} exists")
+    tmp = target.parent / f".tmp-{uuid.uuid4().hex}"
+    try:
+        shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".*"))
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def import_encoder(model_dir: Path, source: Path, name: str | None) -> int:
+    """A base encoder into ``<model dir>/.base/<name>``, checked by loading it."""
+    from models.encoder import Encoder
+    from workers.modelstore import discard, folder_size, mib
+
+    name = name or source.resolve().name
+    if not name or name.startswith(".") or "/" in name:
+        say(f"error: {name!r} cannot name an encoder; pass --name")
+        return 2
+    if not list(source.glob("*.safetensors")):
+        say(
+            f"error: {source} has no *.safetensors weights (Steward loads no pickles); "
+            "save the model with save_pretrained(..., safe_serialization=True)"
+        )
+        return 2
+    target = model_dir / BASE_DIR / name
+    try:
+        copy_in(source, target)
+    except FileExistsError:
+        say(f"error: {target} exists; pass another --name (running workers may be using it)")
+        return 1
+    try:
+        dim = Encoder.from_pretrained(str(target), device="cpu").dim
+    except Exception as exc:  # transformers' errors name the missing piece
+        shutil.rmtree(discard(target), ignore_errors=True)
+        say(f"error: {source} does not load as an encoder ({exc}); nothing was kept")
+        return 1
+    print(f"{target}: base encoder {name}, {dim} dimensions, {mib(folder_size(target))}")
+    say(f"use it with STEWARD_BASE_MODEL={target.resolve()} (the workers' environment)")
+    return 0
+
+
+def import_trained(settings: Settings, source: Path, args: argparse.Namespace) -> int:
+    """A trained model as a new version of its repository (and its encoder, if stored
+    apart, into the encoder store); live with ``--promote``."""
+    from core.store import open_store
+    from models.triage.model import TriageMeta
+    from workers.modelstore import META_FILE, ModelPaths, model_dir_of, promote_version, publish
+    from workers.records import parse_repo
+
+    try:
+        meta = TriageMeta.from_dict(json.loads((source / META_FILE).read_text()))
+        owner, name = parse_repo(args.repo or meta.repo or "")
+    except (ValueError, TypeError) as exc:
+        say(f"error: {source}: {exc or 'no repository'} (pass --repo OWNER/NAME)")
+        return 2
+    paths = ModelPaths(model_dir_of(settings), f"{owner}/{name}")
+    try:
+        bring_encoder(source, meta, paths.model_dir)
+    except FileNotFoundError as exc:
+        say(f"error: {exc}")
+        return 2
+    paths.versions.mkdir(parents=True, exist_ok=True)
+    tmp = paths.versions / f".tmp-{uuid.uuid4().hex}"  # cleaned by a retrain if left
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".*"))
+    number = publish(tmp, paths)
+    store = open_store(settings.database_url_or_default)
+    metrics = {
+        "version": number,
+        "decision": "imported",
+        "imported_from": str(source.resolve()),
+        "model_metrics": meta.metrics,
+    }
+    store.add_model_version(
+        paths.repo,
+        str(paths.version(number)),
+        metrics=metrics,
+        fingerprint=meta.fingerprint,
+        promoted=False,
+    )
+    if args.promote:
+        promote_version(store, paths, number)
+    state = "live" if args.promote else "not live: `steward models promote` makes it so"
+    print(f"{paths.repo}: version {number} imported from {source} ({state})")
+    return 0
+
+
+def bring_encoder(source: Path, meta: Any, model_dir: Path) -> None:
+    """Copy the encoder a model folder names into ``model_dir``'s encoder store, unless
+    the folder holds its own or the store has it (``FileNotFoundError``: found nowhere)."""
+    from models.triage.model import ENCODERS_DIR, encoder_folder
+
+    if (source / "config.json").is_file():
+        return
+    target = model_dir / ENCODERS_DIR / meta.encoder_digest
+    if meta.encoder_digest and (target / "config.json").is_file():
+        return
+    found = encoder_folder(source, meta)  # the store above the source folder
+    with contextlib.suppress(FileExistsError):  # another import stored it meanwhile
+        copy_in(found, target)
