@@ -21,8 +21,11 @@ and a fresh fake. A probe whose welcome does not come within ``--timeout`` secon
 reported as such.
 
     .venv/bin/python benchmarks/bench_fairness.py [--flood 1000] [--probes 10]
-        [--interval 3] [--senders 8] [--worker-concurrency 8] [--timeout 900]
+        [--interval 3] [--senders 8] [--worker-concurrency 8] [--timeout 900] [--drain]
         [--baseline COMMIT | --code DIR] [--json FILE]
+
+``--drain`` also waits for the flood's last welcome and reports when it came (the
+throughput of the whole flood, to compare with the other mode's).
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -48,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_day_one import bench_redis  # noqa: E402
+from benchmarks.bench_receiver import code_of  # noqa: E402
 from fakegithub.fake import FakeGitHub  # noqa: E402
 from tests.bot import Bot, bot_env  # noqa: E402
 from tests.support import (  # noqa: E402
@@ -95,6 +98,8 @@ class Run:
     flood: int
     probes: list[Probe] = field(default_factory=list)
     flood_sent_s: float = 0.0
+    #: Seconds from the flood's first delivery to its last welcome (``--drain``).
+    flood_drained_s: float | None = None
     flood_statuses: dict[int, int] = field(default_factory=dict)
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
@@ -105,6 +110,7 @@ class Run:
             "code": self.code,
             "flood": self.flood,
             "flood_sent_s": round(self.flood_sent_s, 1),
+            "flood_drained_s": self.flood_drained_s,
             "flood_statuses": {str(k): v for k, v in sorted(self.flood_statuses.items())},
             "probes": len(self.probes),
             "welcomed": len(done),
@@ -247,10 +253,15 @@ def measure(code: Path, args: argparse.Namespace, label: str) -> Run:
             bot.deliver("issues", warm)
             wait_for(lambda: welcomed(fake, number), 180, 0.2)
             say(f"{label}: flooding {args.flood} first issues of {ORG}")
+            started = time.monotonic()
             send_flood(bot, payloads, args.senders, run)
             say(f"{label}: flood sent in {run.flood_sent_s:.1f}s; probing {QUIET_ORG}")
             run_probes(bot, fake, args, run)
             run.load = os.getloadavg()
+            if args.drain:
+                say(f"{label}: waiting for the flood's last welcome")
+                wait_for(lambda: flood_welcomed(fake) >= args.flood, args.timeout, 1.0)
+                run.flood_drained_s = round(time.monotonic() - started, 1)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return run
@@ -280,23 +291,13 @@ def run_probes(bot: Bot, fake: FakeGitHub, args: argparse.Namespace, run: Run) -
 
 
 @contextlib.contextmanager
-def code_of(commit: str | None, folder: Path | None) -> Iterator[tuple[Path, str]]:
+def steward_code(commit: str | None, folder: Path | None) -> Iterator[tuple[Path, str]]:
     """The Steward to run: this checkout, ``folder``, or ``commit`` extracted."""
     if folder is not None:
         yield folder, str(folder)
         return
-    if commit is None:
-        yield ROOT, "this checkout"
-        return
-    with tempfile.TemporaryDirectory(prefix="steward-bench-code-") as tmp:
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=True
-        )
-        tar_path = Path(tmp) / "code.tar"
-        tar_path.write_bytes(archive.stdout)
-        with tarfile.open(tar_path) as tar:
-            tar.extractall(Path(tmp) / "code", filter="data")
-        yield Path(tmp) / "code", f"commit {commit[:10]}"
+    with code_of(commit) as found:
+        yield found
 
 
 def print_table(summary: dict[str, Any]) -> None:
@@ -310,6 +311,7 @@ def print_table(summary: dict[str, Any]) -> None:
     )
     print(f"  latencies {summary['latencies_s']}")
     print(f"  flood welcomed when each probe's welcome landed {summary['flood_welcomed_at_each']}")
+    print(f"  flood drained (its last welcome) after {summary['flood_drained_s']} s")
     print(f"  load average {summary['load_average']}")
 
 
@@ -322,12 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--worker-concurrency", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--drain", action="store_true", help="also time the whole flood")
     parser.add_argument("--baseline", help="run this commit's Steward (git archive)")
     parser.add_argument("--code", type=Path, help="run the Steward in this folder")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     say(f"load average before: {os.getloadavg()}")
-    with code_of(args.baseline, args.code) as (code, label):
+    with steward_code(args.baseline, args.code) as (code, label):
         summary = measure(code, args, label).summary()
     print_table(summary)
     if args.json:

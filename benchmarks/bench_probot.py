@@ -35,7 +35,10 @@ compared (the JSON has the per-round figures). Needs ``node`` and ``npm`` (the n
 registry, or npm's cache) and the local Redis at 127.0.0.1:6379.
 
     python benchmarks/bench_probot.py [--requests 3000] [--concurrency 16] [--rounds 6]
-        [--warmup 2000] [--json FILE] [--keep]
+        [--warmup 2000] [--json FILE] [--keep] [--baseline COMMIT]
+
+``--baseline COMMIT`` runs that commit's Steward (its files from ``git archive``, this
+checkout's virtual environment) against the same Probot, for a before-and-after.
 
 ``--keep`` installs into (and reuses) ``$XDG_CACHE_HOME/steward-bench/probot`` (or
 ``~/.cache/...``) and prints its path; without it the npm folder is a temporary one,
@@ -70,6 +73,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_receiver import (  # noqa: E402
     SECRET,
+    code_of,
     fire,
     issue_opened_body,
     percentile,
@@ -476,13 +480,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2000, help="untimed deliveries per server")
     parser.add_argument("--json", type=Path, help="write the rows to this file")
     parser.add_argument("--keep", action="store_true", help="install into the cache folder")
+    parser.add_argument(
+        "--baseline", help="run this commit's Steward (git archive) instead of this checkout"
+    )
     args = parser.parse_args(argv)
     if args.requests < args.rounds or args.rounds < 1 or args.concurrency < 1:
         parser.error("need --rounds >= 1, --concurrency >= 1 and --requests >= --rounds")
     return args
 
 
-def start_servers(stack: contextlib.ExitStack, folder: Path) -> list[Server]:
+def start_servers(stack: contextlib.ExitStack, folder: Path, code: Path = ROOT) -> list[Server]:
     """Steward and Probot, each on its own port and empty Redis database, both up.
 
     Everything started is registered on ``stack``: servers stopped, databases flushed.
@@ -495,7 +502,7 @@ def start_servers(stack: contextlib.ExitStack, folder: Path) -> list[Server]:
     key = new_key_pair()[0]  # throw-away: neither server talks to GitHub
     sp, pp = free_port(), free_port()
     progress(f"starting steward on :{sp} ({steward_redis}), probot on :{pp} ({probot_redis})")
-    steward = start_steward(sp, steward_redis, str(data_dir), key)
+    steward = start_steward(sp, steward_redis, str(data_dir), key, code=code)
     stack.enter_context(running(steward, "steward", f"http://127.0.0.1:{sp}/healthz"))
     log = data_dir / "probot.log"
     probot = start_probot(folder, pp, probot_redis, key, log)
@@ -510,7 +517,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     """Install, start both servers, measure, check the queues; the report."""
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(probot_folder(args.keep))
-        steward, probot = servers = start_servers(stack, folder)
+        code, label = stack.enter_context(code_of(args.baseline))
+        progress(f"Steward: {label}")
+        steward, probot = servers = start_servers(stack, folder, code)
         for server in servers:
             probe(server)
             warm_up(server, args.warmup, args.concurrency)
@@ -519,7 +528,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "date": time.strftime("%Y-%m-%d"),
             "config": {k: v for k, v in vars(args).items() if k != "json"},
-            "versions": versions(folder),
+            "versions": {**versions(folder), "steward": label},
             "rows": rows,
             "ratios": ratios(rows[0], rows[1]),
         }
@@ -549,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.requests} signed issues.opened deliveries per server, {args.rounds} "
         f"interleaved rounds, {args.concurrency} connections (+{args.warmup} warm-up); "
         f"Probot {v['probot']} on Node {v['node']}, Steward on Python {v['python']}, "
-        f"{v['cpus']} CPUs",
+        f"{v['cpus']} CPUs; Steward: {v['steward']}",
     )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

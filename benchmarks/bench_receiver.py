@@ -12,16 +12,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +107,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def start_steward(
-    port: int, redis_url: str | None, data_dir: str, private_key: str
+    port: int, redis_url: str | None, data_dir: str, private_key: str, *, code: Path = ROOT
 ) -> subprocess.Popen[bytes]:
-    """`steward serve --no-worker` on ``port`` in its own process group (its own session)."""
+    """`steward serve --no-worker` on ``port`` in its own process group (its own session);
+    ``code`` is the Steward to run (this checkout, or an older one: :func:`code_of`)."""
     env = {
         **os.environ,
         "APP_ID": "1",
@@ -120,12 +124,30 @@ def start_steward(
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url
+    if code != ROOT:
+        env["PYTHONPATH"] = str(code)
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--no-worker"],
         env=env,
-        cwd=ROOT,
+        cwd=code,
         start_new_session=True,
     )
+
+
+@contextlib.contextmanager
+def code_of(commit: str | None) -> Iterator[tuple[Path, str]]:
+    """The Steward to run: this checkout, or ``commit``'s files (``git archive``) in a
+    temporary folder, run with this checkout's virtual environment."""
+    if commit is None:
+        yield ROOT, "this checkout"
+        return
+    with tempfile.TemporaryDirectory(prefix="steward-bench-code-") as tmp:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=True
+        )
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(Path(tmp) / "code", filter="data")
+        yield Path(tmp) / "code", f"commit {commit[:10]}"
 
 
 def wait_for_http(url: str, timeout: float = 60) -> bool:
