@@ -149,11 +149,11 @@ class InstallationAuth:
         ``permissions`` when given), refreshing its token if GitHub refuses it."""
         scope: dict[str, Any] = {"repo": repo, "permissions": permissions}
         token = await self.token(installation_id, **scope)
-        holder = {"token": token}
 
-        async def refresh() -> str:
-            holder["token"] = await self.token(installation_id, **scope, rejected=holder["token"])
-            return holder["token"]
+        async def refresh(refused: str) -> str:
+            # The token this request was refused with, not the client's latest: two
+            # requests in flight with the same old token must not reject the new one.
+            return await self.token(installation_id, **scope, rejected=refused)
 
         return GitHubClient(
             self._session,

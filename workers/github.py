@@ -89,7 +89,9 @@ def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 20.0) -> floa
     return float(random.uniform(0, min(cap, base * (2**attempt))))
 
 
-TokenRefresher = Callable[[], Awaitable[str]]
+#: Called with the token GitHub refused; returns the one to use now (another request of
+#: the same client may have replaced it already: the refused one is what counts).
+TokenRefresher = Callable[[str], Awaitable[str]]
 
 
 class GitHubClient(gh_aiohttp.GitHubAPI):
@@ -149,7 +151,8 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
                 record_rate_limit(self._installation, remaining)
             if status == 401 and self._refresh_token and not refreshed and self.oauth_token:
                 refreshed = True
-                self.oauth_token = await self._refresh_token()
+                refused = str(headers.get("authorization", "")).removeprefix("token ")
+                self.oauth_token = await self._refresh_token(refused)
                 headers["authorization"] = f"token {self.oauth_token}"
                 continue
             wait = rate_limit_wait(status, resp_headers, data, now=time.time())
