@@ -23,7 +23,7 @@ from redis.exceptions import LockError
 
 from core.settings import Settings, load_settings
 from core.store import Store, open_store
-from core.tasks import A, Task
+from core.tasks import A, Task, TaskArgsError
 from workers.auth import InstallationAuth, Permissions, token_cache_key
 from workers.github import GitHubClient
 
@@ -92,6 +92,22 @@ class Runtime:
                 await client.aclose()
 
 
+class InstallationGone(TaskArgsError):
+    """The task names an installation that was uninstalled or suspended: it stops, with
+    the reason as its result (nothing to retry)."""
+
+
+def refuse_removed(store: Store, installation_id: int) -> None:
+    """Stop work for an installation the store marks deleted or suspended (one not
+    recorded yet is taken as present: events may arrive before its sync)."""
+    row = store.installation(installation_id)
+    if row is not None and row.get("deleted_at") is not None:
+        raise InstallationGone(
+            f"installation {installation_id} was removed on {str(row['deleted_at'])[:19]}; "
+            "its work stops (its data is kept for STEWARD_RETENTION_DAYS, then deleted)"
+        )
+
+
 @dataclass
 class TaskContext:
     """Per-task resources: HTTP session, async Redis, installation clients."""
@@ -135,6 +151,7 @@ class TaskContext:
         it needs fewer than the App has, with an ETag cache of its own: a response cached
         for one installation (or token scope) is never served to another.
         """
+        refuse_removed(self.store, installation_id)
         scope = token_cache_key(installation_id, repo, permissions).removeprefix("steward:token:")
         return await self.auth().client(
             installation_id,
