@@ -12,6 +12,7 @@ from gidgethub.routing import Router
 
 from core.routing import (
     commands,
+    duplicates,
     feedback,
     followup,
     installations,
@@ -36,4 +37,5 @@ def build_router() -> Router:
         feedback.router,
         commands.router,
         followup.router,
+        duplicates.router,
     )

@@ -90,6 +90,7 @@ async def test_signed_issue_is_queued_with_ids_only(client: tuple[TestClient, Qu
     assert resp.status == 202, await resp.text()
     jobs = {j.task: j for j in queue.jobs}
     assert sorted(jobs) == [
+        "steward.duplicates",
         "steward.embed",
         "steward.first_response",
         "steward.issue_people",
@@ -169,7 +170,7 @@ async def test_redelivery_is_acknowledged_not_queued(client: tuple[TestClient, Q
     again = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
     assert (first.status, again.status) == (202, 200)
     assert (await again.json())["duplicate"] is True
-    assert len(queue.jobs) == 5  # embed, first response, people, triage, welcome: once
+    assert len(queue.jobs) == 6  # duplicates, embed, first response, people, triage, welcome
 
 
 async def test_broker_down_is_503_and_redelivery_then_queues(
@@ -183,7 +184,7 @@ async def test_broker_down_is_503_and_redelivery_then_queues(
     queue.down = False
     retry = await post(http, "issues", body, **{"X-GitHub-Delivery": delivery})
     assert (down.status, retry.status) == (503, 202)
-    assert len(queue.jobs) == 5  # embed, first response, people, triage, welcome: once
+    assert len(queue.jobs) == 6  # duplicates, embed, first response, people, triage, welcome
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,7 @@ async def test_a_delivery_fans_out_into_its_lanes_once(ctx: Ctx) -> None:
     args = RouteArgs(delivery_id=delivery, event="issues", installation_id=installation)
     result = await run_route(ctx, args)
     assert sorted(result["queued"]) == [
+        "steward.duplicates",
         "steward.embed",
         "steward.first_response",
         "steward.issue_people",
@@ -81,6 +82,7 @@ async def test_a_delivery_fans_out_into_its_lanes_once(ctx: Ctx) -> None:
     ]
     assert await lane_tasks(ctx, DEFAULT_QUEUE, INTERACTIVE, installation) == ["steward.welcome"]
     assert await lane_tasks(ctx, INFERENCE_QUEUE, INTERACTIVE, installation) == [
+        "steward.duplicates",
         "steward.issue_people",
         "steward.triage",
     ]
