@@ -4,8 +4,9 @@ Items are the pull requests of a real review history (``golang-net.jsonl`` by de
 each opens at its ``created_at`` (or every ``--spacing`` hours) and a maintainer answers
 after its real time to merge (``merged_at - created_at``); answers later than
 ``--never-after`` days never come. The fake GitHub holds the issues and the comments;
-the real flows record each opening and answer as the route would queue them, and
-``run_followup`` runs once per simulated hour. The counts say how many items were
+the real flows record each opening and answer as the route would queue them, and the
+repository's follow-up task (``run_followup_repo``, what the hourly ``run_followup``
+queues for it) runs once per simulated hour. The counts say how many items were
 answered in time, routed, pinged twice (must be 0), and pinged after their answer or
 routed although answered in time (both must be 0).
 
@@ -32,12 +33,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.tasks import FirstResponseArgs, FollowupArgs  # noqa: E402
+from core.tasks import FirstResponseArgs, FollowupRepoArgs  # noqa: E402
 from fakegithub.fake import FakeGitHub  # noqa: E402
 from fakegithub.state import Permission  # noqa: E402
 from tests.support import INSTALLATION_ID, ORG  # noqa: E402
 from workers.followup.decide import FOLLOWUP_MARKER  # noqa: E402
-from workers.followup.flow import run_first_response, run_followup  # noqa: E402
+from workers.followup.flow import run_first_response, run_followup_repo  # noqa: E402
 
 HISTORY = Path("/work/shared/data/reviews/golang-net.jsonl")
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -101,7 +102,9 @@ async def replay(
             moment, is_answer, i = events.pop(0)
             answer_h = moment if is_answer else None
             await _deliver(run, fake, repo, (i, items[i].opened_h, answer_h), numbers)
-        result = await run(run_followup, FollowupArgs(now=(T0 + timedelta(hours=hour)).isoformat()))
+        now = (T0 + timedelta(hours=hour)).isoformat()
+        args = FollowupRepoArgs(installation_id=INSTALLATION_ID, owner=ORG, repo=repo, now=now)
+        result = await run(run_followup_repo, args)
         by_number = {n: i for i, n in numbers.items()}
         for key, who in result["routed"].items():
             full, _, number = key.rpartition("#")

@@ -24,6 +24,8 @@ from core.tasks import (
     DEFAULT_QUEUE,
     DIGEST,
     FOLLOWUP,
+    FOLLOWUP_REPO,
+    FORGET,
     INDEX,
     INFERENCE_QUEUE,
     RECOVER_DELIVERIES,
@@ -63,8 +65,8 @@ TIME_LIMITS: dict[str, tuple[int, int]] = {
     BACKFILL.name: (3600, 3600 + 300),  # review history; resumable when stopped
     INDEX.name: (3600, 3600 + 300),  # embedding a repository's history
     RETRAIN_ALL.name: (900, 960),
-    FOLLOWUP.name: (1800, 1860),  # every repository with followup on
-    DIGEST.name: (1800, 1860),  # every repository with a digest
+    FOLLOWUP_REPO.name: (1800, 1860),  # one repository's due items, several calls each
+    FORGET.name: (900, 960),
     RECOVER_DELIVERIES.name: (900, 960),
     # Reading, embedding and replaying a repository's issues (up to 5,000).
     CALIBRATE_DUPLICATES.name: (3600, 3600 + 300),
@@ -133,7 +135,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     every ``STEWARD_RECOVER_MINUTES`` (each left out when its setting is 0); route
     unanswered items (``followup`` in each repository's config) every hour; write or
     edit each repository's weekly digest (``digest`` in its config) every 6 hours; read
-    each repository's new duplicates and corrections daily.
+    each repository's new duplicates and corrections daily; forget what was uninstalled
+    ``STEWARD_RETENTION_DAYS`` ago, daily.
     """
     schedule: dict[str, dict[str, Any]] = {
         "followup": {
@@ -146,6 +149,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": timedelta(hours=6),
             # The next run posts the same numbers; a missed one is not worth queueing.
             "options": {"expires": 6 * 3600},
+        },
+        # What was uninstalled STEWARD_RETENTION_DAYS ago is deleted (run_forget).
+        "forget": {
+            "task": FORGET.name,
+            "schedule": timedelta(days=1),
+            "options": {"expires": 24 * 3600},
         },
         # New duplicates and corrections read daily; a calibration follows when due.
         "refresh-duplicates": {

@@ -202,14 +202,16 @@ class FirstResponseArgs(ItemArgs):
 
 @dataclass(frozen=True, kw_only=True)
 class FollowupArgs(TaskArgs):
-    """The periodic follow-up run; ``now`` (ISO 8601) replays a moment, empty: now."""
+    """The periodic follow-up run (it queues one ``FOLLOWUP_REPO`` per repository);
+    ``now`` (ISO 8601) replays a moment, empty: now."""
 
     now: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
 class DigestArgs(TaskArgs):
-    """The periodic weekly-digest run; ``now`` (ISO 8601) replays a moment, empty: now."""
+    """The periodic weekly-digest run (it queues one ``DIGEST_REPO`` per repository);
+    ``now`` (ISO 8601) replays a moment, empty: now."""
 
     now: str = ""
 
@@ -418,3 +420,30 @@ TASKS.update(
         )
     }
 )
+
+
+# Periodic work fans out (issue 24, item 7): the scheduled run queues one task per
+# repository, in that installation's lane, and each fails alone; forgetting what was
+# uninstalled once its retention period is over runs daily.
+
+
+@dataclass(frozen=True, kw_only=True)
+class FollowupRepoArgs(RepoArgs):
+    """One repository's share of the follow-up run; ``now`` as in :class:`FollowupArgs`."""
+
+    now: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigestRepoArgs(RepoArgs):
+    """One repository's weekly digest; ``now`` as in :class:`DigestArgs`."""
+
+    now: str = ""
+
+
+FOLLOWUP_REPO = Task("steward.followup_repo", FollowupRepoArgs, DEFAULT_QUEUE, BACKGROUND)
+DIGEST_REPO = Task("steward.digest_repo", DigestRepoArgs, DEFAULT_QUEUE, BACKGROUND)
+#: Run by Celery beat, daily: delete what was removed ``STEWARD_RETENTION_DAYS`` ago.
+FORGET = Task("steward.forget", NoArgs, DEFAULT_QUEUE, BACKGROUND)
+
+TASKS.update({t.name: t for t in (FOLLOWUP_REPO, DIGEST_REPO, FORGET)})

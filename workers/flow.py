@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gidgethub import BadRequest, QueryError
+
 from core.config_schema import CONFIG_PATH, RepoConfig
 from core.settings import Settings
 from core.store import ActionRecord, Store
@@ -77,6 +79,20 @@ def is_own_bot(author: Mapping[str, Any] | None, *, bot_login: str) -> bool:
         return True
     kind = str(author.get("type") or author.get("__typename") or "")
     return kind == "Bot" and login == bot_login.casefold().removesuffix("[bot]")
+
+
+def gone(exc: BaseException) -> str | None:
+    """Why GitHub's error says the item asked for is not there (deleted: REST 410; never
+    there or hidden from this token: 404; GraphQL errors that are all ``NOT_FOUND``), or
+    None when it says something else. Periodic work skips such an item and goes on."""
+    if isinstance(exc, BadRequest) and int(exc.status_code) in (404, 410):
+        return f"GitHub answered {int(exc.status_code)}"
+    if isinstance(exc, QueryError):
+        errors = exc.response.get("errors") if isinstance(exc.response, dict) else None
+        kinds = {str(e.get("type")) for e in errors or [] if isinstance(e, dict)}
+        if kinds == {"NOT_FOUND"}:
+            return "GitHub's GraphQL API answered NOT_FOUND"
+    return None
 
 
 def has_marker(comments: Sequence[Mapping[str, Any]], marker: str) -> Mapping[str, Any] | None:

@@ -26,11 +26,11 @@ from core.queue import enqueue, run_bounded
 from core.tasks import A, TaskArgs, TaskArgsError
 from workers.commands.flow import run_commands
 from workers.deliveries.flow import run_recover_deliveries
-from workers.digest.flow import run_digest
+from workers.digest.flow import run_digest, run_digest_repo
 from workers.feedback.flow import run_feedback
-from workers.followup.flow import run_first_response, run_followup
+from workers.followup.flow import run_first_response, run_followup, run_followup_repo
 from workers.github import GitHubUnavailable, RateLimited, backoff_delay
-from workers.installations.flow import run_installation_sync
+from workers.installations.flow import run_forget, run_installation_sync
 from workers.matching.flow import run_embed, run_index, run_recommend
 from workers.retrain.flow import queue_retrains, run_retrain
 from workers.reviewers.flow import run_issue_people, run_reviewers
@@ -276,16 +276,35 @@ def first_response(self: Task, **kwargs: Any) -> dict[str, Any]:
 
 @shared_task(name=contracts.FOLLOWUP.name, bind=True)  # type: ignore[untyped-decorator]
 def followup(self: Task, **kwargs: Any) -> dict[str, Any]:
-    """Route items no maintainer answered in time, once each (Celery beat, hourly)."""
+    """Queue ``steward.followup_repo`` per repository with an item due (Celery beat,
+    hourly)."""
     return run_task(self, contracts.FOLLOWUP, kwargs, flow=run_followup)
+
+
+@shared_task(name=contracts.FOLLOWUP_REPO.name, bind=True)  # type: ignore[untyped-decorator]
+def followup_repo(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Route one repository's items no maintainer answered in time, once each (see
+    :mod:`workers.followup.flow`)."""
+    return run_task(self, contracts.FOLLOWUP_REPO, kwargs, flow=run_followup_repo)
 
 
 @shared_task(name=contracts.DIGEST.name, bind=True)  # type: ignore[untyped-decorator]
 def digest(self: Task, **kwargs: Any) -> dict[str, Any]:
-    """Write or edit each repository's weekly digest (Celery beat, every 6 hours; see
-    :mod:`workers.digest.flow`).
-    """
+    """Queue ``steward.digest_repo`` per active repository (Celery beat, every 6 hours)."""
     return run_task(self, contracts.DIGEST, kwargs, flow=run_digest)
+
+
+@shared_task(name=contracts.DIGEST_REPO.name, bind=True)  # type: ignore[untyped-decorator]
+def digest_repo(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Write or edit one repository's weekly digest (see :mod:`workers.digest.flow`)."""
+    return run_task(self, contracts.DIGEST_REPO, kwargs, flow=run_digest_repo)
+
+
+@shared_task(name=contracts.FORGET.name, bind=True)  # type: ignore[untyped-decorator]
+def forget(self: Task, **kwargs: Any) -> dict[str, Any]:
+    """Delete the data of what was uninstalled ``STEWARD_RETENTION_DAYS`` ago (Celery
+    beat, daily; see :func:`workers.installations.flow.run_forget`)."""
+    return run_task(self, contracts.FORGET, kwargs, flow=run_forget)
 
 
 __all__ = [
@@ -294,10 +313,13 @@ __all__ = [
     "bootstrap",
     "command",
     "digest",
+    "digest_repo",
     "embed",
     "feedback",
     "first_response",
     "followup",
+    "followup_repo",
+    "forget",
     "index",
     "installation",
     "issue_people",

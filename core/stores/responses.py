@@ -97,9 +97,14 @@ class ResponseStore(StoreBase):
             conn.execute(update(first_responses).where(where).values(**changes))
             return True
 
-    def first_responses(self, *, unsettled: bool = False) -> list[dict[str, Any]]:
-        """Every item's first-response row (``unsettled``: neither answered nor routed)."""
+    def first_responses(
+        self, *, unsettled: bool = False, repo: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item's first-response row (``unsettled``: neither answered nor routed;
+        ``repo``: only that repository's)."""
         query = select(first_responses)
+        if repo is not None:
+            query = query.where(first_responses.c.repo == repo)
         if unsettled:
             query = query.where(
                 first_responses.c.first_response_at.is_(None),

@@ -25,7 +25,7 @@ import redis
 
 from core.settings import Settings, load_settings
 from core.store import Store, open_store
-from core.tasks import TaskArgs
+from core.tasks import Task, TaskArgs
 from fakegithub.fake import FakeGitHub
 from fakegithub.http import RecordedRequest
 from fakegithub.state import Permission
@@ -134,6 +134,16 @@ class Flows:
         """Run ``flow`` once with a fresh task context, as one Celery task run would."""
         async with self.runtime.task_context() as ctx:
             return await flow(ctx, args)
+
+    async def drain(self, task: Task[A], flow: Flow[A]) -> list[dict[str, Any]]:
+        """Run each queued message of ``task`` through ``flow`` in the order queued, as
+        workers would take them (a message that does not fit its contract fails here),
+        and take them out of the outbox: their results."""
+        assert isinstance(self.runtime.send, Outbox)
+        sent = self.runtime.send.sent
+        mine = [message for name, message in sent if name == task.name]
+        sent[:] = [(name, message) for name, message in sent if name != task.name]
+        return [await self.run(flow, task.parse(message)) for message in mine]
 
     def new_repo(
         self,

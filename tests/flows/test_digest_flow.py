@@ -1,11 +1,11 @@
 """The weekly digest, in-process, against the checked fake.
 
 Each test gives a fresh repository a ``digest`` config, registers it as active in the
-store with a first response or two (so the numbers are not empty), runs
-``run_digest`` at a given moment, and reads what the fake holds: how many digest posts,
-their bodies and states, and which writes were sent. Moments are near the real time, as
-the fake stamps what it creates with its own clock (the issue list's ``since`` filter
-compares against it).
+store with a first response or two (so the numbers are not empty), runs the scheduled
+``run_digest`` at a given moment and each ``steward.digest_repo`` it queued, and reads
+what the fake holds: how many digest posts, their bodies and states, and which writes
+were sent. Moments are near the real time, as the fake stamps what it creates with its
+own clock (the issue list's ``since`` filter compares against it).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from core.store import ItemFact
-from core.tasks import DigestArgs
+from core.tasks import DIGEST_REPO, DigestArgs
 from fakegithub.state import Discussion, Issue
 from tests.flows.conftest import Flows
 from tests.support import INSTALLATION_ID, ORG
 from workers.digest import decide
-from workers.digest.flow import preview, run_digest
+from workers.digest.flow import preview, run_digest, run_digest_repo
 
 NOW = datetime.now(UTC)
 NEXT_WEEK = NOW + timedelta(days=7)
@@ -59,8 +59,13 @@ def opened(flows: Flows, repo: str, number: int) -> None:
 
 
 async def run(flows: Flows, when: datetime = NOW) -> dict[str, Any]:
-    """One digest run at ``when``."""
-    return await flows.run(run_digest, DigestArgs(now=when.isoformat()))
+    """One digest run at ``when``: the scheduled task, then each repository's task it
+    queued; ``{"digest": ...}`` of them all."""
+    await flows.run(run_digest, DigestArgs(now=when.isoformat()))
+    found: dict[str, Any] = {}
+    for result in await flows.drain(DIGEST_REPO, run_digest_repo):
+        found.update(result["digest"])
+    return {"digest": found}
 
 
 def digest_issues(flows: Flows, repo: str) -> list[Issue]:
@@ -153,6 +158,40 @@ async def test_a_reopened_old_digest_is_left_open(flows: Flows) -> None:
 
     await run(flows, NEXT_WEEK + timedelta(hours=6))
     assert flows.fake.issue(ORG, repo, last.number).state == "open"
+
+
+async def test_deleted_digests_are_left_deleted_and_the_run_goes_on(flows: Flows) -> None:
+    """An admin deleted last week's issue (it is not closed, once, and the new week's
+    issue is opened all the same) and this week's discussion (not started again)."""
+    repo = setup(flows, "digest:\n  issue: true\n  discussion: Announcements\n")
+    await run(flows)
+    (last,) = digest_issues(flows, repo)
+    (kept,) = digest_discussions(flows, repo)
+    del flows.fake.repo(ORG, repo).issues[last.number]
+
+    result = await run(flows, NEXT_WEEK)
+
+    (new,) = digest_issues(flows, repo)
+    started = next(d for d in digest_discussions(flows, repo) if d.number != kept.number)
+    assert result["digest"][f"{ORG}/{repo}"] == {
+        "issue": f"opened #{new.number}",
+        "discussion": f"started #{started.number}",
+    }
+    closed = records(flows, repo)[decide.close_key(f"{ORG}/{repo}", decide.week_of(NOW))]
+    assert closed["detail"]["closed"] is False and closed["detail"]["gone"] == "GitHub answered 404"
+    del flows.fake.repo(ORG, repo).discussions[started.number]
+    mark, made = flows.mark(), len(flows.mutations())
+
+    again = await run(flows, NEXT_WEEK + timedelta(hours=6))
+
+    gone = f"#{started.number} is gone (GitHub's GraphQL API answered NOT_FOUND)"
+    assert again["digest"][f"{ORG}/{repo}"] == {
+        "issue": f"#{new.number} unchanged",
+        "discussion": f"{gone}: not posted again this week",
+    }
+    assert flows.mutations()[made:] == []  # nothing started again
+    assert flows.requests("*", rf"/issues/{last.number}$", since=mark) == []  # asked once
+    assert [d.number for d in digest_discussions(flows, repo)] == [kept.number]
 
 
 async def test_an_old_digest_a_person_closed_is_not_closed_again(flows: Flows) -> None:

@@ -2,8 +2,9 @@
 
 Each row opens an issue in a repository whose review history says alice knows http2
 and erin authored every change; the opening (and perhaps an answer) is recorded by
-``run_first_response`` as the route would queue it, then ``run_followup`` runs at a
-simulated moment. The rows check whom it routed to, the comment or assignment on the
+``run_first_response`` as the route would queue it, then the hourly run (``run_followup``,
+which queues one ``steward.followup_repo`` per repository, run here by ``followup``) runs
+at a simulated moment. The rows check whom it routed to, the comment or assignment on the
 fake, and that a second run changes nothing.
 """
 
@@ -11,16 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from core.tasks import FirstResponseArgs, FollowupArgs
+from core.tasks import FOLLOWUP_REPO, FirstResponseArgs, FollowupArgs
 from tests.conftest import shared_data
 from tests.flows.conftest import Flows
 from tests.flows.test_reviewers_flow import repo_with_history
 from tests.support import INSTALLATION_ID, ORG
 from workers.followup.decide import FOLLOWUP_MARKER
-from workers.followup.flow import run_first_response, run_followup
+from workers.followup.flow import run_first_response, run_followup, run_followup_repo
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ENABLED = "followup:\n  enabled: true\n"
@@ -29,6 +31,16 @@ ENABLED = "followup:\n  enabled: true\n"
 def at(hours: float) -> str:
     """The ISO time ``hours`` after ``T0``."""
     return (T0 + timedelta(hours=hours)).isoformat()
+
+
+async def followup(flows: Flows, now: str) -> dict[str, Any]:
+    """One hourly run at ``now``: the scheduled task, then each repository's task it
+    queued; ``{"routed": ...}`` of them all."""
+    await flows.run(run_followup, FollowupArgs(now=now))
+    routed: dict[str, Any] = {}
+    for result in await flows.drain(FOLLOWUP_REPO, run_followup_repo):
+        routed.update(result["routed"])
+    return {"routed": routed}
 
 
 @dataclass(frozen=True)
@@ -108,8 +120,8 @@ async def test_followup(flows: Flows, case: Case) -> None:
     start = flows.mark()
     key = f"{ORG}/{repo}#{issue.number}"
     try:
-        result = await flows.run(run_followup, FollowupArgs(now=at(case.run_at)))
-        again = await flows.run(run_followup, FollowupArgs(now=at(case.run_at + 0.5)))
+        result = await followup(flows, at(case.run_at))
+        again = await followup(flows, at(case.run_at + 0.5))
     finally:
         flows.store.set_opt_out("alice", False)
 
@@ -142,7 +154,7 @@ async def test_a_late_answer_after_routing_changes_nothing(flows: Flows) -> None
     )
     case = Case("late", ENABLED, "alice")
     await record(flows, repo, issue.number, case)
-    first = await flows.run(run_followup, FollowupArgs(now=at(73)))
+    first = await followup(flows, at(73))
     assert first["routed"][f"{ORG}/{repo}#{issue.number}"] == "alice"
     (row,) = [r for r in flows.store.first_responses() if r["repo"] == f"{ORG}/{repo}"]
     assert (row["routed_to"], row["routed_at"]) == ("alice", T0 + timedelta(hours=73))
@@ -189,14 +201,14 @@ async def test_a_routing_recorded_but_not_noted_is_not_repeated(flows: Flows) ->
     issue = flows.fake.add_issue(ORG, repo, title="http2", body="net/http2/frame.go", user="dave")
     await record(flows, repo, issue.number, Case("crash", ENABLED, "alice"))
     key = f"{ORG}/{repo}#{issue.number}"
-    assert (await flows.run(run_followup, FollowupArgs(now=at(73))))["routed"][key] == "alice"
+    assert (await followup(flows, at(73)))["routed"][key] == "alice"
     with flows.store.engine.begin() as conn:
         conn.execute(
             update(first_responses)
             .where(first_responses.c.repo == f"{ORG}/{repo}")
             .values(routed_to=None, routed_at=None)
         )
-    again = await flows.run(run_followup, FollowupArgs(now=at(74)))
+    again = await followup(flows, at(74))
     assert again["routed"][key] == "already routed"
     (row,) = [r for r in flows.store.first_responses() if r["repo"] == f"{ORG}/{repo}"]
     assert row["routed_to"] == "alice"
@@ -239,8 +251,8 @@ async def test_followup_of_a_discussion(flows: Flows, case: DiscussionCase) -> N
     await record(flows, repo, item.number, case, kind="discussion")
     key = f"{ORG}/{repo}#{item.number}"
 
-    result = await flows.run(run_followup, FollowupArgs(now=at(80)))
-    again = await flows.run(run_followup, FollowupArgs(now=at(81)))
+    result = await followup(flows, at(80))
+    again = await followup(flows, at(81))
 
     assert result["routed"].get(key) == (case.routed or case.why)
     assert key not in again["routed"]

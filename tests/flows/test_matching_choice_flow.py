@@ -164,11 +164,12 @@ async def test_the_rankers_follow_the_stored_choice(flows: Flows) -> None:
     )
 
 
-async def test_a_chosen_encoder_feature_ranks_with_the_stored_vectors(flows: Flows) -> None:
+async def encoder_chosen(flows: Flows, repo: str) -> str:
+    """``ORG/repo`` with 150 changes stored and embedded, its matching chosen by the task
+    and then set to the encoder feature for both rankers."""
     from workers.matching.decide import history_texts
     from workers.semantic import ensure_vectors, repo_encoder
 
-    repo = flows.new_repo("choice-encoder")
     full = f"{ORG}/{repo}"
     for change in history("spread", n=150):  # the least a choice is made from
         flows.store.upsert_change(full, {**change.to_dict(), "title": f"fix {change.files[0]}"})
@@ -185,6 +186,11 @@ async def test_a_chosen_encoder_feature_ranks_with_the_stored_vectors(flows: Flo
     # Whatever the replay chose, say it chose the encoder for both tasks.
     raw = row["choice"].replace('"encoder": false', '"encoder": true')
     flows.store.save_matching_choice(full, choice=raw, n_changes=150, version=1)
+    return full
+
+
+async def test_a_chosen_encoder_feature_ranks_with_the_stored_vectors(flows: Flows) -> None:
+    full = await encoder_chosen(flows, flows.new_repo("choice-encoder"))
     for build in (reviewer_index, people_index):
         index = build(flows.store, full, settings=flows.settings)
         assert index.history.semantic is not None and len(index.history.semantic) == 150
@@ -193,3 +199,39 @@ async def test_a_chosen_encoder_feature_ranks_with_the_stored_vectors(flows: Flo
     # A new issue's text is embedded by the repository's encoder when it is ranked.
     found = rank_people_for_issue("http2 fix for streams", [], index, k=2)
     assert found  # ranked: the encoder feature read the new text's vector
+
+
+async def test_the_followup_ranks_people_with_the_repositorys_choice(flows: Flows) -> None:
+    """The follow-up asks the people ranker the repository chose (its encoder feature
+    included), as ``/steward people`` does, not the defaults: the ranker it builds and
+    caches is the one with the stored vectors."""
+    from core.store import ItemFact
+    from core.tasks import FollowupRepoArgs
+    from workers.followup.flow import run_followup_repo
+
+    writers = {f"dev{i}": "write" for i in range(6)}
+    repo = flows.new_repo(
+        "choice-followup", config="followup:\n  enabled: true\n", collaborators=writers
+    )
+    full = await encoder_chosen(flows, repo)
+    issue = flows.fake.add_issue(
+        ORG, repo, title="http2 streams hang", body="net/http2/file1.go", user="newcomer"
+    )
+    opened = datetime(2026, 1, 5, tzinfo=UTC)
+    fact = ItemFact(
+        repo=full,
+        number=issue.number,
+        kind="issue",
+        installation_id=INSTALLATION_ID,
+        author="newcomer",
+        opened_at=opened,
+    )
+    assert flows.store.note_item(fact)
+    now = opened.replace(day=9).isoformat()  # four days later: past the 72 hours
+    args = FollowupRepoArgs(installation_id=INSTALLATION_ID, owner=ORG, repo=repo, now=now)
+
+    result = await flows.run(run_followup_repo, args)
+
+    assert result["routed"][f"{full}#{issue.number}"] in writers
+    index = people_index(flows.store, full)  # what the follow-up built and cached
+    assert index.history.semantic is not None and len(index.history.semantic) == 150

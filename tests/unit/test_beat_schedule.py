@@ -56,3 +56,22 @@ def test_duplicates_are_refreshed_daily_and_routed() -> None:
     assert routes["steward.calibrate_duplicates"] == {"queue": INFERENCE_QUEUE}
     assert routes["steward.choose_matching"] == {"queue": INFERENCE_QUEUE}
     assert routes["steward.refresh_duplicates"] == {"queue": DEFAULT_QUEUE}
+
+
+def test_forgetting_runs_daily_and_periodic_work_fans_out_per_repository() -> None:
+    from core.queue import DEFAULT_QUEUE, beat_schedule, time_limits
+    from core.tasks import BACKGROUND, TASKS, priority_of, task_routes
+    from workers import tasks
+
+    settings = load_settings({}, env_file=Path("/nonexistent.env"))
+    entry = beat_schedule(settings)["forget"]
+    assert entry["task"] == "steward.forget" == tasks.forget.name
+    assert entry["schedule"] == timedelta(days=1)
+    routes = task_routes()
+    for name in ("steward.forget", "steward.followup_repo", "steward.digest_repo"):
+        assert name in TASKS and routes[name] == {"queue": DEFAULT_QUEUE}
+        assert priority_of(name) == BACKGROUND  # after interactive work in each lane
+    assert tasks.followup_repo.name == "steward.followup_repo"
+    assert tasks.digest_repo.name == "steward.digest_repo"
+    # One repository's follow-up may make several calls per due item.
+    assert time_limits("steward.followup_repo") == (1800, 1860)

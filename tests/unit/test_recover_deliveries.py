@@ -326,7 +326,7 @@ def test_the_job_is_scheduled_every_recover_minutes(minutes: str, every: int | N
         {"STEWARD_RECOVER_MINUTES": minutes, "STEWARD_RETRAIN_HOURS": "0"},
         env_file=Path("/nonexistent.env"),
     )
-    always = ("followup", "digest", "refresh-duplicates")
+    always = ("followup", "digest", "forget", "refresh-duplicates")
     schedule = {k: v for k, v in beat_schedule(settings).items() if k not in always}
     if every is None:
         assert schedule == {}

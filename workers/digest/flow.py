@@ -1,7 +1,10 @@
 """The weekly digest: the dashboard's numbers as one post per week, edited in place.
 
-``run_digest`` (Celery beat, every 6 hours) goes through every active repository; one
-whose ``digest`` config is on gets this ISO week's numbers from the store
+``run_digest`` (Celery beat, every 6 hours) queues one ``steward.digest_repo`` per
+active repository, in its installation's lane, so a repository that fails (its
+installation uninstalled, the repository deleted) ends its own task only;
+``run_digest_repo`` gives a repository whose ``digest`` config is on this ISO week's
+numbers from the store
 (:func:`core.community.reads.community_rows`) as an issue and/or a discussion in the
 named category. The week's post is found first in the audit log (the creation is one
 ``apply_once`` under ``digest:{repo}:{week}:{issue|discussion}``, with the number in
@@ -9,7 +12,9 @@ its detail), then on GitHub by its hidden marker (issues updated since Monday; t
 category's newest discussions), so a worker killed between creating and recording
 never posts twice (only the App's own posts count: a person's or another bot's post
 that quotes the marker is never taken). A post whose body is unchanged costs no
-write. When a week's issue exists, the bot's previous digest issue is closed, once.
+write. When a week's issue exists, the bot's previous digest issue is closed, once. A
+post someone deleted is not posted again that week, and a deleted previous issue is not
+closed: either is said in the result, and the run goes on.
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ from gidgethub import BadRequest, QueryError
 
 from core.community.reads import community_rows, digest_records
 from core.store import Store, now_utc
-from core.tasks import DigestArgs, RepoArgs
+from core.tasks import DIGEST_REPO, DigestArgs, DigestRepoArgs, RepoArgs
 from workers.digest import decide
 from workers.digest.decide import Week
-from workers.flow import Applied, Effect, RepoTask, is_own_bot, open_repo
+from workers.flow import Applied, Effect, RepoTask, gone, is_own_bot, open_repo
 from workers.runtime import TaskContext
 
 log = logging.getLogger(__name__)
@@ -99,21 +104,24 @@ class Post:
 
 
 async def run_digest(ctx: TaskContext, args: DigestArgs) -> dict[str, Any]:
-    """Write or edit this week's digest of every active repository that enabled it."""
-    now = decide.parse_moment(args.now) or now_utc()
-    outcome: dict[str, Any] = {}
+    """Queue ``steward.digest_repo`` for every active repository: ``{"queued": [...]}``."""
+    queued = []
     for installation, full in ctx.store.all_active_repositories():
         owner, _, name = full.partition("/")
-        repo_args = RepoArgs(installation_id=installation, owner=owner, repo=name)
-        try:
-            found = await digest_repo(ctx, repo_args, now=now)
-        except (BadRequest, QueryError) as exc:  # one refused repository must not stop the rest
-            why = f"GitHub answered {getattr(exc, 'status_code', 'GraphQL errors')}"
-            log.warning("digest for %s: %s: %s", full, why, exc)
-            found = {"skipped": why}
-        if found:
-            outcome[full] = found
-    return {"digest": outcome}
+        repo_args = DigestRepoArgs(
+            installation_id=installation, owner=owner, repo=name, now=args.now
+        )
+        ctx.runtime.enqueue(DIGEST_REPO, repo_args)
+        queued.append(full)
+    return {"queued": queued}
+
+
+async def run_digest_repo(ctx: TaskContext, args: DigestRepoArgs) -> dict[str, Any]:
+    """Write or edit this week's digest of one repository, if it enabled one:
+    ``{"digest": {"owner/repo": {"issue": what happened, ...}}}`` (empty: off)."""
+    now = decide.parse_moment(args.now) or now_utc()
+    found = await digest_repo(ctx, args, now=now)
+    return {"digest": {args.full_name: found} if found else {}}
 
 
 async def digest_repo(ctx: TaskContext, args: RepoArgs, *, now: datetime) -> dict[str, str]:
@@ -180,13 +188,26 @@ async def post_issue(post: Post) -> str:
     number = int(found["number"])
     what = f"opened #{number}"
     if not made or found.get("adopted"):  # an adopted post may carry older numbers
-        edited = await edit_issue(task, number, post.body)
-        what = _edit_outcome(number, adopted=made, edited=edited)
+        what = await edit_unless_gone(
+            edit_issue(task, number, post.body), task, number, adopted=made
+        )
     await close_previous(post)
     return what
 
 
-def _edit_outcome(number: int, *, adopted: bool, edited: bool) -> str:
+async def edit_unless_gone(
+    edit: Awaitable[bool], task: RepoTask, number: int, *, adopted: bool
+) -> str:
+    """What ``edit`` of post ``number`` did; a post someone deleted is left deleted (it
+    is not posted again this week) and the run goes on."""
+    try:
+        edited = await edit
+    except (BadRequest, QueryError) as exc:
+        why = gone(exc)
+        if why is None:
+            raise
+        log.info("digest for %s: #%d is gone (%s); not posted again", task.full_name, number, why)
+        return f"#{number} is gone ({why}): not posted again this week"
     first = f"adopted #{number}" if adopted else f"#{number}"
     return f"{first} {'edited' if edited else 'unchanged'}"
 
@@ -247,7 +268,13 @@ async def close_previous(post: Post) -> None:
     ids: dict[str, Any] = {"owner": task.owner, "repo": task.repo, "issue_number": number}
 
     async def apply() -> Applied:
-        issue = await task.gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids)
+        try:
+            issue = await task.gh.getitem("/repos/{owner}/{repo}/issues/{issue_number}", ids)
+        except BadRequest as exc:
+            why = gone(exc)
+            if why is None:
+                raise
+            return {"closed": False, "gone": why}  # deleted: nothing to close, ever
         if issue.get("state") != "open" or decide.marker(week) not in str(issue.get("body")):
             return {"closed": False}  # closed by someone, or no longer the bot's digest
         data = {"state": "closed", "state_reason": "completed"}
@@ -281,8 +308,9 @@ async def post_discussion(post: Post, category: str) -> str:
     number = int(found["number"])
     if made and not found.get("adopted"):
         return f"started #{number}"
-    edited = await edit_discussion(task, number, post.body)
-    return _edit_outcome(number, adopted=made, edited=edited)
+    return await edit_unless_gone(
+        edit_discussion(task, number, post.body), task, number, adopted=made
+    )
 
 
 async def open_discussion(post: Post, category: str) -> Applied:

@@ -1,12 +1,15 @@
 """No question left unanswered: record first responses; route unanswered items once.
 
 ``run_first_response`` stores what one event says (no GitHub call). ``run_followup``
-(Celery beat, hourly) reads the items neither answered nor routed, and per repository
-with ``followup.enabled`` routes each one past ``followup.after_hours`` to the
+(Celery beat, hourly) reads the items neither answered nor routed and queues one
+``steward.followup_repo`` per repository that has one due, in its installation's lane,
+so a repository that fails (its installation uninstalled, the repository deleted) ends
+its own task only. ``run_followup_repo`` reads the repository's config and, with
+``followup.enabled``, routes each item past ``followup.after_hours`` to the
 best-matched, least-loaded maintainer: one mention comment or one assignment, through
 ``apply_once`` with one key per item. Discussions are read and answered through
-GraphQL and always get a mention (a discussion has no assignees). Closed items are
-settled without routing.
+GraphQL and always get a mention (a discussion has no assignees). Closed items, and
+items GitHub says are gone (deleted: 410, or 404), are settled without routing.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from gidgethub import BadRequest, QueryError
+
 from core.store import now_utc
-from core.tasks import FirstResponseArgs, FollowupArgs, RepoArgs
+from core.tasks import FOLLOWUP_REPO, FirstResponseArgs, FollowupArgs, FollowupRepoArgs
 from models.reviewers import Constraints, rank_people_for_issue
-from workers.flow import Effect, RepoTask, open_repo
+from workers.flow import Effect, RepoTask, gone, open_repo
 from workers.followup.decide import (
     FOLLOWUP_MARKER,
     add_load,
@@ -69,34 +74,51 @@ async def run_first_response(ctx: TaskContext, args: FirstResponseArgs) -> dict[
 
 
 async def run_followup(ctx: TaskContext, args: FollowupArgs) -> dict[str, Any]:
-    """Route every due item of every repository that enabled ``followup``, once."""
+    """Queue ``steward.followup_repo`` for every repository with an item unanswered for
+    an hour or more (``followup.after_hours`` is at least 1); an installation the store
+    marks removed queues nothing. ``{"queued": [...], "removed": [...]}``, full names."""
     now = parse_time(args.now) or now_utc()
-    groups: dict[tuple[int, str], list[Record]] = {}
-    # ``followup.after_hours`` is at least 1: a repository with nothing older waits.
-    for row in due_for_followup(ctx.store.first_responses(unsettled=True), now, 1):
-        if row.get("installation_id") is not None:
-            groups.setdefault((int(row["installation_id"]), str(row["repo"])), []).append(row)
-    routed: dict[str, Any] = {}
-    for (installation, full), rows in sorted(groups.items()):
+    repos = sorted(
+        {
+            (int(row["installation_id"]), str(row["repo"]))
+            for row in due_for_followup(ctx.store.first_responses(unsettled=True), now, 1)
+            if row.get("installation_id") is not None
+        }
+    )
+    queued, removed = [], []
+    for installation, full in repos:
+        if _removed(ctx, installation):
+            removed.append(full)
+            continue
         owner, _, name = full.partition("/")
-        repo_args = RepoArgs(installation_id=installation, owner=owner, repo=name)
-        routed.update(await followup_repo(ctx, repo_args, rows, now=now))
-    return {"routed": routed}
+        repo_args = FollowupRepoArgs(
+            installation_id=installation, owner=owner, repo=name, now=args.now
+        )
+        ctx.runtime.enqueue(FOLLOWUP_REPO, repo_args)
+        queued.append(full)
+    return {"queued": queued, "removed": removed}
 
 
-async def followup_repo(
-    ctx: TaskContext, args: RepoArgs, rows: list[Record], *, now: datetime
-) -> dict[str, Any]:
-    """Route one repository's due items; ``{"owner/repo#n": person or why not}``."""
-    # Due by the default deadline or not, nothing is fetched before the config says so.
+def _removed(ctx: TaskContext, installation_id: int) -> bool:
+    row = ctx.store.installation(installation_id)
+    return row is not None and row.get("deleted_at") is not None
+
+
+async def run_followup_repo(ctx: TaskContext, args: FollowupRepoArgs) -> dict[str, Any]:
+    """Route one repository's due items, once each: ``{"routed": {"owner/repo#n":
+    person or why not}}``. Nothing is fetched before the config says followup is on."""
+    now = parse_time(args.now) or now_utc()
+    rows = due_for_followup(ctx.store.first_responses(unsettled=True, repo=args.full_name), now, 1)
+    if not rows:
+        return {"routed": {}}
     task = await open_repo(ctx, args)
     config = task.config.followup
     if not config.enabled:
-        return {}
+        return {"routed": {}}
     outcome: dict[str, Any] = {}
     for row in due_for_followup(rows, now, config.after_hours):
         outcome[f"{args.full_name}#{row['number']}"] = await route_item(task, row, now=now)
-    return outcome
+    return {"routed": outcome}
 
 
 async def route_item(task: RepoTask, row: Record, *, now: datetime) -> str:
@@ -108,7 +130,15 @@ async def route_item(task: RepoTask, row: Record, *, now: datetime) -> str:
         to = str(((done[0].get("detail") or {}) if done else {}).get("to") or "")
         task.store.mark_routed(task.full_name, number, to=to, at=now)
         return "already routed"
-    issue = await fetch_item(task, number, kind=kind)
+    try:
+        issue = await fetch_item(task, number, kind=kind)
+    except (BadRequest, QueryError) as exc:
+        why = gone(exc)
+        if why is None:
+            raise
+        log.info("followup: %s#%d is gone (%s); settled", task.full_name, number, why)
+        task.store.mark_routed(task.full_name, number, to="", at=now)
+        return f"gone ({why})"
     if issue is None or issue.get("state") != "open":
         task.store.mark_routed(task.full_name, number, to="", at=now)
         return "closed"
@@ -157,7 +187,7 @@ async def choose(task: RepoTask, issue: Mapping[str, Any]) -> str | None:
         allowed=allowed, never=task.config.reviewers.never, opted_out=opted_out
     )
     text = f"{issue.get('title') or ''}\n{issue.get('body') or ''}"
-    index = people_index(task.store, task.full_name)
+    index = people_index(task.store, task.full_name, settings=task.settings)
     leaders = rank_people_for_issue(
         text, [], index, k=3, author=author, constraints=constraints, load=load
     )
