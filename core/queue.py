@@ -91,6 +91,7 @@ def create_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL must be set before creating the Celery app")
     streams.register()
+    redis_url, password = streams.split_password(settings.redis_url)
     app = Celery("steward", broker=streams.broker_url(settings.redis_url), include=list(include))
     app.conf.update(
         task_acks_late=True,
@@ -100,15 +101,19 @@ def create_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
+        # The password apart: Celery leaves it out of `inspect stats`, `inspect conf`
+        # and Flower's pages, which show the transport options.
+        broker_password=password,
         broker_transport_options={
-            "redis_url": settings.redis_url,
+            "redis_url": redis_url,
             # Seconds a held message may go untouched before another worker claims it
             # (a live worker touches what it holds three times as often).
             "visibility_timeout": settings.visibility_timeout,
         },
-        # Remote control and events need fanout exchanges, which the stream transport
-        # does not offer; health is /readyz and the logs.
-        worker_enable_remote_control=False,
+        # `celery inspect`/`control`, worker events and Flower: broadcasts through Redis
+        # pub/sub (core/broadcast.py). Task events only once asked for (`celery control
+        # enable_events`; Flower asks every few seconds).
+        worker_enable_remote_control=True,
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,

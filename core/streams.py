@@ -23,6 +23,10 @@ lives in a stream of its lane (:mod:`core.lanes`) read through one consumer grou
 * with nothing to take, a consumer blocks on its queues' bells (``XREAD``), which every
   publish rings, so an idle worker wakes at once.
 
+Celery's remote control (``celery inspect``, ``celery control``) and events (``celery
+events``, Flower) use fanout exchanges and reply queues besides the task queues: those
+go through Redis pub/sub and short-lived lists (:mod:`core.broadcast`), never a lane.
+
 The web process queues without kombu (:func:`core.lanes.task_message`,
 :data:`core.lanes.QUEUE_SCRIPT`): one atomic script records the delivery id and
 appends its message, so a delivery is either queued and remembered, or not at all.
@@ -46,6 +50,7 @@ from typing import Any
 import redis
 from kombu.transport import TRANSPORT_ALIASES, virtual
 
+from core.broadcast import Broadcasts, reply_queue
 from core.lanes import (
     CLAIM_SCRIPT,
     CLASSES,
@@ -93,6 +98,7 @@ __all__ = [
     "queued_count",
     "queued_messages",
     "register",
+    "split_password",
     "stream_key",
     "task_message",
 ]
@@ -134,6 +140,19 @@ def broker_url(redis_url: str) -> str:
     return f"{ALIAS}://{where}{parts.path if parts.scheme != 'unix' else ''}"
 
 
+def split_password(redis_url: str) -> tuple[str, str | None]:
+    """The Redis URL without its password, and the password: the password travels as the
+    broker's (which Celery leaves out of ``inspect stats`` and Flower's pages), the rest
+    in the ``redis_url`` transport option."""
+    parts = urllib.parse.urlsplit(redis_url)
+    if parts.password is None:
+        return redis_url, None
+    userinfo, _, where = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    netloc = f"{user}@{where}" if user else where
+    return parts._replace(netloc=netloc).geturl(), urllib.parse.unquote(parts.password)
+
+
 def register() -> None:
     """Make ``steward://`` a kombu transport (idempotent; called by the Celery factory)."""
     TRANSPORT_ALIASES.setdefault(ALIAS, "core.streams:Transport")
@@ -165,15 +184,22 @@ class Channel(virtual.Channel):
 
     QoS = QoS
     do_restore = True
-    supports_fanout = False
+    supports_fanout = True
 
     def __init__(self, connection: Any, **kwargs: Any) -> None:
-        """Read the Redis URL and the claim time from the transport options."""
+        """Read the Redis URL and the claim time from the transport options (the password
+        from the URL, or the connection's)."""
         super().__init__(connection, **kwargs)  # type: ignore[no-untyped-call]
         options = connection.client.transport_options
         # redis-py's stream replies are loosely typed; this module checks their shape.
         self.client: Any = redis.Redis.from_url(
-            options["redis_url"], socket_connect_timeout=3, health_check_interval=30
+            options["redis_url"],
+            password=connection.client.password or None,
+            socket_connect_timeout=3,
+            health_check_interval=30,
+        )
+        self.mail = Broadcasts(
+            self.client, lambda payload, queue: connection._deliver(payload, queue)
         )
         self.claim_after = float(options.get("visibility_timeout") or DEFAULT_CLAIM_AFTER)
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -194,14 +220,52 @@ class Channel(virtual.Channel):
         """Lanes and their groups are made when a message first needs them."""
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        """Publish (a follow-up task, beat): into the lane its task and installation say."""
+        """Publish (a follow-up task, beat): into the lane its task and installation say;
+        a remote-control reply into its reply list."""
+        if self.mail.owns(queue):
+            self.mail.put(queue, message)
+            return
         priority, lane = kombu_placement(message)
         self._scripts["put"](args=[queue, priority, lane, json.dumps(message)])
 
+    def _put_fanout(
+        self, exchange: str, message: dict[str, Any], routing_key: str, **_: Any
+    ) -> None:
+        """A broadcast (remote control, events): to every queue bound to ``exchange``."""
+        self.mail.publish(exchange, message)
+
+    def _queue_bind(self, exchange: str, *binding: str) -> None:
+        """Bindings of the task queues stay in this process; a fanout one (``binding``:
+        routing key, pattern, queue) is a broadcast."""
+        if self.typeof(exchange).type == "fanout":  # type: ignore[no-untyped-call]
+            self.mail.bind(exchange, binding[-1])
+
+    def basic_consume(self, queue: str, *args: Any, **kwargs: Any) -> Any:
+        """Consume ``queue`` (a broadcast queue: subscribe to its exchange)."""
+        self.mail.consume(queue)
+        return super().basic_consume(queue, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def basic_cancel(self, consumer_tag: str) -> Any:
+        """Stop consuming (a broadcast queue: unsubscribe)."""
+        queue = self._tag_to_queue.get(consumer_tag)
+        if queue is not None:
+            self.mail.cancel(queue)
+        return super().basic_cancel(consumer_tag)  # type: ignore[no-untyped-call]
+
     def _size(self, queue: str) -> int:
+        if self.mail.owns(queue):
+            return self.mail.size(queue)
         return queue_depth(self.client, queue)
 
+    def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+        if self.mail.owns(queue):
+            self.mail.delete(queue)
+        else:
+            super()._delete(queue, *args, **kwargs)  # type: ignore[no-untyped-call]
+
     def _purge(self, queue: str) -> int:
+        if self.mail.owns(queue):
+            return self.mail.delete(queue)
         streams = lane_streams(self.client, queue)
         size = sum(int(self.client.xlen(stream)) for stream in streams)
         rings = [ring_key(queue, priority) for priority in CLASSES]
@@ -225,23 +289,54 @@ class Channel(virtual.Channel):
         return super().drain_events(timeout=timeout, callback=callback)  # type: ignore[no-untyped-call]
 
     def _get_many(self, queues: Sequence[str], timeout: float | None = None) -> None:
-        """Deliver what the lanes hold (claimed messages of dead workers first); with
-        nothing to take, wait for the bell (a publish) up to ``timeout`` (at most
+        """Deliver what the lanes hold (claimed messages of dead workers first) and what
+        was broadcast or replied to this channel; with nothing to take, wait for a bell
+        (a publish, a broadcast to this connection) up to ``timeout`` (at most
         :data:`MAX_BLOCK`), then look once more."""
-        if self._claim_if_due(queues):
+        block = min(timeout or MAX_BLOCK, MAX_BLOCK)
+        lanes = [queue for queue in queues if not self.mail.owns(queue)]
+        if not lanes:  # another channel of this connection may wait on the bells for us
+            if self.mail.poll(block=0.0 if self._bells_waited_elsewhere() else block):
+                return
+            raise Empty()
+        if self.mail.listens and self.mail.poll(block=0.0):
+            return
+        if self._claim_if_due(lanes):
             return
         free = max(1, self.qos.can_consume_max_estimate() or 1)
-        if self._deliver_all(self._fetch(queues, free=free)):
+        if self._deliver_all(self._fetch(lanes, free=free)):
             return
-        block = int(min(timeout or MAX_BLOCK, MAX_BLOCK) * 1000)
-        bells = {bell_key(queue): self._bells.get(queue, "0-0") for queue in queues}
         if (
             block > 0
-            and self.client.xread(bells, count=1, block=block)
-            and self._deliver_all(self._fetch(queues, free=free))
+            and self._wait(lanes, block)
+            and self._deliver_all(self._fetch(lanes, free=free))
         ):
             return
         raise Empty()
+
+    def _wait(self, queues: Sequence[str], block: float) -> bool:
+        """Block on the queues' bells and on those of the broadcasts any channel of this
+        connection listens to (a worker's remote control); whether a queue's rang."""
+        mails = [ch.mail for ch in self.connection.channels if isinstance(ch, Channel)]
+        bells = {bell_key(queue): self._bells.get(queue, "0-0") for queue in queues}
+        for mail in mails:
+            bells.update(mail.bells())
+        reply = self.client.xread(bells, count=1, block=int(block * 1000)) or []
+        rang = {key.decode(): entries[-1][0].decode() for key, entries in reply}
+        for mail in mails:
+            mail.heard(rang)
+        return any(bell_key(queue) in rang for queue in queues)
+
+    def _bells_waited_elsewhere(self) -> bool:
+        """Whether another channel of this connection consumes task queues (and so waits
+        on the bells of this one's broadcasts): this one then only looks."""
+        return any(
+            ch is not self
+            and isinstance(ch, Channel)
+            and ch._consumers
+            and any(not ch.mail.owns(queue) for queue in ch._active_queues)
+            for ch in self.connection.channels
+        )
 
     def _fetch(self, queues: Sequence[str], *, free: int) -> list[Lane]:
         """Take up to ``free`` messages, round-robin over lanes, interactive first; the
@@ -352,8 +447,11 @@ class Channel(virtual.Channel):
         pipe.execute()
 
     def _restore(self, message: Any) -> None:
-        """Put a held message back at the end of its lane, in one script."""
+        """Put a held message back at the end of its lane, in one script (a broadcast or
+        a reply is not put back: it was for this consumer alone)."""
         info = dict(message.delivery_info)
+        if info.get("steward_broadcast"):
+            return
         payload = message.serializable()
         payload["redelivered"] = True
         if isinstance(payload.get("body"), bytes):  # decoded on receipt: encode it again
@@ -377,7 +475,11 @@ class Channel(virtual.Channel):
 
         Bindings live in each process's memory; a process that publishes without
         having declared the queue (beat, a follow-up task) must not drop the message.
+        A remote-control reply's queue follows from its exchange and routing key.
         """
+        replies = reply_queue(exchange, routing_key)
+        if replies is not None:
+            return [replies]
         try:
             table = self.get_table(exchange) if exchange else []  # type: ignore[no-untyped-call]
             found = self.typeof(exchange).lookup(table, exchange, routing_key, None)  # type: ignore[no-untyped-call]
@@ -391,6 +493,7 @@ class Channel(virtual.Channel):
     def close(self) -> None:
         """Give back what this channel holds, then close its Redis connections."""
         super().close()  # type: ignore[no-untyped-call]
+        self.mail.close()
         self.client.close()
 
 
@@ -428,5 +531,5 @@ class Transport(virtual.Transport):
     )
     channel_errors = (*virtual.Transport.channel_errors, redis.ResponseError)  # type: ignore[assignment]
     implements = virtual.Transport.implements.extend(
-        asynchronous=False, exchange_type=frozenset(["direct"])
+        asynchronous=False, exchange_type=frozenset(["direct", "fanout"])
     )
