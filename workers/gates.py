@@ -1,9 +1,12 @@
 """The triage gates' shared state below the features: the audit key of a label the bot
 applied, what kind of item a gate is for, what people did with the bot's decisions, and
-re-judging a label's gate from that (:func:`regate`).
+re-judging a label's gate from that (:func:`regate`); the same for the possible
+duplicates' gate (:func:`regate_duplicates`).
 
 Triage records decisions under these keys; feedback (a person's label change) and
-commands (``/steward wrong``) re-judge the gate through :func:`regate`. None of them
+commands (``/steward wrong``) re-judge the gate through :func:`regate`. The duplicates'
+refresh (a maintainer's 👎, a duplicate people closed) and ``/steward wrong`` on a
+duplicates suggestion re-judge theirs through :func:`regate_duplicates`. None of them
 imports another: this module is what they share.
 """
 
@@ -12,8 +15,10 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from core.config_schema import TriageConfig
 from core.live_precision import human_labels, split_decision
 from core.store import Store
 from models.triage.gate import GatePolicy, LiveCounts, gate_from_json, live_verdict
@@ -92,4 +97,49 @@ def regate(store: Store, repo: str, label: str, *, number: int) -> str | None:
     if changed.live == gate.live:
         return None
     log.info("triage gate of %s on %s: %s (%s)", label, repo, changed.state, changed.reason)
+    return changed.state
+
+
+def duplicates_policy(triage: TriageConfig) -> GatePolicy:
+    """The bar the possible duplicates clear: the labels' (``triage.precision``,
+    ``triage.confidence``, ``triage.min_support``)."""
+    return GatePolicy(
+        target=triage.precision, confidence=triage.confidence, min_support=triage.min_support
+    )
+
+
+#: People's verdicts that make a live duplicates suggestion a mistake: called wrong, or
+#: closed as a duplicate of an issue the bot did not suggest.
+WRONG_VERDICTS = frozenset({"wrong", "other"})
+
+
+def duplicate_live_counts(
+    suggestions: Iterable[Mapping[str, Any]], *, since: datetime
+) -> LiveCounts:
+    """What people did with the duplicates suggestions that reached GitHub after the
+    calibration at ``since`` (earlier ones are in its replay): a live suggestion is right
+    unless people called it wrong or closed the issue as a duplicate of another one (as
+    a live label is right unless a person removed it). Shadow suggestions are left to
+    the replay: people see nothing to judge there, so only confirmations would arrive."""
+    live = [s for s in suggestions if s["state"] == "live" and s["created_at"] > since]
+    wrong = sum(s.get("verdict") in WRONG_VERDICTS for s in live)
+    return LiveCounts(live_applied=len(live), live_correct=len(live) - wrong)
+
+
+def regate_duplicates(store: Store, repo: str, policy: GatePolicy) -> str | None:
+    """Re-judge the repository's duplicates gate on its calibration plus people's
+    verdicts since (:func:`duplicate_live_counts`, ``live_verdict`` as for a label); the
+    new state when it flipped (None: unchanged, or never calibrated)."""
+    row = store.duplicate_gate(repo)
+    if row is None:
+        return None
+    gate = gate_from_json(row["gate"])
+    counts = duplicate_live_counts(store.duplicate_suggestions(repo), since=row["calibrated_at"])
+    changed = live_verdict(gate, counts, policy)
+    if changed == gate:
+        return None
+    store.rejudge_duplicate_gate(repo, gate=changed.to_json())
+    if changed.live == gate.live:
+        return None
+    log.info("duplicates gate of %s: %s (%s)", repo, changed.state, changed.reason)
     return changed.state

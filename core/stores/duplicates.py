@@ -200,6 +200,23 @@ class DuplicateStore(StoreBase):
                 values["changed_at"] = stamp
             conn.execute(update(duplicate_gates).where(where).values(**values))
 
+    def rejudge_duplicate_gate(self, repo: str, *, gate: Mapping[str, Any]) -> bool:
+        """Store the gate re-judged on people's verdicts since the calibration
+        (``LabelGate.to_json()``): the calibration's numbers and time stay, ``changed_at``
+        moves only when the live state does. False: never calibrated (nothing stored)."""
+        stamp = now_utc()
+        live = bool(gate["live"])
+        where = duplicate_gates.c.repo == repo
+        with self._tx() as conn:
+            before = conn.execute(select(duplicate_gates.c.live).where(where)).first()
+            if before is None:
+                return False
+            values: dict[str, Any] = {"gate": dict(gate), "live": live}
+            if bool(before[0]) != live:
+                values["changed_at"] = stamp
+            conn.execute(update(duplicate_gates).where(where).values(**values))
+        return True
+
     def duplicate_gate(self, repo: str) -> dict[str, Any] | None:
         """The repository's gate row (None: never calibrated)."""
         query = select(duplicate_gates).where(duplicate_gates.c.repo == repo)
@@ -306,3 +323,32 @@ class DuplicateStore(StoreBase):
                 if verdict in VERDICTS:
                     bucket[str(verdict)] += int(count)
         return out
+
+    def duplicate_overview(self, repo: str) -> dict[str, Any]:
+        """What the dashboard shows of a repository's possible duplicates: the gate
+        (``None``: never calibrated; else its state, the lower bound of the top
+        suggestion's precision against the bar, the evidence behind it and how many more
+        right suggestions it needs) and :meth:`duplicate_counts`."""
+        row = self.duplicate_gate(repo)
+        counts = self.duplicate_counts(repo)
+        if row is None:
+            return {"gate": None, "counts": counts}
+        gate = row["gate"]
+        history = (int(gate.get("applied") or 0), int(gate.get("correct") or 0))
+        people = (int(gate.get("judged") or 0), int(gate.get("judged_correct") or 0))
+        summary = {
+            "state": "live" if row["live"] else "shadow",
+            "bound": gate.get("bound"),
+            "target": gate.get("target"),
+            "confidence": gate.get("confidence"),
+            "threshold": gate.get("threshold"),
+            "needed": 0 if row["live"] else int(gate.get("needed") or 0),
+            "history": history,
+            "people": people,
+            "reason": str(gate.get("reason") or ""),
+            "calibrated_at": row["calibrated_at"],
+            "since": row["changed_at"],
+            "issues": int(row["calibration"].get("issues") or 0),
+            "pairs": int(row["calibration"].get("pairs") or 0),
+        }
+        return {"gate": summary, "counts": counts}

@@ -36,6 +36,7 @@ from tests.duplicates_history import (
     repeat_of,
 )
 from tests.flows.conftest import Flows
+from tests.flows.test_commands_flow import deliver, write_comment
 from tests.support import INSTALLATION_ID, ORG
 from workers.duplicates.decide import MARKER
 from workers.duplicates.flow import (
@@ -156,6 +157,16 @@ async def test_the_label_instead_of_a_comment(flows: Flows) -> None:
     assert result["duplicates"] == "label"
     assert "maybe-dup" in flows.fake.labels_on(ORG, repo, args.number)
     assert not any(MARKER in c for c in flows.fake.comment_bodies(ORG, repo, args.number))
+    # A maintainer says it is wrong: the label goes, the suggestion is a mistake, and the
+    # gate is re-judged on it at once (one mistake of one, beside the history's).
+    thread = write_comment(flows, (repo, args.number, "issue"), body="/steward wrong", user="alice")
+    assert (await deliver(flows, thread))["ran"] == ["/steward wrong"]
+    assert "maybe-dup" not in flows.fake.labels_on(ORG, repo, args.number)
+    full = f"{ORG}/{repo}"
+    row = flows.store.duplicate_suggestion(full, args.number)
+    assert row is not None and (row["verdict"], row["verdict_source"]) == ("wrong", "command")
+    gate = flows.store.duplicate_gate(full)
+    assert gate is not None and (gate["gate"]["judged"], gate["gate"]["judged_correct"]) == (1, 0)
 
 
 async def test_off_and_before_calibration(flows: Flows) -> None:

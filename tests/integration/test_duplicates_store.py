@@ -77,6 +77,58 @@ def test_suggestions_verdicts_and_counts(database_url: str) -> None:
     assert [r["number"] for r in store.duplicate_suggestions()] == [10, 11, 12, 13, 14]
 
 
+def test_a_gate_rejudged_on_peoples_verdicts_and_the_dashboards_overview(
+    database_url: str,
+) -> None:
+    store = open_store(database_url)
+    assert not store.rejudge_duplicate_gate("o/r", gate={"live": False})  # never calibrated
+    assert store.duplicate_overview("o/r")["gate"] is None
+    measured = {
+        "label": "possible duplicate",
+        "threshold": 0.6,
+        "applied": 40,
+        "correct": 40,
+        "live": True,
+        "bound": 0.944,
+        "target": 0.9,
+        "confidence": 0.9,
+        "needed": 0,
+        "reason": "measured",
+    }
+    store.save_duplicate_gate("o/r", gate=measured, calibration={"issues": 200, "pairs": 40})
+    first = store.duplicate_gate("o/r")
+    assert first is not None
+    kept = {**measured, "judged": 2, "judged_correct": 1, "bound": 0.911}
+    assert store.rejudge_duplicate_gate("o/r", gate=kept)
+    same = store.duplicate_gate("o/r")
+    assert same is not None and same["gate"]["judged"] == 2
+    assert (same["changed_at"], same["calibrated_at"]) == (
+        first["changed_at"],
+        first["calibrated_at"],
+    )
+    demoted = {**kept, "live": False, "judged": 3, "bound": 0.881, "needed": 7, "reason": "demoted"}
+    store.rejudge_duplicate_gate("o/r", gate=demoted)
+    shadow = store.duplicate_gate("o/r")
+    assert shadow is not None and not shadow["live"] and shadow["changed_at"] > first["changed_at"]
+    assert shadow["calibration"] == {"issues": 200, "pairs": 40}
+    store.record_duplicate_suggestion("o/r", 5, suggested=[1], score=0.9, state="live", how="label")
+    store.mark_duplicate_wrong("o/r", 5, actor="alice", source="command")
+
+    seen = store.duplicate_overview("o/r")
+
+    assert seen["counts"]["live"] == {"suggested": 1, "confirmed": 0, "wrong": 1, "other": 0}
+    gate = seen["gate"]
+    assert (gate["state"], gate["bound"], gate["target"], gate["needed"]) == (
+        "shadow",
+        0.881,
+        0.9,
+        7,
+    )
+    assert (gate["history"], gate["people"]) == ((40, 40), (3, 1))
+    assert (gate["issues"], gate["pairs"], gate["reason"]) == (200, 40, "demoted")
+    assert gate["since"] == shadow["changed_at"]
+
+
 def test_the_matching_choice_row(database_url: str) -> None:
     store = open_store(database_url)
     assert store.matching_choice("o/r") is None

@@ -37,7 +37,8 @@ HELP: tuple[tuple[str, str, str], ...] = (
     (
         "/steward wrong",
         "triage access",
-        "removes the labels Steward applied here and learns from it",
+        "removes the labels Steward applied here (or says its duplicates suggestion is "
+        "wrong) and learns from it",
     ),
     ("/steward help", "anyone", "lists these commands"),
 )
@@ -357,6 +358,58 @@ def bot_labels(actions: Iterable[Mapping[str, Any]]) -> list[str]:
             if a["feature"] == "triage" and a["action"] == "label" and a["mode"] == "live"
         )
     )
+
+
+def duplicates_label(actions: Iterable[Mapping[str, Any]]) -> str | None:
+    """The label the possible duplicates applied live to an item (``duplicates.how:
+    label``), from its audit-log rows (None: they applied none)."""
+    for a in actions:
+        if a["feature"] == "duplicates" and a["action"] == "label" and a["mode"] == "live":
+            return str(a["detail"].get("label") or "") or None
+    return None
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What ``/steward wrong`` undoes on an item: triage's labels still on it (removed,
+    each recorded as a correction), whether the duplicates suggestion made there is
+    marked wrong, and every label removed (triage's and the duplicates' one)."""
+
+    triage: tuple[str, ...] = ()
+    duplicate: bool = False
+    remove: tuple[str, ...] = ()
+
+
+NOTHING_TO_UNDO = (
+    "Steward applied no label that is still on this item and suggested no duplicate "
+    "here; nothing to undo."
+)
+
+
+def plan_undo(
+    actions: Sequence[Mapping[str, Any]],
+    *,
+    on_item: Sequence[str],
+    suggestion: Mapping[str, Any] | None,
+) -> Undo | str:
+    """What ``/steward wrong`` does on an item (why not, when there is nothing to undo),
+    from its audit-log rows, its labels now and the duplicates suggestion made there
+    (``Store.duplicate_suggestion``; None: none). A suggestion that reached GitHub
+    (``live``) and was not called wrong yet is marked wrong; when it was applied as a
+    label that is still on the item, the label goes too. Triage's live labels still on
+    the item are removed as before."""
+    triage = present(bot_labels(actions), on_item)
+    duplicate = (
+        suggestion is not None
+        and suggestion.get("state") == "live"
+        and suggestion.get("verdict") != "wrong"
+    )
+    label = duplicates_label(actions) if duplicate else None
+    extra = present([label], on_item) if label else []
+    if not triage and not duplicate:
+        return NOTHING_TO_UNDO
+    remove = list(dict.fromkeys([*triage, *extra]))
+    return Undo(tuple(triage), duplicate, tuple(remove))
 
 
 def new_corrections(

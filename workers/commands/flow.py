@@ -34,7 +34,6 @@ from workers.commands.decide import (
     Said,
     all_refusals,
     already_asked_reason,
-    bot_labels,
     command_key,
     comment_prefix,
     earlier_refusals,
@@ -45,6 +44,7 @@ from workers.commands.decide import (
     new_corrections,
     over_the_limit,
     parse_commands,
+    plan_undo,
     present,
     read_key,
     refusal,
@@ -57,7 +57,7 @@ from workers.commands.decide import (
     unknown_labels_reason,
 )
 from workers.flow import Effect, RepoTask, has_marker, open_repo
-from workers.gates import regate
+from workers.gates import duplicates_policy, regate, regate_duplicates
 from workers.people import apply_reviewers, rank_reviewers, suggestion_comment
 from workers.runtime import TaskContext
 
@@ -361,32 +361,44 @@ async def plan_reviewers(session: Session, command: Command) -> Planned:
 
 
 async def plan_wrong(session: Session, command: Command) -> Planned:
-    """``/steward wrong``: remove the labels triage applied that are still on the item,
-    and record each as a correction (as when a person removes a bot label).
+    """``/steward wrong``: what :func:`plan_undo` decides. Removes the labels triage
+    applied that are still on the item, each recorded as a correction (as when a person
+    removes a bot label); marks the duplicates suggestion made there wrong, removing its
+    label, and re-judges the duplicates' gate on it.
     """
-    task, number = session.task, session.args.number
-    labels = present(
-        bot_labels(task.store.actions_for(task.full_name, number)), (await session.target()).labels
+    task, number, full = session.task, session.args.number, session.task.full_name
+    undo = plan_undo(
+        task.store.actions_for(full, number),
+        on_item=(await session.target()).labels,
+        # Possible duplicates are suggested for issues only.
+        suggestion=(
+            task.store.duplicate_suggestion(full, number) if session.args.kind == "issue" else None
+        ),
     )
-    if not labels:
-        return "Steward applied no label that is still on this item; nothing to undo."
+    if isinstance(undo, str):
+        return undo
 
     async def remove() -> None:
-        await remove_labels(session, labels)
+        if undo.remove:
+            await remove_labels(session, list(undo.remove))
 
     def learn() -> None:
-        feedback = task.store.feedback_for(task.full_name)
-        for label in new_corrections(labels, feedback, number=number):
+        feedback = task.store.feedback_for(full)
+        for label in new_corrections(undo.triage, feedback, number=number):
             task.store.record_feedback(
-                repo=task.full_name,
-                number=number,
-                kind="label_removed",
-                subject=label,
-                actor=session.author,
+                repo=full, number=number, kind="label_removed", subject=label, actor=session.author
             )
-            regate(task.store, task.full_name, label, number=number)
+            regate(task.store, full, label, number=number)
+        if undo.duplicate:
+            task.store.mark_duplicate_wrong(full, number, actor=session.author, source="command")
+            regate_duplicates(task.store, full, duplicates_policy(task.config.triage))
 
-    return Plan("wrong", {"labels": labels}, remove, learn)
+    detail = {
+        "labels": list(undo.triage),
+        "duplicate": undo.duplicate,
+        "removed": list(undo.remove),
+    }
+    return Plan("wrong", detail, remove, learn)
 
 
 async def plan_help(session: Session, command: Command) -> Planned:

@@ -59,6 +59,7 @@ from workers.duplicates.history import (
     thumbs_down,
 )
 from workers.flow import Effect, RepoTask, open_repo
+from workers.gates import duplicates_policy, regate_duplicates
 from workers.runtime import TaskContext
 from workers.semantic import ensure_vectors, issue_text, repo_encoder
 
@@ -125,10 +126,7 @@ async def queue_calibration(ctx: TaskContext, args: RepoArgs) -> bool:
 
 def policy_of(task: RepoTask) -> GatePolicy:
     """The bar the duplicates clear: the labels' (``triage.precision`` and friends)."""
-    triage = task.config.triage
-    return GatePolicy(
-        target=triage.precision, confidence=triage.confidence, min_support=triage.min_support
-    )
+    return duplicates_policy(task.config.triage)
 
 
 # ------------------------------------------------------------------ calibration
@@ -341,12 +339,14 @@ async def run_refresh_duplicates(ctx: TaskContext, args: RefreshDuplicatesArgs) 
     for number, login in wrong:
         ctx.store.mark_duplicate_wrong(full, number, actor=login, source="reaction")
     ctx.store.mark_duplicates_scanned(full, started)
+    flipped = regate_duplicates(ctx.store, full, policy_of(task))
     due = recalibration_due(gate["calibration"], ctx.store, full)
     queued = await queue_calibration(ctx, args) if due else False
     return {
         "new_pairs": len(pairs),
         "judged": judged,
         "wrong": len(wrong),
+        "gate": flipped,
         "calibration_queued": queued,
     }
 

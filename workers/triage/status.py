@@ -170,6 +170,8 @@ def duplicates_report(
         "target": gate.target,
         "confidence": gate.confidence,
         "support": gate.applied,
+        "judged": gate.judged,
+        "judged_correct": gate.judged_correct,
         "needed": 0 if row["live"] else gate.needed,
         "reason": gate.reason,
         "calibrated_at": str(row["calibrated_at"])[:19],
@@ -198,8 +200,9 @@ def render_duplicates(section: Mapping[str, Any] | None) -> list[str]:
         f"goes live when the {section['confidence']:.0%} lower bound of the top suggestion's "
         f"precision reaches {section['target']:.2f}",
         f"    threshold {_num(section['threshold'])}, precision {_num(section['precision'])}, "
-        f"bound {_floor(section['bound'])}, support {section['support']}, needs "
-        f"{_needs(section['needed'])}: {section['reason']}",
+        f"bound {_floor(section['bound'])}, support {section['support']}, live suggestions "
+        f"people judged since {section.get('judged_correct', 0)} right of "
+        f"{section.get('judged', 0)}, needs {_needs(section['needed'])}: {section['reason']}",
         f"    calibrated {section['calibrated_at']} on {seen.get('issues', 0)} issues and "
         f"{seen.get('pairs', 0)} known duplicates ({seen.get('with_earlier_duplicate', 0)} "
         f"asked with an earlier one: recall@1 {_num(seen.get('recall@1'))}, recall@3 "
