@@ -73,6 +73,14 @@ class Settings:
     env_file: Path = Path(".env")
     #: Hours between scheduled retrains of every repository's triage model (0: never).
     retrain_hours: int = 24
+    #: A repository gets a new version when at least this many labelled issues are new or
+    #: relabelled since its newest one ...
+    retrain_min_new: int = 20
+    #: ... and they are at least this share of what that version was trained on.
+    retrain_min_share: float = 0.05
+    #: Share of the org encoder's training data new or relabelled before the encoder is
+    #: fine-tuned again (below it, changed repositories get heads alone on it).
+    retrain_encoder_share: float = 0.25
     #: Minutes between runs of the recovery of deliveries GitHub could not hand over (0: never).
     recover_minutes: int = 5
     #: Days a removed repository's data is kept (an uninstalled installation's, or one
@@ -354,14 +362,31 @@ def merged_environment(env: Mapping[str, str], env_file: Path) -> dict[str, str]
 
 class _ScheduleSettings(TypedDict):
     retrain_hours: int
+    retrain_min_new: int
+    retrain_min_share: float
+    retrain_encoder_share: float
     recover_minutes: int
     retention_days: int
 
 
 def _schedule_settings(env: Mapping[str, str]) -> _ScheduleSettings:
-    """How often periodic work runs, and how long removed repositories' data is kept."""
+    """How often periodic work runs, when retraining trains what, and how long removed
+    repositories' data is kept."""
+    shares = {
+        name: _float(env, name, default)
+        for name, default in (
+            ("STEWARD_RETRAIN_MIN_SHARE", 0.05),
+            ("STEWARD_RETRAIN_ENCODER_SHARE", 0.25),
+        )
+    }
+    for name, value in shares.items():
+        if not 0 <= value <= 1:
+            raise SettingsError(f"{name}={value} must be a share from 0 to 1 (e.g. 0.05)")
     return {
         "retrain_hours": _int(env, "STEWARD_RETRAIN_HOURS", 24),
+        "retrain_min_new": max(0, _int(env, "STEWARD_RETRAIN_MIN_NEW", 20)),
+        "retrain_min_share": shares["STEWARD_RETRAIN_MIN_SHARE"],
+        "retrain_encoder_share": shares["STEWARD_RETRAIN_ENCODER_SHARE"],
         "recover_minutes": _int(env, "STEWARD_RECOVER_MINUTES", 5),
         "retention_days": _int(env, "STEWARD_RETENTION_DAYS", 30),
     }

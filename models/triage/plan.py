@@ -35,6 +35,15 @@ class RetrainPolicy:
     max_train_items: int = 5000
     #: How many times an item people corrected counts in training (1: like any other).
     correction_weight: int = 3
+    #: A repository gets a new version only when at least this many of its labelled
+    #: issues are new or relabelled since its newest version ...
+    min_new_items: int = 20
+    #: ... and they are at least this share of what that version was trained on.
+    min_new_share: float = 0.05
+    #: The org's encoder is fine-tuned again when this share of its training data is new
+    #: or relabelled across the org (a new repository's issues count as new); below it,
+    #: repositories that changed enough get heads alone on the encoder the org has.
+    encoder_share: float = 0.25
     #: Versions of a repository kept on disk besides the live one: the newest this many
     #: (rollback targets; at least 1). Each version is small, but the encoder it names (~90 MB) is
     #: kept as long as any kept version names it, so this bounds the disk an org uses.
