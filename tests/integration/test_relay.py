@@ -76,7 +76,7 @@ async def test_deliveries_from_the_relay_reach_the_receiver(
         task = asyncio.create_task(run_relay(f"http://127.0.0.1:{relay_port}/abc123", target))
         try:
             for _ in range(100):
-                if sum(j.kwargs["delivery_id"] == marker for j in jobs) >= 5:
+                if sum(j.kwargs["delivery_id"] == marker for j in jobs) >= 6:
                     break
                 await asyncio.sleep(0.1)
             else:
@@ -88,6 +88,7 @@ async def test_deliveries_from_the_relay_reach_the_receiver(
                 await task
     await redis.aclose()
     expected = [
+        "steward.duplicates",
         "steward.embed",
         "steward.first_response",
         "steward.issue_people",
@@ -96,4 +97,4 @@ async def test_deliveries_from_the_relay_reach_the_receiver(
     ]
     assert sorted(j.task for j in jobs if j.kwargs["delivery_id"] == delivery) == expected
     assert sorted(j.task for j in jobs if j.kwargs["delivery_id"] == marker) == expected
-    assert len(jobs) == 10  # the duplicate queued nothing
+    assert len(jobs) == 12  # the duplicate queued nothing
