@@ -1,6 +1,7 @@
 """A store full of one repository's life, for the dashboard's tests and benchmark:
 gated labels, triage decisions, corrections, a promoted model, reviewer requests,
-welcomes, reviewed changes and first responses. Deterministic for a given size.
+welcomes, reviewed changes, first responses and possible duplicates (their gate and
+what people did with the suggestions). Deterministic for a given size.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import insert
 
 import core.store as st
 from core.store import Store
+from models.triage.gate import LabelGate
 
 LABELS = ("bug", "feature", "docs", "question", "performance", "security", "ci", "refactor")
 
@@ -137,6 +139,47 @@ def _responses(repo: str, *, items: int, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
+def _duplicates(store: Store, repo: str, *, items: int) -> None:
+    """The duplicates' gate and suggestions: with 100 items or more, live (141 top
+    suggestions replayed, 140 right; people kept 11 of the 12 made live since), else in
+    shadow (12 of 14 right: the bar needs more)."""
+    live = items >= 100
+    applied, correct = (141, 140) if live else (14, 12)
+    judged, kept = (12, 11) if live else (0, 0)
+    gate = LabelGate(
+        "possible duplicate",
+        0.71,
+        applied,
+        correct,
+        60,
+        items * 8,
+        live,
+        "the bound clears the bar" if live else "the bound is below the bar",
+        0.95,
+        0.95,
+        30,
+        judged,
+        kept,
+    )
+    calibration = {"issues": items * 8, "pairs": 75, "corrections": 0}
+    store.save_duplicate_gate(repo, gate=gate.to_json(), calibration=calibration)
+    for i in range(judged):
+        number = items + 1 + i
+        store.record_duplicate_suggestion(
+            repo, number, suggested=[i + 1], score=0.8, state="live", how="comment"
+        )
+        verdict = "wrong" if i == 0 else "confirmed" if i % 2 else None
+        if verdict:
+            store.judge_duplicate_suggestion(repo, number, verdict=verdict, source="closed")
+    for i in range(items // 20):
+        number = items + 100 + i
+        store.record_duplicate_suggestion(
+            repo, number, suggested=[i + 1], score=0.6, state="shadow", how="record"
+        )
+        if i % 7 == 0:
+            store.judge_duplicate_suggestion(repo, number, verdict="confirmed", source="closed")
+
+
 def seed(store: Store, repo: str, *, items: int = 400, people: int = 30) -> None:
     """Fill ``store`` with ``items`` items of ``repo`` touched by ``people`` people."""
     now = datetime.now(UTC)
@@ -152,3 +195,4 @@ def seed(store: Store, repo: str, *, items: int = 400, people: int = 30) -> None
     store.add_model_version(
         repo, "/models/v1", metrics={"micro_f1": 0.81}, fingerprint="abc", promoted=True
     )
+    _duplicates(store, repo, items=items)

@@ -241,9 +241,11 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 
 def render_repo(store: Store, repo: str, login: str, *, csrf: str = "") -> str:
-    """One repository's page: triage, response, people (``csrf``: the sign-out form's)."""
+    """One repository's page: triage, possible duplicates, response, people (``csrf``:
+    the sign-out form's)."""
     sections = [
         views.triage_section(reads.triage_data(store, repo)),
+        views.duplicates_section(store.duplicate_overview(repo)),
         views.response_section(reads.response_data(store, repo)),
         views.people_section(reads.people_data(store, repo)),
     ]

@@ -269,11 +269,93 @@ def people_section(data: Mapping[str, Any]) -> str:
     )
 
 
+def _duplicates_gate(gate: Mapping[str, Any]) -> str:
+    """The duplicates' gate in a sentence: live or shadow, the bound against the bar."""
+    (applied, right), (judged, kept) = gate["history"], gate["people"]
+    need = (
+        "it clears the bar"
+        if gate["state"] == "live"
+        else f"it needs {gate['needed']} more right suggestions in a row"
+        if gate["needed"]
+        else "it does not clear the bar yet"
+    )
+    return (
+        f"<p>The top suggestion's precision is at least <strong>{at_least(gate['bound'])}"
+        f"</strong> ({pct(gate['confidence'])} confidence) where the bar is "
+        f"{pct(gate['target'])}: {need}. Evidence: {right} of {applied} right in the "
+        f"replay of {gate['issues']:,} issues and {gate['pairs']:,} known duplicates, "
+        f"{kept} of {judged} kept by people since. Calibrated "
+        f"{escape(str(gate['calibrated_at'])[:16])}; {gate['state']} since "
+        f"{escape(str(gate['since'])[:16])}.</p>"
+    )
+
+
+def _duplicates_counts(live: Mapping[str, int], shadow: Mapping[str, int]) -> str:
+    """The suggestions made live and in shadow, and what people did with them."""
+    rows = [
+        (
+            name,
+            made.get("suggested", 0),
+            made.get("confirmed", 0),
+            made.get("wrong", 0),
+            made.get("other", 0),
+        )
+        for name, made in (("live", live), ("shadow", shadow))
+    ]
+    return table(["", "made", "confirmed", "wrong", "other"], rows, numeric=4) + (
+        "<p class='muted'>Confirmed: closed as a duplicate of a suggested issue; other: of "
+        "an issue Steward did not suggest; wrong: a maintainer's thumbs-down or "
+        "<code>/steward wrong</code>.</p>"
+    )
+
+
+def duplicates_section(data: Mapping[str, Any]) -> str:
+    """Possible duplicates: the gate (live or shadow, its bound against the bar) and
+    what people did with the suggestions (``Store.duplicate_overview``)."""
+    gate, counts = data["gate"], data["counts"]
+    live, shadow = counts.get("live", {}), counts.get("shadow", {})
+    state = gate["state"] if gate else "not calibrated"
+    stat = (
+        '<div class="stat">'
+        f"<div><div class='big {escape(state.split()[0])}'>{escape(state)}</div>gate</div>"
+        f"<div><div class='big'>{live.get('suggested', 0)}</div>suggested live"
+        f"<small>{shadow.get('suggested', 0)} in shadow</small></div>"
+        f"<div><div class='big'>{live.get('confirmed', 0) + shadow.get('confirmed', 0)}</div>"
+        "confirmed</div>"
+        f"<div><div class='big'>{live.get('wrong', 0)}</div>wrong</div></div>"
+    )
+    numbers = _duplicates_counts(live, shadow)
+    plot = (
+        svg.hbars(
+            [
+                ("at least", round(100 * float(gate["bound"]), 1)),
+                ("the bar", round(100 * float(gate["target"]), 1)),
+            ],
+            title="Top suggestion's precision: lower bound against the bar (%)",
+            scale=100.0,
+        )
+        if gate and gate["bound"] is not None and gate["target"] is not None
+        else ""
+    )
+    said = (
+        _duplicates_gate(gate)
+        if gate
+        else "<p class='muted'>Not calibrated yet: the first calibration runs after the "
+        "repository's history is read.</p>"
+    )
+    return (
+        f'<section id="duplicates"><h2>Possible duplicates</h2>{stat}{said}'
+        f"<div class='split'><div>{numbers}</div>"
+        f"<div><h3>Lower bound against the bar</h3>{plot or NONE_YET}</div></div></section>"
+    )
+
+
 def repo_page(repo: str, login: str, sections: Sequence[str], *, csrf: str = "") -> str:
-    """One repository: a jump bar, then the triage, response and people sections."""
+    """One repository: a jump bar, then the triage, duplicates, response and people
+    sections."""
     jump = (
-        '<nav class="jump"><a href="#triage">Triage</a><a href="#response">Response</a>'
-        '<a href="#people">People</a></nav>'
+        '<nav class="jump"><a href="#triage">Triage</a><a href="#duplicates">Duplicates</a>'
+        '<a href="#response">Response</a><a href="#people">People</a></nav>'
     )
     return page(repo, jump + "".join(sections), login=login, csrf=csrf)
 

@@ -145,6 +145,12 @@ def test_a_repository_page_shows_triage_response_and_people(
     triage = browser.find_element(By.ID, "triage").text
     assert "live precision" in triage and "bug" in triage and "fine-tuned model" in triage
     assert "− bug" in triage or "− docs" in triage  # recent corrections
+    duplicates = browser.find_element(By.ID, "duplicates").text
+    # The seeded gate: 140 of 141 right in the replay, 11 of 12 kept by people since.
+    assert "live\ngate" in duplicates and "12\nsuggested live" in duplicates
+    assert "9\nconfirmed" in duplicates and "1\nwrong" in duplicates
+    assert "at least 95 %" in duplicates and "the bar is 95 %: it clears the bar" in duplicates
+    assert "140 of 141 right" in duplicates and "11 of 12 kept by people" in duplicates
     response = browser.find_element(By.ID, "response").text
     assert "unanswered now" in response and "median" in response
     assert "Waiting for a first answer" in response and "person-001" in response
@@ -152,9 +158,12 @@ def test_a_repository_page_shows_triage_response_and_people(
     people = browser.find_element(By.ID, "people").text
     assert "newcomers welcomed" in people and "person-0" in people
     plots = browser.find_elements(By.CSS_SELECTOR, "svg.plot")
-    assert len(plots) >= 4 and all(p.size["width"] > 100 for p in plots)
+    assert len(plots) >= 5 and all(p.size["width"] > 100 for p in plots)
     _fits(browser)
     _shot(browser, f"dashboard-repo-{name}", width)
+    section = browser.find_element(By.ID, "duplicates")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert section.screenshot(str(ARTIFACTS / f"dashboard-duplicates-{name}.png"))
 
 
 def test_a_repository_the_person_cannot_reach_is_a_404(browser: Any, dashboard: str) -> None:

@@ -183,3 +183,54 @@ def test_waiting_items_say_how_long_and_whom_the_follow_up_asked() -> None:
     html = views.waiting_table(waiting_items(rows, now=now))
     assert "bob" in html and "not routed yet" in html and "#9" in html
     assert views.waiting_table([]) == ""
+
+
+NO_SUGGESTIONS = {
+    state: {"suggested": 0, "confirmed": 0, "wrong": 0, "other": 0} for state in ("live", "shadow")
+}
+
+
+@pytest.mark.parametrize(
+    ("gate", "says"),
+    [
+        pytest.param(None, ["not calibrated", "Not calibrated yet"], id="never calibrated"),
+        pytest.param(
+            {
+                "state": "shadow",
+                "bound": 0.8123,
+                "target": 0.95,
+                "confidence": 0.95,
+                "threshold": 0.7,
+                "needed": 23,
+                "history": (14, 12),
+                "people": (0, 0),
+                "reason": "below",
+                "calibrated_at": datetime(2026, 12, 1, 9, tzinfo=UTC),
+                "since": datetime(2026, 12, 1, 9, tzinfo=UTC),
+                "issues": 1200,
+                "pairs": 9,
+            },
+            [
+                "class='big shadow'>shadow<",
+                "at least <strong>81 %</strong>",
+                "the bar is 95 %: it needs 23 more right suggestions in a row",
+                "12 of 14 right in the replay of 1,200 issues and 9 known duplicates",
+                "0 of 0 kept by people since",
+                "shadow since 2026-12-01 09:00",
+            ],
+            id="shadow, needing more",
+        ),
+    ],
+)
+def test_the_duplicates_section_says_the_gate_against_the_bar(
+    gate: dict[str, Any] | None, says: list[str]
+) -> None:
+    counts = {**NO_SUGGESTIONS, "shadow": {"suggested": 7, "confirmed": 2, "wrong": 0, "other": 1}}
+    html = views.duplicates_section({"gate": gate, "counts": counts})
+    assert html.startswith('<section id="duplicates">')
+    for said in says:
+        assert said in html, said
+    # The counts table: in shadow 7 made, 2 confirmed, 1 of another issue.
+    row = html[html.index("<td>shadow</td>") :].split("</tr>")[0]
+    assert [cell.split(">")[-1] for cell in row.split("</td>")[1:-1]] == ["7", "2", "0", "1"]
+    assert ("<svg" in html) == (gate is not None)
