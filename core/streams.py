@@ -150,7 +150,9 @@ def split_password(redis_url: str) -> tuple[str, str | None]:
     userinfo, _, where = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     netloc = f"{user}@{where}" if user else where
-    return parts._replace(netloc=netloc).geturl(), urllib.parse.unquote(parts.password)
+    query = f"?{parts.query}" if parts.query else ""
+    rest = f"{parts.scheme}://{netloc}{parts.path}{query}"
+    return rest, urllib.parse.unquote(parts.password)
 
 
 def register() -> None:
