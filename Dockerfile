@@ -4,6 +4,8 @@
 #            and `... migrate` (docker-compose.yml runs them all). Non-root (uid 10001), no
 #            fake GitHub, no test or development packages; everything it writes goes to the
 #            one volume at /data (.env and the App's key from the setup flow, models, metrics).
+#   flower   runtime plus Flower, Celery's web monitor (docker-compose.yml's profile `flower`:
+#            `steward-container flower`), from deploy/flower.lock.
 #   demo     runtime plus the fake GitHub, for `steward demo`.
 #
 #   DOCKER_BUILDKIT=1 docker build --target runtime -t steward:latest \
@@ -102,6 +104,23 @@ EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=10s --start-period=60s --retries=3 \
     CMD ["steward-container", "health"]
 CMD ["steward", "serve"]
+
+# ---------------------------------------------------------------------------------------
+# Flower, Celery's web monitor, on the runtime image (docker-compose.yml's profile
+# `flower`): Flower and what it needs beyond the lock above, pinned and hash-checked too
+# (deploy/flower.lock, written by deploy/lock-flower.sh).
+FROM runtime AS flower
+USER root
+COPY deploy/flower.lock /tmp/flower.lock
+RUN --mount=type=secret,id=ca \
+    set -eu; \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    pip install --no-deps --require-hashes --only-binary :all: -r /tmp/flower.lock; \
+    rm /tmp/flower.lock; \
+    pip check
+USER 10001:10001
+EXPOSE 5555
+CMD ["steward-container", "flower"]
 
 # ---------------------------------------------------------------------------------------
 # The demo: runtime plus the fake GitHub (`docker run --rm steward:demo steward demo`).

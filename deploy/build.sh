@@ -5,13 +5,14 @@
 #   deploy/build.sh                 # steward:latest, the CPU build
 #   deploy/build.sh --gpu           # steward:gpu (torch's CUDA build), for worker-gpu
 #   deploy/build.sh --demo          # steward:demo, with the fake GitHub: `steward demo`
+#   deploy/build.sh --flower        # steward:flower, with Flower: the compose profile flower
 #   deploy/build.sh -- --no-cache   # anything after -- goes to `docker build`
 #
-# Environment: STEWARD_IMAGE / STEWARD_GPU_IMAGE (the tags), BASE_IMAGE, TORCH_INDEX_URL,
-# STEWARD_GPU_TORCH_INDEX_URL, STEWARD_BUILD_CA (a PEM bundle of extra CA certificates
-# for pip behind a TLS-inspecting proxy: a build secret, never in a layer), DOCKER (the
-# client). On an engine with no default bridge (dockerd --bridge=none) add
-# `-- --network host`. See docs/operations.md, "Deployment".
+# Environment: STEWARD_IMAGE / STEWARD_GPU_IMAGE / STEWARD_FLOWER_IMAGE (the tags),
+# BASE_IMAGE, TORCH_INDEX_URL, STEWARD_GPU_TORCH_INDEX_URL, STEWARD_BUILD_CA (a PEM bundle
+# of extra CA certificates for pip behind a TLS-inspecting proxy: a build secret, never in
+# a layer), DOCKER (the client). On an engine with no default bridge (dockerd
+# --bridge=none) add `-- --network host`. See docs/operations.md, "Deployment".
 set -eu
 cd "$(dirname "$0")/.."
 target=runtime
@@ -25,10 +26,11 @@ while [ $# -gt 0 ]; do
         torch_index=${STEWARD_GPU_TORCH_INDEX_URL:-https://pypi.org/simple}
         ;;
     --demo) target=demo tag=${STEWARD_DEMO_IMAGE:-steward:demo} ;;
+    --flower) target=flower tag=${STEWARD_FLOWER_IMAGE:-steward:flower} ;;
     --no-env) write_env= ;;
     --) shift && break ;;
     *)
-        sed -n '2,14s/^# \{0,1\}//p' "$0" >&2
+        sed -n '2,15s/^# \{0,1\}//p' "$0" >&2
         exit 2
         ;;
     esac

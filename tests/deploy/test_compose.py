@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-LONG_RUNNING = ("web", "worker", "scheduler", "worker-gpu", "redis", "postgres")
+LONG_RUNNING = ("web", "worker", "scheduler", "worker-gpu", "flower", "redis", "postgres")
 STEWARD = ("migrate", "web", "worker", "scheduler", "worker-gpu")
 
 
@@ -159,3 +159,34 @@ def test_the_env_example_leaves_the_passwords_to_the_operator() -> None:
     assert re.search(r"^POSTGRES_PASSWORD=$", text, flags=re.M)
     assert re.search(r"^REDIS_PASSWORD=$", text, flags=re.M)
     assert not re.search(r"^APP_ID=", text, flags=re.M)  # an empty one would hide the setup's
+
+
+def test_flower_is_a_profile_behind_basic_auth_on_localhost() -> None:
+    flower = services()["flower"]
+    assert flower["profiles"] == ["flower"]
+    assert flower["build"]["target"] == "flower"
+    assert flower["command"] == ["steward-container", "flower"]
+    assert flower["healthcheck"]["test"] == ["CMD", "steward-container", "health", "flower"]
+    assert flower["ports"] == ["${FLOWER_PORT:-127.0.0.1:5555}:5555"]
+    # Redis and its own password, nothing of the App's.
+    assert set(flower["environment"]) == {"REDIS_URL", "FLOWER_BASIC_AUTH"}
+    assert flower["environment"]["FLOWER_BASIC_AUTH"] == "${FLOWER_BASIC_AUTH:-}"
+    assert "secrets" not in flower and "volumes" not in flower and "env_file" not in flower
+    assert flower["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert re.search(r"^# FLOWER_BASIC_AUTH=$", (ROOT / "deploy" / "env.example").read_text(), re.M)
+
+
+def test_flower_comes_from_its_own_hash_checked_lock_at_the_extras_version() -> None:
+    stage = dockerfile_stages()["flower"]
+    assert "--require-hashes" in stage and "deploy/flower.lock" in stage
+    assert "USER 10001:10001" in stage and "pip check" in stage
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (pin,) = extra["optional-dependencies"]["flower"]
+    lock = (ROOT / "deploy" / "flower.lock").read_text()
+    assert re.search(rf"^{re.escape(pin)} \\$", lock, flags=re.M), pin
+    pins = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", lock, flags=re.M))
+    assert "flower" in pins and not set(pins) & set(lock_pins()), "flower.lock repeats the lock"
+    for block in re.split(r"\n(?=[A-Za-z0-9])", lock.split("\n", 2)[-1]):
+        if "==" in block:
+            assert "--hash=sha256:" in block, block[:80]
+    assert "!deploy/flower.lock" in (ROOT / ".dockerignore").read_text().splitlines()

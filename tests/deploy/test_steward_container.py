@@ -186,3 +186,60 @@ def test_migrate_retries_until_the_database_answers(
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'steward.db'}")
     assert container.cmd_migrate([], sleep=wait) == 0
     assert (tmp_path / "steward.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        (None, True),
+        ("", True),
+        ("operator", True),
+        ("operator:short", True),
+        (":a-long-enough-password", True),
+        ("operator:a-long-enough-password", False),
+        ("ops:a-long-enough-password,ann:another-long-password", False),
+    ],
+)
+def test_flower_never_starts_without_basic_auth(
+    container: ModuleType, monkeypatch: pytest.MonkeyPatch, value: str | None, refused: bool
+) -> None:
+    started: list[list[str]] = []
+    monkeypatch.setattr(container.os, "execvp", lambda file, argv: started.append(argv))
+    monkeypatch.setenv("REDIS_URL", "redis://:pw@redis:6379/0")
+    if value is None:
+        monkeypatch.delenv("FLOWER_BASIC_AUTH", raising=False)
+    else:
+        monkeypatch.setenv("FLOWER_BASIC_AUTH", value)
+    assert (container.flower_auth_problem(value) is not None) is refused
+    code = container.cmd_flower(["--url_prefix=flower"])
+    if refused:
+        assert code == 2 and started == []
+    else:
+        assert started == [
+            [
+                *("celery", "-A", "workers.celery_app", "flower", "--address=0.0.0.0"),
+                *("--port=5555", "--url_prefix=flower"),
+            ]
+        ]
+    assert container.current_role() == "flower"
+
+
+def test_the_flower_check_is_its_health_page(
+    container: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = type("Health", (_Ready,), {"status": 200})
+    handler.do_GET = lambda self: (  # type: ignore[method-assign]
+        self.send_response(200 if self.path == "/healthcheck" else 404),
+        self.end_headers(),
+        self.wfile.write(b"OK"),
+    )
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(container, "FLOWER_PORT", server.server_address[1])
+        assert container.check("flower")[0]
+        monkeypatch.setattr(container, "FLOWER_PORT", free_port())
+        ok, why = container.check("flower")
+        assert not ok and "healthcheck" in why
+    finally:
+        server.shutdown()
