@@ -100,7 +100,12 @@ def coerce(value: str, schema: Mapping[str, Any]) -> Any:
 class Contract:
     """Operations and schemas of GitHub's REST API (``api.github.com``)."""
 
-    def __init__(self, operations: list[list[Any]], subset: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        operations: list[list[Any]],
+        subset: dict[str, Any],
+        errors: Mapping[str, Any] | None = None,
+    ) -> None:
         self.operations: list[Operation] = []
         for method, template, operation_id, query in operations:
             pattern, names, weight = compile_template(template)
@@ -110,6 +115,8 @@ class Contract:
         # Most literal template first, so the first match is the most specific one.
         self.operations.sort(key=lambda op: -op.literal_weight)
         self.subset: dict[str, Any] = {v["operationId"]: v for v in subset.values()}
+        #: GitHub's ``basic-error`` schema: the body of every error answer.
+        self.error_schema: dict[str, Any] | None = (errors or {}).get("basic-error")
 
     @classmethod
     def load(cls) -> Contract:
@@ -166,6 +173,15 @@ class Contract:
         return [
             Violation(method, path, "response-body", _describe(error), operation_id)
             for error in _first_errors(schema, payload)
+        ]
+
+    def check_error(self, method: str, path: str, status: int, payload: Any) -> list[Violation]:
+        """Validate an error answer's JSON body against GitHub's ``basic-error``."""
+        if self.error_schema is None or status < 400:
+            return []
+        return [
+            Violation(method, path, "error-body", f"HTTP {status}: {_describe(error)}")
+            for error in _first_errors(self.error_schema, payload)
         ]
 
     def _check_query(
@@ -241,5 +257,5 @@ def _describe(error: Any) -> str:
 def _load_default() -> Contract:
     data = resources.files("fakegithub") / "data"
     operations = json.loads((data / "openapi-operations.json").read_text())["operations"]
-    subset = json.loads((data / "openapi-subset.json").read_text())["operations"]
-    return Contract(operations, subset)
+    extract = json.loads((data / "openapi-subset.json").read_text())
+    return Contract(operations, extract["operations"], extract.get("errors"))

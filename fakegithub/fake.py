@@ -26,6 +26,7 @@ from fakegithub import serialize as ser
 from fakegithub.contract import Contract, Violation
 from fakegithub.hookshot import Hookshot
 from fakegithub.http import Fault, HTTPError, RecordedRequest
+from fakegithub.limits import Limiter, Limits
 from fakegithub.oauth import OAuthState
 from fakegithub.state import (
     AccessToken,
@@ -58,8 +59,9 @@ DEFAULT_PERMISSIONS: dict[str, str] = {
     "members": "read",
 }
 
-#: GitHub's rate limits per hour (search: per minute) by resource.
-RATE_LIMITS: dict[str, int] = {"core": 5000, "search": 30, "graphql": 5000}
+#: The rate-limit resources the fake counts (``core`` and ``graphql`` per hour, ``search``
+#: per minute; see :mod:`fakegithub.limits`).
+RATE_RESOURCES = ("core", "search", "graphql")
 
 _SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
@@ -79,7 +81,11 @@ class FakeGitHub:
         clock: Callable[[], datetime] | None = None,
         check_responses: bool = True,
         web_url: str = "https://github.com",
+        limits: Limits | None = None,
     ) -> None:
+        """``limits`` turns on GitHub's rate limits (:mod:`fakegithub.limits`); without
+        them requests are counted for the ``x-ratelimit-*`` headers and never refused.
+        """
         self.token_lifetime = token_lifetime
         self.clock = clock or (lambda: datetime.now(UTC))
         self.check_responses = check_responses
@@ -93,7 +99,10 @@ class FakeGitHub:
         self.requests: list[RecordedRequest] = []
         self.violations: list[Violation] = []
         self.faults: list[Fault] = []
-        self.rate_used: dict[tuple[str, str], int] = {}
+        self.limiter = self._limiter(limits)
+        #: Wall-clock seconds each answer takes (GitHub's are not instant; requests then
+        #: overlap, which the limit on requests in flight counts).
+        self.latency = 0.0
         self.used_manifest_codes: set[str] = set()
         self._ids = itertools.count(1001)
         #: The App's webhook: sends deliveries and keeps GitHub's delivery log.
@@ -106,6 +115,29 @@ class FakeGitHub:
     def now(self) -> datetime:
         """The fake's current time (injectable through ``clock``)."""
         return self.clock()
+
+    def wall_epoch(self, moment: datetime) -> float:
+        """Wall-clock epoch seconds of one of the fake's moments (they differ only with
+        a :class:`fakegithub.limits.FastClock`)."""
+        wall = getattr(self.clock, "wall", None)
+        return float(wall(moment)) if callable(wall) else moment.timestamp()
+
+    def _limiter(self, limits: Limits | None) -> Limiter:
+        return Limiter(
+            limits or Limits(), enforce=limits is not None, now=self.now, wall=self.wall_epoch
+        )
+
+    @contextlib.contextmanager
+    def limits_enforced(self, limits: Limits | None = None) -> Iterator[Limiter]:
+        """Enforce GitHub's rate limits (``limits``, GitHub's by default) from a fresh
+        count until the block ends, then go back to the fake's earlier limiter (for a
+        test on the session's shared fake)."""
+        before = self.limiter
+        self.limiter = self._limiter(limits or Limits())
+        try:
+            yield self.limiter
+        finally:
+            self.limiter = before
 
     def next_id(self) -> int:
         """A fresh numeric id, unique across every kind of object."""
@@ -643,22 +675,12 @@ class FakeGitHub:
 
     def rate_limit_json(self, installation: Installation | None) -> dict[str, Any]:
         """Render ``GET /rate_limit`` from the fake's counters."""
-        resources = {name: self.rate_status(installation, name) for name in RATE_LIMITS}
+        resources = {name: self.rate_status(installation, name) for name in RATE_RESOURCES}
         return {"resources": resources, "rate": resources["core"]}
 
     def rate_status(self, installation: Installation | None, resource: str) -> dict[str, Any]:
         """``limit/remaining/reset/used`` of one rate-limit bucket."""
-        limit = RATE_LIMITS[resource]
-        used = self.rate_used.get((_bucket(installation), resource), 0)
-        window = 60 if resource == "search" else 3600
-        reset = (int(self.now().timestamp()) // window + 1) * window
-        return {
-            "limit": limit,
-            "remaining": max(0, limit - used),
-            "reset": reset,
-            "used": used,
-            "resource": resource,
-        }
+        return self.limiter.status(_bucket(installation), resource)
 
     # -------------------------------------------------------- fault injection
 

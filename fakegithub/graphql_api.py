@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, build_schema, graphql
 
 from fakegithub import search
+from fakegithub.graphql_items import item_by_number, item_connection
 from fakegithub.paging import encode_cursor, slice_connection
 from fakegithub.state import (
     DEFAULT_DISCUSSION_CATEGORIES,
@@ -80,8 +81,18 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
-async def execute_graphql(fake: FakeGitHub, installation: Installation, body: Any) -> Any:
-    """Execute a GraphQL request body; returns the JSON GitHub would answer."""
+async def execute_graphql(
+    fake: FakeGitHub,
+    installation: Installation,
+    body: Any,
+    *,
+    rate: dict[str, Any] | None = None,
+) -> Any:
+    """Execute a GraphQL request body; returns the JSON GitHub would answer.
+
+    ``rate`` is what ``rateLimit`` answers (the query's cost and the installation's
+    GraphQL window after it).
+    """
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         return {
             "errors": [{"message": "A query attribute must be specified and must be a string."}]
@@ -89,7 +100,7 @@ async def execute_graphql(fake: FakeGitHub, installation: Installation, body: An
     result = await graphql(
         load_schema(),
         body["query"],
-        root_value=Resolvers(fake, installation).root(),
+        root_value=Resolvers(fake, installation, rate).root(),
         variable_values=body.get("variables") or None,
         operation_name=body.get("operationName"),
         field_resolver=_resolve_field,
@@ -106,15 +117,19 @@ async def execute_graphql(fake: FakeGitHub, installation: Installation, body: An
 class Resolvers:
     """Builds GraphQL objects over one fake for one installation."""
 
-    def __init__(self, fake: FakeGitHub, installation: Installation) -> None:
+    def __init__(
+        self, fake: FakeGitHub, installation: Installation, rate: dict[str, Any] | None = None
+    ) -> None:
         self.fake = fake
         self.installation = installation
+        self.rate = rate
 
     def root(self) -> GraphObject:
         """The root value: Query and Mutation fields together (names do not clash)."""
         return {
             "node": lambda id: self.node(id),
             "nodes": lambda ids: [self.find_node(i) for i in ids],
+            "rateLimit": lambda dryRun=False: self.rate,
             "repository": lambda owner, name, **_: self.repository(owner, name),
             "search": self.search,
             "user": lambda login: self.user(login) if self.fake.find_user(login) else None,
@@ -232,6 +247,10 @@ class Resolvers:
                 lambda name: self.category(repo, name),
                 page,
             ),
+            "issue": lambda number: item_by_number(self, repo, number, pull=False),
+            "issues": lambda **args: item_connection(self, repo, pulls=False, args=args),
+            "pullRequest": lambda number: item_by_number(self, repo, number, pull=True),
+            "pullRequests": lambda **args: item_connection(self, repo, pulls=True, args=args),
             "label": lambda name: self.label(repo, found) if (found := repo.label(name)) else None,
             "labels": lambda query=None, orderBy=None, **page: self.labels_connection(
                 repo, list(repo.labels.values()), query, orderBy, page
@@ -482,19 +501,7 @@ def connection(
 ) -> GraphObject:
     """A Relay connection over ``items``, enforcing GitHub's ``first``/``last`` rules."""
     first, last = page.get("first"), page.get("last")
-    if required and first is None and last is None:
-        raise GitHubGraphQLError(
-            f"You must provide a `first` or `last` value to properly paginate the "
-            f"`{name}` connection.",
-            "MISSING_PAGINATION_BOUNDARIES",
-        )
-    for arg, value in (("first", first), ("last", last)):
-        if value is not None and not 0 <= value <= MAX_PAGE:
-            raise GitHubGraphQLError(
-                f"Requesting {value} records on the `{name}` connection exceeds the "
-                f"`{arg}` limit of {MAX_PAGE} records.",
-                "EXCESSIVE_PAGINATION",
-            )
+    check_page(name, page, required=required)
     try:
         window, has_next, has_previous = slice_connection(
             items, first=first, after=page.get("after"), last=last, before=page.get("before")
@@ -513,3 +520,21 @@ def connection(
             "endCursor": edges[-1]["cursor"] if edges else None,
         },
     }
+
+
+def check_page(name: str, page: dict[str, Any], *, required: bool = True) -> None:
+    """GitHub's rules for ``first``/``last``: one of them, and at most 100."""
+    first, last = page.get("first"), page.get("last")
+    if required and first is None and last is None:
+        raise GitHubGraphQLError(
+            f"You must provide a `first` or `last` value to properly paginate the "
+            f"`{name}` connection.",
+            "MISSING_PAGINATION_BOUNDARIES",
+        )
+    for arg, value in (("first", first), ("last", last)):
+        if value is not None and not 0 <= value <= MAX_PAGE:
+            raise GitHubGraphQLError(
+                f"Requesting {value} records on the `{name}` connection exceeds the "
+                f"`{arg}` limit of {MAX_PAGE} records.",
+                "EXCESSIVE_PAGINATION",
+            )

@@ -6,25 +6,38 @@ headers, ``ETag``/``304``, ``Link``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from graphql import GraphQLError, parse
 
 from fakegithub import auth, oauth
 from fakegithub import serialize as ser
 from fakegithub.contract import Violation
 from fakegithub.graphql_api import execute_graphql
 from fakegithub.http import Fault, HTTPError, RecordedRequest, Reply
+from fakegithub.limits import (
+    MAX_NODES,
+    Charge,
+    graphql_charge,
+    is_mutation,
+    query_cost,
+    rest_charge,
+)
 from fakegithub.rest import HANDLERS, Context
-from fakegithub.state import Installation
+from fakegithub.state import Installation, iso
 
 if TYPE_CHECKING:
     from fakegithub.fake import FakeGitHub
 
 FAKE_KEY: web.AppKey[FakeGitHub] = web.AppKey("fake_github")
+#: Whether a request came while too many of its installation's were in flight.
+CROWDED_KEY: web.RequestKey[bool] = web.RequestKey("crowded", bool)
 
 #: Operations authenticated with the app's JWT instead of an installation token.
 JWT_OPERATIONS = frozenset(
@@ -53,9 +66,24 @@ def build_app(fake: FakeGitHub) -> web.Application:
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    """Serve one request (every path goes through here)."""
+    """Serve one request (every path goes through here), counted as in flight for its
+    installation until it is answered."""
     fake = request.app[FAKE_KEY]
+    who, _ = _caller(fake, request)
+    if who is None:
+        return await _serve(request, fake)
+    limiter = fake.limiter
+    request[CROWDED_KEY] = limiter.enter(who)
+    try:
+        return await _serve(request, fake)
+    finally:
+        limiter.leave(who)
+
+
+async def _serve(request: web.Request, fake: FakeGitHub) -> web.StreamResponse:
     raw = await request.read()
+    if fake.latency > 0:
+        await asyncio.sleep(fake.latency)
     query = dict(request.query.items())
     record = _record(request, query, raw)
     fake.requests.append(record)
@@ -109,7 +137,10 @@ async def _rest(
                 Violation(method, request.path, "not-implemented", message, operation_id)
             )
             raise HTTPError(404, "Not Found")
-        _count(fake, installation, request.path)
+        charge = rest_charge(method, request.path)
+        refused = _admit(fake, installation, charge, record, crowded=request.get(CROWDED_KEY))
+        if refused is not None:
+            return refused
         ctx = Context(
             fake, method, request.path, found.path_params, query, body, installation, app_id
         )
@@ -156,7 +187,9 @@ def _authenticate(
         if creds is None or creds.scheme != "bearer":
             raise HTTPError(401, "A JSON web token could not be decoded")
         try:
-            app = auth.verify_app_jwt(creds.secret, fake.apps, fake.now())
+            # A JWT's times are the App's wall clock, whatever speed the fake's runs at.
+            wall = datetime.fromtimestamp(fake.wall_epoch(fake.now()), UTC)
+            app = auth.verify_app_jwt(creds.secret, fake.apps, wall)
         except auth.AuthError as exc:
             raise HTTPError(401, str(exc)) from exc
         return None, app.app_id
@@ -181,9 +214,38 @@ def _resource(path: str) -> str:
     return "graphql" if path == "/graphql" else "core"
 
 
-def _count(fake: FakeGitHub, installation: Installation | None, path: str) -> None:
-    key = (f"installation:{installation.id}" if installation else "anonymous", _resource(path))
-    fake.rate_used[key] = fake.rate_used.get(key, 0) + 1
+def _bucket(installation: Installation | None) -> str:
+    return f"installation:{installation.id}" if installation else "anonymous"
+
+
+def _caller(fake: FakeGitHub, request: web.Request) -> tuple[str | None, Installation | None]:
+    """The rate-limit bucket and installation of a request's token (None: not one)."""
+    creds = auth.parse_authorization(request.headers.get("Authorization"))
+    token = fake.tokens.get(creds.secret) if creds else None
+    installation = fake.installations.get(token.installation_id) if token else None
+    return (_bucket(installation) if installation else None), installation
+
+
+def _admit(
+    fake: FakeGitHub,
+    installation: Installation | None,
+    charge: Charge,
+    record: RecordedRequest,
+    *,
+    crowded: bool | None = False,
+) -> Reply | None:
+    """Count the request against its installation's limits; GitHub's refusal if the
+    fake enforces them and one is reached (its body checked against ``basic-error``)."""
+    label = str(installation.id) if installation else "anonymous"
+    refusal = fake.limiter.admit(_bucket(installation), charge, label=label, crowded=bool(crowded))
+    if refusal is None:
+        return None
+    payload = refusal.payload()
+    if not refusal.graphql or refusal.kind == "secondary":
+        fake.violations.extend(
+            fake.contract.check_error(record.method, record.path, refusal.status, payload)
+        )
+    return Reply(payload, refusal.http_status, dict(refusal.headers))
 
 
 async def _graphql(
@@ -198,8 +260,45 @@ async def _graphql(
         installation = _installation_for(fake, creds)
     except HTTPError as exc:
         return Reply(ser.error(exc.message, exc.status), exc.status)
-    _count(fake, installation, "/graphql")
-    return Reply(await execute_graphql(fake, installation, body))
+    cost, nodes, mutation = _graphql_cost(body)
+    if nodes > MAX_NODES:
+        return Reply({"errors": [_too_many_nodes(nodes)]})
+    charge = graphql_charge(cost, mutation=mutation)
+    refused = _admit(fake, installation, charge, record, crowded=request.get(CROWDED_KEY))
+    if refused is not None:
+        return refused
+    status = fake.rate_status(installation, "graphql")
+    rate = {
+        "cost": cost,
+        "limit": status["limit"],
+        "remaining": status["remaining"],
+        "used": status["used"],
+        "resetAt": iso(datetime.fromtimestamp(status["reset"], UTC)),
+        "nodeCount": nodes,
+    }
+    return Reply(await execute_graphql(fake, installation, body, rate=rate))
+
+
+def _graphql_cost(body: Any) -> tuple[int, int, bool]:
+    """``(points, nodes, is a mutation)`` of a GraphQL request body (1, 0, False when it
+    does not parse: its errors are execution's to report)."""
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return 1, 0, False
+    try:
+        document = parse(body["query"])
+    except GraphQLError:
+        return 1, 0, False
+    variables = body.get("variables") if isinstance(body.get("variables"), dict) else None
+    points, nodes = query_cost(document, variables, body.get("operationName"))
+    return points, nodes, is_mutation(document)
+
+
+def _too_many_nodes(nodes: int) -> dict[str, Any]:
+    return {
+        "type": "MAX_NODE_LIMIT_EXCEEDED",
+        "message": f"This query requests up to {nodes:,} possible nodes which exceeds the "
+        f"maximum limit of {MAX_NODES:,}.",
+    }
 
 
 def _apply_fault(request: web.Request, fault: Fault) -> Reply | web.StreamResponse:
@@ -227,6 +326,9 @@ def _finish(
         etag = 'W/"' + hashlib.sha256(text.encode()).hexdigest() + '"'
         headers["ETag"] = etag
         if _etag_matches(request.headers.get("If-None-Match"), etag):
+            # GitHub does not count a conditional request answered 304.
+            fake.limiter.refund(_caller(fake, request)[0] or "anonymous", _resource(request.path))
+            headers.update(_rate_headers(fake, request))
             record.status = 304
             headers.update(reply.headers)
             return web.Response(status=304, headers=headers)
@@ -246,9 +348,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 
 def _rate_headers(fake: FakeGitHub, request: web.Request) -> dict[str, str]:
-    creds = auth.parse_authorization(request.headers.get("Authorization"))
-    token = fake.tokens.get(creds.secret) if creds else None
-    installation = fake.installations.get(token.installation_id) if token else None
+    _, installation = _caller(fake, request)
     status = fake.rate_status(installation, _resource(request.path))
     return {
         "x-ratelimit-limit": str(status["limit"]),

@@ -130,13 +130,29 @@ SUBSET_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/user/installations/{installation_id}/repositories"),
 )
 
+#: The schema of GitHub's error bodies (``message``, ``documentation_url``, ``status``).
+BASIC_ERROR_REF = {"$ref": "#/components/schemas/basic-error"}
+
 #: Budget for all response schemas together; above it they are dropped (see brief).
 RESPONSE_BUDGET_BYTES = 1_500_000
+
+#: What the history backfill reads of an issue or a pull request.
+_ITEM_FIELDS = (
+    "id",
+    "number",
+    "title",
+    "body",
+    "createdAt",
+    "updatedAt",
+    "closedAt",
+    "labels",
+    "timelineItems",
+)
 
 #: GraphQL subset: object/interface/union type -> fields kept. Enums, scalars and input
 #: objects reached from kept fields' arguments are copied whole.
 GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
-    "Query": ("node", "nodes", "repository", "search", "user", "viewer"),
+    "Query": ("node", "nodes", "rateLimit", "repository", "search", "user", "viewer"),
     "Mutation": (
         "addDiscussionComment",
         "addLabelsToLabelable",
@@ -159,8 +175,12 @@ GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
         "discussion",
         "discussionCategories",
         "discussions",
+        "issue",
+        "issues",
         "label",
         "labels",
+        "pullRequest",
+        "pullRequests",
     ),
     "Discussion": (
         "id",
@@ -197,6 +217,24 @@ GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
     "UpdateDiscussionPayload": ("clientMutationId", "discussion"),
     "Reaction": ("id", "content"),
     "RemoveLabelsFromLabelablePayload": ("clientMutationId", "labelable"),
+    # The history backfill: issues and pull requests a hundred at a time, with their
+    # labels, who labelled them (the timeline's label events), a pull request's files,
+    # and what the query cost.
+    "RateLimit": ("cost", "limit", "nodeCount", "remaining", "resetAt", "used"),
+    "Issue": _ITEM_FIELDS,
+    "PullRequest": (*_ITEM_FIELDS, "files"),
+    "IssueConnection": ("edges", "nodes", "pageInfo", "totalCount"),
+    "IssueEdge": ("cursor", "node"),
+    "PullRequestConnection": ("edges", "nodes", "pageInfo", "totalCount"),
+    "PullRequestEdge": ("cursor", "node"),
+    "IssueTimelineItemsConnection": ("nodes", "pageInfo", "totalCount"),
+    "PullRequestTimelineItemsConnection": ("nodes", "pageInfo", "totalCount"),
+    "IssueTimelineItems": ("LabeledEvent", "UnlabeledEvent"),
+    "PullRequestTimelineItems": ("LabeledEvent", "UnlabeledEvent"),
+    "LabeledEvent": ("id", "actor", "createdAt", "label"),
+    "UnlabeledEvent": ("id", "actor", "createdAt", "label"),
+    "PullRequestChangedFile": ("path", "additions", "deletions"),
+    "PullRequestChangedFileConnection": ("nodes", "pageInfo", "totalCount"),
 }
 
 #: OpenAPI 3.0 keywords with no validation meaning; dropped to keep extracts small.
@@ -426,8 +464,11 @@ def extract_openapi(modules: Path, out: Path) -> dict[str, int]:
         for entry in subset.values():
             if entry["response"]:
                 entry["response"]["schema"] = None
+    # Every error answer (rate limits included) is a ``basic-error``: the fake checks its
+    # own against it.
+    errors = {"basic-error": to_json_schema(deref.resolve(BASIC_ERROR_REF))}
     sizes["openapi-subset.json"] = write_json(
-        out / "openapi-subset.json", {"source": origin, "operations": subset}
+        out / "openapi-subset.json", {"source": origin, "operations": subset, "errors": errors}
     )
     return sizes
 
