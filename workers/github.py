@@ -19,6 +19,8 @@ from gidgethub import aiohttp as gh_aiohttp
 from gidgethub.abc import GitHubAPI
 
 from core.metrics import record_rate_limit
+from workers.budget import BudgetExhausted, paced
+from workers.ratelimits import classify, observe, refusal_wait
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +136,8 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
         refreshed = False
         attempt = 0
         while True:
-            self.calls += 1
             try:
-                status, resp_headers, data = await super()._request(method, url, headers, body)
+                status, resp_headers, data = await self._send(method, url, headers, body=body)
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 if attempt >= self._retries:
                     raise GitHubUnavailable(
@@ -146,16 +147,13 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
                 await self._retry_after(attempt, f"connection error ({reason})", f"{method} {url}")
                 attempt += 1
                 continue
-            remaining = rate_limit_remaining(resp_headers)
-            if remaining is not None:
-                record_rate_limit(self._installation, remaining)
             if status == 401 and self._refresh_token and not refreshed and self.oauth_token:
                 refreshed = True
                 refused = str(headers.get("authorization", "")).removeprefix("token ")
                 self.oauth_token = await self._refresh_token(refused)
                 headers["authorization"] = f"token {self.oauth_token}"
                 continue
-            wait = rate_limit_wait(status, resp_headers, data, now=time.time())
+            wait = self._rate_limited(url, status, resp_headers, body=data)
             if wait is not None:
                 if wait > self._max_wait or attempt >= self._retries:
                     raise RateLimited(wait)
@@ -170,6 +168,40 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
             if status >= 500:
                 raise GitHubUnavailable(f"{method} {url}: HTTP {status} after {attempt} retries")
             return status, resp_headers, data
+
+    async def _send(
+        self, method: str, url: str, headers: Mapping[str, str], *, body: bytes
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One request, through the installation's budget when the task has a lane
+        (:mod:`workers.budget`): a slot first, then what GitHub said of the limits."""
+        self.calls += 1
+        if self._installation == "app":
+            return await super()._request(method, url, headers, body)
+        request = classify(method, url, body)
+        try:
+            async with paced(self._installation, request, body, sleep=self.sleep) as lane:
+                answer = await super()._request(method, url, headers, body)
+        except BudgetExhausted as exc:
+            raise RateLimited(exc.wait_seconds) from exc
+        status, resp_headers, data = answer
+        remaining = rate_limit_remaining(resp_headers)
+        if remaining is not None:
+            record_rate_limit(self._installation, remaining)
+        if lane is not None:
+            seen = observe(request, status, resp_headers, body=data, now=time.time())
+            lane.budget.record(self._installation, seen, body)
+        return answer
+
+    @staticmethod
+    def _rate_limited(
+        url: str, status: int, headers: Mapping[str, str], *, body: bytes
+    ) -> float | None:
+        """Seconds to wait before retrying a refused request (REST's 403/429, GraphQL's
+        ``RATE_LIMITED`` or secondary limit), or None."""
+        wait = rate_limit_wait(status, headers, body, now=time.time())
+        if wait is None and url.split("?", 1)[0].endswith("/graphql"):
+            wait, _ = refusal_wait(status, headers, body, now=time.time())
+        return wait
 
     async def _retry_after(self, attempt: int, why: str, request: str) -> None:
         delay = backoff_delay(attempt)
