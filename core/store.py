@@ -27,6 +27,7 @@ from core.stores.duplicates import (
 )
 from core.stores.feedback import FeedbackStore, feedback
 from core.stores.gates import GateStore, label_gates, triage_profiles
+from core.stores.history import HistoryStore, history_items, history_walks
 from core.stores.installs import InstallStore, installations, people, repositories
 from core.stores.matching import MatchingStore, matching_choices
 from core.stores.model_versions import ModelVersionStore, model_versions
@@ -51,6 +52,8 @@ __all__ = [
     "duplicate_suggestions",
     "feedback",
     "first_responses",
+    "history_items",
+    "history_walks",
     "installations",
     "item_vectors",
     "label_gates",
@@ -81,6 +84,7 @@ class Store(
     RetentionStore,
     DuplicateStore,
     MatchingStore,
+    HistoryStore,
 ):
     """Typed access to the durable tables; every method is one short transaction.
 

@@ -188,6 +188,67 @@ def make_record(
     return record
 
 
+def graphql_item(node: Mapping[str, Any], *, kind: str) -> dict[str, Any]:
+    """A GraphQL ``Issue`` or ``PullRequest`` in the REST shape the record rules read."""
+    labels = [{"name": label["name"]} for label in (node.get("labels") or {}).get("nodes") or []]
+    item: dict[str, Any] = {
+        "number": int(node["number"]),
+        "title": node.get("title") or "",
+        "body": node.get("body") or "",
+        "created_at": node.get("createdAt") or "",
+        "closed_at": node.get("closedAt") or None,
+        "labels": labels,
+    }
+    if kind == "pull_request":
+        item["pull_request"] = {"node_id": node.get("id")}
+    return item
+
+
+def graphql_events(nodes: Iterable[Mapping[str, Any] | None]) -> list[dict[str, Any]]:
+    """The timeline's ``LabeledEvent``/``UnlabeledEvent`` nodes as REST issue events
+    (``event``, ``actor`` with its ``type``, ``created_at``, ``label``)."""
+    events = []
+    for node in nodes:
+        if not node or node.get("__typename") not in ("LabeledEvent", "UnlabeledEvent"):
+            continue
+        actor = node.get("actor")
+        events.append(
+            {
+                "event": "labeled" if node["__typename"] == "LabeledEvent" else "unlabeled",
+                "actor": (
+                    {"login": actor.get("login"), "type": actor.get("__typename")}
+                    if isinstance(actor, Mapping)
+                    else None
+                ),
+                "created_at": node.get("createdAt"),
+                "label": {"name": (node.get("label") or {}).get("name")},
+            }
+        )
+    return events
+
+
+def graphql_record(
+    repo: str,
+    node: Mapping[str, Any],
+    *,
+    kind: str,
+    events: Sequence[Mapping[str, Any]],
+    files: Sequence[str] | None = None,
+    extra_bots: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The record of a GraphQL item, by the same rules as the REST collector's: labels
+    people applied (the latest labelling by a bot drops a label), when each was applied,
+    a pull request's files."""
+    item = graphql_item(node, kind=kind)
+    labels = label_names(item)
+    times: dict[str, str] = {}
+    if labels:
+        labels = kept_labels(labels, events, extra_bots=extra_bots)
+        times = label_times(events, labels)
+    pull_files = list(files or []) if kind == "pull_request" else None
+    return make_record(repo, item, labels=labels, files=pull_files, labelled_at=times)
+
+
 def csv_row(record: Mapping[str, Any]) -> list[str] | None:
     """The one-label CSV row of a record, or None unless it has exactly one label."""
     labels = record["labels"]
@@ -360,10 +421,16 @@ def refresh_path(out: Path) -> Path:
 
 
 def dataset_path(settings: Settings, repo: str) -> Path:
-    """Where a repository's collected history is kept."""
+    """Where a repository's collected history was kept before it moved to the database
+    (``history_items``); a file left there is deleted with the repository's data."""
     return settings.data_dir / "datasets" / f"{repo_dirname(repo)}.jsonl"
 
 
 def read_issues(path: Path) -> list[LabelledItem]:
     """The issues (not pull requests) of a collected JSONL file, as last refreshed."""
-    return [item_from_json(r) for r in read_records(path) if r.get("kind", "issue") == "issue"]
+    return issues_of(read_records(path))
+
+
+def issues_of(records: Iterable[Mapping[str, Any]]) -> list[LabelledItem]:
+    """The issues (not pull requests) of collected records, as labelled items."""
+    return [item_from_json(dict(r)) for r in records if r.get("kind", "issue") == "issue"]
