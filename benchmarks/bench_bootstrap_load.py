@@ -14,9 +14,10 @@ builds its nearest-neighbour classifier in the worker. Then:
 A probe's latency runs from its delivery to its triage decision in the bot's store (the
 welcome and issue-people tasks the same delivery queues are not waited for). B's
 bootstrap runs from its install delivery to its profile in the store; its collection
-ends when its dataset file was last written. The table shows p50/p95/max latency of both
-streams, the delay the load added, B's bootstrap time and items per second, how many
-probes were sent while B's bootstrap still ran, and whether every probe was decided.
+(GraphQL, into the database) ends when it reads B's labels, right after collecting. The
+table shows p50/p95/max latency of both streams, the delay the load added, B's bootstrap
+time and items per second, its GitHub requests (REST and GraphQL), how many probes were
+sent while B's bootstrap still ran, and whether every probe was decided.
 
     .venv/bin/python benchmarks/bench_bootstrap_load.py [--items 1000] [--probes 20]
         [--interval 0.5] [--a-items 60] [--concurrency N] [--seed 0] [--timeout 240]
@@ -140,13 +141,23 @@ def new_fake() -> FakeGitHub:
 
 
 def requests_for(requests: TimedRequests, full: str, since: float) -> list[tuple[float, str]]:
-    """(time, "METHOD path") of the requests about repository ``full`` since ``since``."""
+    """(time, "METHOD path") of the requests about repository ``full`` since ``since``:
+    its REST paths and the GraphQL queries that name it."""
     prefix = f"/repos/{full}/"
+    owner, name = full.split("/", 1)
     return [
         (when, f"{r.method} {r.path}")
         for when, r in zip(list(requests.times), list(requests), strict=False)
-        if when >= since and r.path.startswith(prefix)
+        if when >= since and (r.path.startswith(prefix) or names(r, owner, name))
     ]
+
+
+def names(request: RecordedRequest, owner: str, name: str) -> bool:
+    """Whether a GraphQL request is about ``owner/name``."""
+    if request.path != "/graphql" or not isinstance(request.json, dict):
+        return False
+    variables = request.json.get("variables") or {}
+    return (variables.get("owner"), variables.get("name")) == (owner, name)
 
 
 # -------------------------------------------------------------------------- the bot

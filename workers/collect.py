@@ -19,15 +19,16 @@ has neither.
 
 Decisions (which labels to keep, what a record looks like, what the resume state
 says) are pure functions in :mod:`workers.records`; the HTTP and file work sits here, in
-:func:`collect` and the small helpers around it. ``steward dataset collect``, the
-bootstrap and retraining all collect through it (:func:`refresh_dataset`).
+:func:`collect` and the small helpers around it. ``steward dataset collect`` collects
+through it, for people who train offline. The bot's own history (the bootstrap,
+triage's nearest neighbours, retraining) is read through GraphQL into the database
+instead, a hundred items per query with who labelled them (:mod:`workers.history`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -57,8 +58,6 @@ from workers.records import (
     label_times,
     load_state,
     make_record,
-    read_records,
-    refresh_path,
     resume_from,
     save_state,
     state_path,
@@ -375,81 +374,3 @@ def _via_bar(bar: Any, echo: Echo) -> Echo:
     if echo is not _stderr or bar.disable:
         return echo
     return lambda message: bar.write(message, file=sys.stderr)
-
-
-# ------------------------------------------------------------------ refreshing
-
-
-async def refresh_updated(
-    gh: GitHubAPI, query: CollectQuery, out: Path, *, echo: Echo | None = None
-) -> int:
-    """Append a fresh record of every collected item updated since the last refresh.
-
-    Labels people change after an item was collected (a correction, a label added
-    later) reach the file this way; readers keep the last record of each item
-    (:func:`latest_records`). The first call only notes the time. Returns how many
-    records were appended.
-    """
-    marker = refresh_path(out)
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    state = load_state(state_path(out))
-    if state is None or state.query.format != "jsonl":
-        return 0  # nothing collected yet; a CSV keeps one row per item and is not refreshed
-    if not marker.is_file():
-        marker.write_text(json.dumps({"since": now}) + "\n")
-        return 0
-    since = str(json.loads(marker.read_text())["since"])
-    known = {int(r["number"]) for r in read_records(out)}
-    output = Output(out, state)
-    run = Collector(gh=gh, out=out, state=state, output=output, echo=echo or _stderr)
-    try:
-        updated = await _updated_items(run, replace(query, since=since))
-        for item in updated:
-            if int(item["number"]) in known:
-                await _append(run, item)
-    finally:
-        output.close()
-    marker.write_text(json.dumps({"since": now}) + "\n")
-    return run.new
-
-
-async def _updated_items(run: Collector, query: CollectQuery) -> list[dict[str, Any]]:
-    """Every item updated since ``query.since``, all pages."""
-    params = issue_list_params(query, sort="updated")
-    params["since"] = query.since
-    url = "/repos/{owner}/{repo}/issues{?state,sort,direction,since,per_page}"
-
-    async def every() -> list[dict[str, Any]]:
-        return [item async for item in run.gh.getiter(url, params)]
-
-    return await patiently(every, sleep=run.sleep, echo=run.echo)
-
-
-async def _append(run: Collector, item: Mapping[str, Any]) -> None:
-    """Write one item's current record and commit its offset (the cursor stays)."""
-    record = await run.record_for(item)
-    text = encode_record(record, run.state.query.format) if record else None
-    if text is None:
-        return
-    offset = run.output.write(text)
-    run.new += 1
-    run.state = replace(run.state, offset=offset, written=run.state.written + 1)
-    save_state(state_path(run.out), run.state)
-
-
-async def refresh_dataset(
-    gh: GitHubAPI, repo: str, *, out: Path, say: Callable[[str], None]
-) -> CollectResult:
-    """Bring the repository's collected history up to date: items created since the last
-    run, then items people changed since (a corrected label reaches training this way).
-    """
-    query = CollectQuery(repo=repo, state="all")
-    try:
-        result = await collect(gh, query, out, progress=False, echo=say)
-    except ResumeMismatch as exc:
-        say(f"{exc}; collecting again from the start")
-        result = await collect(gh, query, out, progress=False, echo=say, restart=True)
-    refreshed = await refresh_updated(gh, query, out, echo=say)
-    if refreshed:
-        say(f"{repo}: {refreshed} item(s) changed since the last run (labels re-read)")
-    return result

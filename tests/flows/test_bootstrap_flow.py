@@ -11,9 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+import redis
+
 from core.tasks import BootstrapArgs, FeedbackArgs, TriageArgs
+from fakegithub.limits import Limits
 from tests.flows.conftest import Flows
 from tests.support import BUG, INSTALLATION_ID, ORG, THINGS, WISH
+from workers.budget import Budget
 from workers.feedback.flow import run_feedback
 from workers.triage.bootstrap import run_bootstrap
 from workers.triage.flow import run_triage
@@ -308,3 +313,36 @@ async def test_the_orgs_last_bootstrap_queues_one_retrain_for_the_org(flows: Flo
 
     [message] = flows.queued("steward.retrain")
     assert (message["owner"], message["repo"], message["together"]) == (ORG, second, [first])
+
+
+@pytest.mark.slow
+async def test_thousands_of_labelled_issues_within_the_request_target(
+    flows: Flows, redis_url: str
+) -> None:
+    """2,500 labelled issues bootstrapped with GitHub's limits enforced: every request
+    of the bootstrap (tokens, configuration, labels, the history) within 30 per 1,000
+    items, and GitHub never refused one."""
+    repo = flows.new_repo("dayone-big", labels=LABELS)
+    for i in range(1250):
+        thing = THINGS[i % len(THINGS)]
+        for k, (title, label) in enumerate(((BUG, "bug"), (WISH, "enhancement"))):
+            flows.fake.add_issue(
+                ORG,
+                repo,
+                title=title.format(thing),
+                labels=[label],
+                state="closed",
+                created_at=START + timedelta(minutes=2 * i + k),
+            )
+    try:
+        with flows.fake.limits_enforced(Limits()) as limiter:
+            result = await flows.run(run_bootstrap, args(repo))
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        client.delete(*client.scan_iter(f"{Budget.key(INSTALLATION_ID)}*"), "steward:none")
+
+    made = flows.requests()
+    assert len(made) * 1000 / 2500 <= 30, [f"{r.method} {r.path}" for r in made]
+    assert limiter.refusals == []
+    assert result["examples"] == 2000 and result["live"] == ["bug", "enhancement"]
+    assert flows.store.history_count(f"{ORG}/{repo}") == 2500

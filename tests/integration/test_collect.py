@@ -5,7 +5,6 @@ The pure record rules are in tests/unit/test_records.py.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,9 +20,9 @@ from fakegithub.state import iso
 from models.triage.data import load_dataset
 from tests.support import APP_ID, INSTALLATION_ID, ORG, key_pair, unique
 from tests.unit.test_records import TRICKY_BODY
-from workers.collect import collect, refresh_updated
+from workers.collect import collect
 from workers.github import GitHubClient, GitHubUnavailable
-from workers.records import CollectQuery, ResumeMismatch, parse_since, read_records, state_path
+from workers.records import CollectQuery, ResumeMismatch, parse_since, state_path
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -227,32 +226,6 @@ async def test_a_rerun_adds_only_new_items_and_respects_the_limit(
     assert [r["number"] for r in read_jsonl(out)] == list(range(1, 14))
     with pytest.raises(ResumeMismatch):  # the same file for another query is refused
         await collect(gh, CollectQuery(f"{ORG}/{name}", state="open"), out, progress=False)
-
-
-async def test_refresh_re_reads_items_people_changed(
-    fake: FakeGitHub, gh: GitHubClient, tmp_path: Path
-) -> None:
-    """A label corrected after collection reaches the file; readers see the latest."""
-    name, _ = populate(fake, count=12)
-    query = CollectQuery(f"{ORG}/{name}")
-    out = tmp_path / "data.jsonl"
-    await collect(gh, query, out, progress=False)
-    await asyncio.sleep(1.1)  # GitHub's `since` has one-second resolution
-    assert await refresh_updated(gh, query, out) == 0  # the first call notes the time
-    item = fake.issue(ORG, name, 3)
-    fake.set_labels(fake.repo(ORG, name), item, ["question"], actor="maintainer")
-    await asyncio.sleep(1.1)  # (an item changed in the second of a refresh is read again)
-
-    assert await refresh_updated(gh, query, out) == 1
-    assert await refresh_updated(gh, query, out) == 0  # nothing changed since
-
-    lines = read_jsonl(out)
-    assert len(lines) == 13 and lines[-1]["number"] == 3
-    current = {r["number"]: r["labels"] for r in read_records(out)}
-    assert len(current) == 12 and current[3] == ["question"]
-    fake.add_issue(ORG, name, title="Later", created_at=BASE + timedelta(days=30))
-    again = await collect(gh, query, out, progress=False)  # the resume state still holds
-    assert (again.new, len(read_records(out))) == (1, 13)
 
 
 async def test_since_keeps_items_created_from_then(

@@ -110,7 +110,7 @@ def test_a_retrain_prunes_old_versions_and_the_encoders_only_they_used(tmp_path:
 
     results = retrain_group(
         store,
-        [Member(paths, tmp_path / "missing.jsonl") for paths in (a, b)],
+        [Member(paths) for paths in (a, b)],
         config=None,  # nothing has enough history: no training
         policy=RetrainPolicy(keep_versions=3),
         say=lines.append,

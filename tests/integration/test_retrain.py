@@ -38,7 +38,6 @@ from workers.modelstore import (
     reconcile_live,
     version_of,
 )
-from workers.records import read_issues
 from workers.retrain.flow import queue_retrains, retrain_jobs, run_retrain
 
 pytestmark = pytest.mark.timeout(180)
@@ -284,13 +283,15 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
 
     assert has_model(settings.data_dir / "models", full)
     assert TriageModel.load(paths.live).labels == ["bug", "feature", "question"]
-    assert len(read_issues(settings.data_dir / "datasets" / f"{ORG}__{name}.jsonl")) == 60
+    assert len(store.history_records(full, kind="issue")) == 60
+    assert not (settings.data_dir / "datasets").exists()  # nothing on this host's disk
 
-    listed = len(fake.calls("GET", rf"/repos/{ORG}/{name}/issues$"))
+    before = len(fake.requests)
     second = await retrain(settings, store, name)  # nothing new: no training at all
     assert second["skipped"].startswith("no new labelled data") and second["collected"] == 0
-    # one page of new items, one listing of items changed since the last run
-    assert len(fake.calls("GET", rf"/repos/{ORG}/{name}/issues$")) == listed + 2
+    # one query of issues updated since the last run, one of pull requests; no REST
+    assert [r.path for r in fake.requests[before:] if f"/{name}/" in r.path] == []
+    assert len([r for r in fake.requests[before:] if r.path == "/graphql"]) == 2
 
     third = await retrain(settings, store, name, force=True)  # same data: not better
     assert third["version"] == 2 and third["promoted"] is False
@@ -381,9 +382,8 @@ def test_scheduled_retrain_all_runs_in_a_real_worker(
     bot.start_worker()
     try:
         app.send_task("steward.retrain_all")
-        dataset = data_dir / "datasets" / f"{ORG}__{name}.jsonl"
         wait_for(lambda: "not enough history" in bot.log("worker.log"), timeout=60)
-        assert len(read_issues(dataset)) == 3
+        assert len(store.history_records(f"{ORG}/{name}")) == 3
         assert store.model_versions_for(f"{ORG}/{name}") == []
     finally:
         bot.stop()

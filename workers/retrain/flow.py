@@ -2,8 +2,9 @@
 
 One run, under a per-repository Redis lock:
 
-1. refresh ``<data dir>/datasets/<owner>__<repo>.jsonl`` with the collector (resumable:
-   a re-run fetches only items created since; people's labels only);
+1. refresh the repository's collected history in the database through GraphQL
+   (:func:`workers.history.refresh_history`: resumable, only items updated since the
+   last run, people's labels only), as background work in the installation's budget;
 2. take the labelled *issues*, split them by time (oldest 80 % train, newest 20 %
    holdout) and check there is enough history (:mod:`workers.retrain.decide`);
 3. skip if a version was already trained on exactly this data (unless ``force``);
@@ -40,7 +41,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
@@ -49,7 +49,9 @@ from core.tasks import INDEX, IndexArgs, RetrainArgs
 from models.triage.data import LabelledItem
 from models.triage.gate import GatePolicy, LabelGate, for_discussions
 from models.triage.plan import Plan, RetrainPolicy, Split, plan_training
-from workers.collect import refresh_dataset
+from workers.budget import lane
+from workers.github import graphql_endpoint
+from workers.history import HistoryResult, refresh_history
 from workers.modelstore import (
     ModelPaths,
     adopt_live,
@@ -63,7 +65,7 @@ from workers.modelstore import (
     retain,
     retrain_lock,
 )
-from workers.records import dataset_path, read_issues
+from workers.records import issues_of
 from workers.retrain.decide import (
     Decision,
     Score,
@@ -183,10 +185,10 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Member:
-    """One repository of a retrain: where its model lives and its collected history."""
+    """One repository of a retrain: where its model lives (its collected history is
+    in the store, under ``paths.repo``)."""
 
     paths: ModelPaths
-    dataset: Path
 
 
 @dataclass(frozen=True)
@@ -308,7 +310,8 @@ def prepare(
     adopt_live(store, paths, say)
     reconcile_live(store, paths, say)
     feedback = store.feedback_for(paths.repo)
-    items, corrected = apply_corrections(read_issues(member.dataset), feedback)
+    history = issues_of(store.history_records(paths.repo, kind="issue"))
+    items, corrected = apply_corrections(history, feedback)
     readiness = plan_training(items, policy)
     if readiness.plan is None:
         say(f"{paths.repo}: not enough history yet: {readiness.reason}")
@@ -375,22 +378,6 @@ def train_group(
     return results
 
 
-def retrain_from_dataset(
-    store: Store,
-    paths: ModelPaths,
-    dataset: Path,
-    *,
-    config: TrainConfig,
-    policy: RetrainPolicy,
-    force: bool = False,
-    say: Log = log.info,
-) -> dict[str, Any]:
-    """One repository's :func:`retrain_group` (what ``steward models retrain`` runs)."""
-    members = [Member(paths, dataset)]
-    results = retrain_group(store, members, config=config, policy=policy, force=force, say=say)
-    return results[paths.repo]
-
-
 def record_version(store: Store, paths: ModelPaths, outcome: Outcome, *, fingerprint: str) -> int:
     """Save the candidate as the next version, record it, and make it live if promoted."""
     number = save_version(outcome, paths)
@@ -454,20 +441,8 @@ async def run_retrain(
     another worker holds is left out of this run.
     """
     say = say or log.info
-    names = [args.repo, *(n for n in args.together if n != args.repo)]
     async with contextlib.AsyncExitStack() as stack:
-        members, busy = [], []
-        gh = await ctx.client(args.installation())
-        for name in names:
-            full = f"{args.owner}/{name}"
-            if not await stack.enter_async_context(retrain_lock(ctx.redis, full)):
-                say(f"{full} is being retrained by another worker")
-                busy.append(full)
-                continue
-            out = dataset_path(ctx.settings, full)
-            collected = await refresh_dataset(gh, full, out=out, say=say)
-            say(f"{full}: {collected.new} new item(s), {collected.written} collected in all")
-            members.append((Member(ModelPaths(model_dir_of(ctx.settings), full), out), collected))
+        members, busy = await collect_members(ctx, args, stack, say=say)
         results = await asyncio.to_thread(
             retrain_group,
             ctx.store,
@@ -486,6 +461,29 @@ async def run_retrain(
     first = args.full_name
     together = {full: r for full, r in results.items() if full != first}
     return {"repo": first, **results[first], **({"together": together} if together else {})}
+
+
+async def collect_members(
+    ctx: TaskContext, args: RetrainArgs, stack: contextlib.AsyncExitStack[Any], *, say: Log
+) -> tuple[list[tuple[Member, HistoryResult]], list[str]]:
+    """Lock each repository of the run and bring its history up to date (background
+    work in the installation's budget); those another worker holds are returned apart."""
+    names = [args.repo, *(n for n in args.together if n != args.repo)]
+    members: list[tuple[Member, HistoryResult]] = []
+    busy: list[str] = []
+    endpoint = graphql_endpoint(ctx.settings.github_api_url)
+    with lane(ctx.runtime.redis, ctx.settings, background=True):
+        gh = await ctx.client(args.installation())
+        for name in names:
+            full = f"{args.owner}/{name}"
+            if not await stack.enter_async_context(retrain_lock(ctx.redis, full)):
+                say(f"{full} is being retrained by another worker")
+                busy.append(full)
+                continue
+            collected = await refresh_history(gh, ctx.store, full, endpoint=endpoint, say=say)
+            say(f"{full}: {collected.new} new item(s), {collected.written} collected in all")
+            members.append((Member(ModelPaths(model_dir_of(ctx.settings), full)), collected))
+    return members, busy
 
 
 def queue_reindex(ctx: TaskContext, args: RetrainArgs, results: dict[str, Any]) -> None:

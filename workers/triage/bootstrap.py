@@ -2,9 +2,11 @@
 
 When the App is installed on a repository (or one is added), this flow
 
-1. backfills the repository's labelled history with the collector's library
-   (``<data dir>/datasets/<owner>__<repo>.jsonl``: people's labels only, resumable,
-   rate-limit aware; the same file scheduled retraining reads);
+1. backfills the repository's labelled history through GraphQL into the database
+   (:func:`workers.history.refresh_history`: a hundred items per query with who
+   labelled them, people's labels only, resumable; the same rows triage's nearest
+   neighbours and scheduled retraining read, on any host), as background work in the
+   installation's request budget (:mod:`workers.budget`);
 2. learns its taxonomy: which labels people apply to new items (triage labels) and
    which are status or workflow labels the bot must never guess
    (:func:`models.triage.taxonomy.learn_taxonomy`, ``triage.status_labels``);
@@ -36,10 +38,11 @@ from models.triage.data import LabelInfo, LabelledItem, item_from_json
 from models.triage.gate import GatePolicy, LabelGate, for_discussions
 from models.triage.plan import RetrainPolicy, chronological, plan_training
 from models.triage.taxonomy import Taxonomy, learn_taxonomy
-from workers.collect import refresh_dataset
+from workers.budget import lane
 from workers.flow import Effect, RepoTask, open_repo
+from workers.github import graphql_endpoint
+from workers.history import refresh_history
 from workers.modelstore import retrain_lock
-from workers.records import dataset_path, read_records
 from workers.runtime import TaskContext
 from workers.triage.decide import item_text
 
@@ -256,15 +259,24 @@ def store_gates(ctx: TaskContext, repo: str, gates: dict[str, dict[str, LabelGat
 async def run_bootstrap(
     ctx: TaskContext, args: BootstrapArgs, *, say: Say | None = None, fine_tune: bool = True
 ) -> dict[str, Any]:
-    """Backfill, learn the taxonomy, gate the nearest-neighbour classifier, store it all."""
-    say = say or log.info
+    """Backfill, learn the taxonomy, gate the nearest-neighbour classifier, store it all
+    (every GitHub request of it background work in the installation's budget)."""
+    with lane(ctx.runtime.redis, ctx.settings, background=True):
+        return await _bootstrap(ctx, args, say=say or log.info, fine_tune=fine_tune)
+
+
+async def _bootstrap(
+    ctx: TaskContext, args: BootstrapArgs, *, say: Say, fine_tune: bool
+) -> dict[str, Any]:
     async with retrain_lock(ctx.redis, args.full_name) as held:
         if not held:
             return {"skipped": "another worker is collecting or training this repository"}
         task = await open_repo(ctx, args)
-        out = dataset_path(ctx.settings, args.full_name)
-        collected = await refresh_dataset(task.gh, args.full_name, out=out, say=say)
-        records = read_records(out)
+        endpoint = graphql_endpoint(ctx.settings.github_api_url)
+        collected = await refresh_history(
+            task.gh, ctx.store, args.full_name, endpoint=endpoint, say=say
+        )
+        records = ctx.store.history_records(args.full_name)
         labels = await repo_labels(task)
         learnt = await asyncio.to_thread(learn, task, records, labels)
         store_gates(ctx, args.full_name, learnt.gates)

@@ -13,7 +13,6 @@ from core.tasks import BOOTSTRAP, BootstrapArgs, TriageArgs
 from workers.flow import Effect, RepoTask, open_repo
 from workers.gates import label_effect_key, scope_of
 from workers.modelstore import has_model
-from workers.records import dataset_path, read_records
 from workers.runtime import TaskContext
 from workers.triage.bootstrap import NEAREST_NEIGHBOUR as NEAREST
 from workers.triage.bootstrap import history_items
@@ -172,10 +171,10 @@ async def predict_from_history(
     labels = [(name, descriptions[name]) for name in gated if name in descriptions]
     if profile is None or not labels:
         return None
-    path = dataset_path(task.settings, task.full_name)
 
     def load() -> list[Any]:
-        return history_items(read_records(path), [name for name, _ in labels], kind=scope)
+        records = task.store.history_records(task.full_name, kind=scope)
+        return history_items(records, [name for name, _ in labels], kind=scope)
 
     return await asyncio.to_thread(
         predict_nearest,
