@@ -14,7 +14,8 @@ what it claims and stops the run with a message when it does not hold:
 3. An installation: the bootstrap reads the repository's clean history (72 ``bug``, 24
    ``enhancement``) and puts ``bug`` live on day one (the gate's 95 % bound reaches 0.95).
 4. New issues through both web containers: each decided once, ``bug`` applied to the
-   crash reports, each newcomer welcomed once.
+   crash reports, each newcomer welcomed once. Then ``celery -A workers.celery_app inspect
+   ping`` in a web container: every worker container answers (again after step 6).
 5. ``docker kill`` of a worker while it holds tasks: they finish on the other worker;
    0 lost, 0 doubled.
 6. Workers stopped, issues queued, ``docker compose down`` and ``up``: the queued work is
@@ -92,6 +93,9 @@ MARKER = re.compile(r"<!-- steward:[^>]*-->")
 TASK_LINE = re.compile(
     r"Task (steward\.[\w.]+)\[([0-9a-f-]{36})\] (received|succeeded|retry|raised)"
 )
+#: The operator's command (docs/operations.md, "Celery's tools"), and one answer in its output.
+INSPECT_PING = ("celery", "-A", "workers.celery_app", "inspect", "ping")
+PONG = re.compile(r"^->\s+(\S+): OK\s*\n\s+pong\s*$", flags=re.M)
 
 
 class ScenarioFailed(AssertionError):
@@ -434,6 +438,11 @@ def tally(found: dict[int, Outcome], crash: set[int]) -> dict[str, int]:
     }
 
 
+def ping_answers(output: str) -> set[str]:
+    """The workers that answered in ``celery inspect ping``'s output."""
+    return set(PONG.findall(output))
+
+
 def task_events(log: str) -> dict[str, list[tuple[str, str]]]:
     """task id → [(task name, what happened)] from a worker's log, in order."""
     events: dict[str, list[tuple[str, str]]] = {}
@@ -597,6 +606,29 @@ class Scenario:
             f"crash reports labelled bug, {counts['welcomed']} welcomed once"
         )
         return numbers
+
+    # ---- 4b. Celery's tools
+    def inspect_ping(self, when: str) -> None:
+        """``celery -A workers.celery_app inspect ping`` in a web container: every worker
+        container answers (its node name is ``steward@<container hostname>``)."""
+        workers = {
+            f"steward@{self.stack.inspect(cid, '{{.Config.Hostname}}')}"
+            for cid in self.stack.ids("worker")
+        }
+        web = self.stack.ids("web")[0]
+        started = time.monotonic()
+
+        def all_answer() -> set[str] | None:
+            out = self.stack.exec(web, *INSPECT_PING, check_rc=False)
+            found = ping_answers(out)
+            return found if found >= workers else None
+
+        found = wait_for(all_answer, timeout=60, what=f"{len(workers)} workers to answer ping")
+        check(found == workers, f"inspect ping answered by {sorted(found)}, not {sorted(workers)}")
+        self.results[f"celery inspect ping ({when})"] = (
+            f"{len(found)}/{len(workers)} worker containers answered "
+            f"in {time.monotonic() - started:.1f} s"
+        )
 
     def expect(self, counts: dict[str, int], what: str) -> None:
         for key in ("lost", "doubled", "wrong label", "label not as decided"):
@@ -829,10 +861,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     action()
                 say("new issues ...")
                 first = scenario.new_issues(issues)
+                scenario.inspect_ping("worker ×2")
                 say("docker kill of a worker ...")
                 scenario.kill_worker(issues)
                 say("down and up ...")
                 scenario.down_up(issues, first)
+                scenario.inspect_ping("after down and up")
                 scenario.final(issues)
                 say("Redis outage ...")
                 scenario.redis_outage()

@@ -8,14 +8,16 @@ the workers are the end-to-end tests' own (:class:`tests.bot.Bot`).
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
-import re
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -29,6 +31,7 @@ from core.tasks import DEFAULT_QUEUE, ROUTE
 from tests.bot import Bot, bot_env
 from tests.support import wait_for
 
+ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).parent / "celery")
 APP = "workers.celery_app"
 NAMES = {f"w{i}@{socket.gethostname()}" for i in range(2)}
@@ -46,7 +49,7 @@ def celery(
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
     )
 
 
@@ -76,11 +79,24 @@ def workers(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         bot.stop()
 
 
+def scenario() -> ModuleType:
+    """deploy/scenario.py (make test-deploy's), whose ping step reads this output."""
+    path = ROOT / "deploy" / "scenario.py"
+    loader = importlib.machinery.SourceFileLoader("deploy_scenario", str(path))
+    spec = importlib.util.spec_from_loader("deploy_scenario", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("deploy_scenario", module)  # its dataclasses look themselves up
+    loader.exec_module(module)
+    return module
+
+
 def test_inspect_ping_answers_from_every_worker(workers: Bot) -> None:
-    done = celery(workers.env, "inspect", "ping")
+    deploy = scenario()
+    assert deploy.INSPECT_PING == ("celery", "-A", APP, "inspect", "ping")  # the docs' form
+    done = celery(workers.env, *deploy.INSPECT_PING[3:])
     assert done.returncode == 0, done.stderr
-    replied = set(re.findall(r"^->\s+(\S+): OK\s*\n\s+pong$", done.stdout, flags=re.M))
-    assert replied == NAMES, done.stdout
+    assert deploy.ping_answers(done.stdout) == NAMES, done.stdout
     assert "2 nodes online." in done.stdout
 
 
