@@ -1,6 +1,7 @@
 # The two commands of the README: `make serve` runs the bot, `make test` builds the docs and
 # runs the tests.
-# Both install everything into .venv first (again only when pyproject.toml changes).
+# Both install everything into .venv first (again only when pyproject.toml or the lock
+# changes).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,11 +9,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: serve test test-fast test-deploy lint demo bench clean browser docs
 
-$(STAMP): pyproject.toml
+# The packages come from deploy/requirements-dev.lock, pinned and hash-checked (the image's
+# lock plus the test tools), then torch and Steward: deploy/install-dev.sh says how.
+$(STAMP): pyproject.toml deploy/requirements-dev.lock deploy/install-dev.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch is pinned to the CPU build this machine serves; a GPU host installs its CUDA build.
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	deploy/install-dev.sh $(BIN)/python
 	touch $(STAMP)
 
 # The browser tests drive Debian's Chromium; as root (CI) it is installed when missing,
