@@ -333,15 +333,14 @@ def issue_view_vectors(
 ) -> dict[str, np.ndarray]:
     """``encoder_text(issue_view(change)) → vector`` of the stored changes (the text a
     change has as an issue about it), embedded by ``encoder`` where not seen before."""
-    from models.matching.vectors import embed_in_batches
-    from workers.semantic import unit_rows
+    from workers.semantic import embed_shared, unit_rows
 
     texts = list(dict.fromkeys(encoder_text(issue_view(change_of(c))) for c in changes))
     with _views_lock:
         known = dict(_views.get((full, encoder.tag), {}))
     todo = [text for text in texts if text not in known]
     if todo:
-        known.update(zip(todo, unit_rows(embed_in_batches(encoder.encoder, todo)), strict=True))
+        known.update(zip(todo, unit_rows(embed_shared(encoder, todo)), strict=True))
         with _views_lock:
             _views[(full, encoder.tag)] = known
     return {text: known[text] for text in texts}

@@ -6,8 +6,11 @@ triage encoder when it has a trained model, else the base encoder; its *tag* is 
 with each vector, so a new encoder (a promotion) makes every item embed again on its
 next use, and :func:`reindex` re-embeds the history and drops the old encoder's rows.
 An item whose text changed (an edit) is embedded again: each row keeps the hash of the
-text it was made from. Encoding runs in one batch per call, on the inference queue's
-worker (GPU and bf16 when present, see :mod:`models.encoder`).
+text it was made from. Encoding runs on the inference queue's worker (GPU and bf16
+when present, see :mod:`models.encoder`); on a GPU the few texts a task embeds (a new
+issue, a newcomer's) join those of the tasks running beside it in the worker's threads,
+one forward pass for all of them (:func:`embed_shared`), while a reindex's many texts
+go to the encoder in batches of their own.
 
 Matching (work for a returning contributor) and welcomes (good first issues close to a
 newcomer's) both read the index through this module; neither imports the other.
@@ -18,14 +21,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from core.metrics import record_batch
 from core.settings import Settings
 from core.store import Store
+from models.batching import MicroBatcher
 from models.matching import embedding_text
 
 log = logging.getLogger(__name__)
@@ -73,8 +78,6 @@ def ensure_vectors(
     store: Store, repo: str, encoder: RepoEncoder, *, texts: Mapping[str, str]
 ) -> dict[str, np.ndarray]:
     """Unit vectors of ``texts`` (``key → text``), embedding only what is new or changed."""
-    from models.matching.vectors import embed_in_batches
-
     stored = store.vectors_for(repo, encoder.tag, texts)
     out: dict[str, np.ndarray] = {}
     todo: list[str] = []
@@ -85,8 +88,7 @@ def ensure_vectors(
         else:
             todo.append(key)
     if todo:
-        matrix = embed_in_batches(encoder.encoder, [texts[k] for k in todo])
-        matrix = unit_rows(matrix)
+        matrix = unit_rows(embed_shared(encoder, [texts[k] for k in todo]))
         store.upsert_vectors(
             repo,
             encoder.tag,
@@ -98,6 +100,64 @@ def ensure_vectors(
         out.update(zip(todo, matrix, strict=True))
         log.info("embedded %d items of %s with %s", len(todo), repo, encoder.tag)
     return out
+
+
+#: Texts one call embeds through the shared batcher at most; a call with more (a
+#: reindex, a backfill) embeds them in batches of its own.
+SHARED_TEXTS = 16
+#: How long the first of several concurrent calls waits for others to join its batch.
+SHARED_WAIT = 0.01
+
+_embedders: dict[str, tuple[Any, MicroBatcher[tuple[str, ...], np.ndarray]]] = {}
+_embedders_lock = threading.Lock()
+
+
+def embed_shared(
+    encoder: RepoEncoder, texts: list[str], *, shared: bool | None = None
+) -> np.ndarray:
+    """Embeddings of ``texts`` (input order).
+
+    ``shared`` (default: when the encoder runs on a GPU): a few texts wait up to
+    ``SHARED_WAIT`` for the calls of other tasks in this process and go through one
+    forward pass with theirs. On a CPU each call runs its own pass: tasks' passes run
+    side by side in the worker's threads there, and one shared pass measured no faster
+    (``benchmarks/bench_embed_batching.py``). Many texts are embedded in batches of
+    their own either way.
+    """
+    from models.matching.vectors import embed_in_batches
+
+    if shared is None:
+        shared = not str(getattr(encoder.encoder, "device", "cpu")).startswith("cpu")
+    if not shared or len(texts) > SHARED_TEXTS:
+        return embed_in_batches(encoder.encoder, texts)
+    return _embedder(encoder).submit(tuple(texts))
+
+
+def _embedder(encoder: RepoEncoder) -> MicroBatcher[tuple[str, ...], np.ndarray]:
+    """The batcher of ``encoder`` (a new one when its tag now names another encoder,
+    as after a promotion's reload)."""
+    with _embedders_lock:
+        found = _embedders.get(encoder.tag)
+        if found is None or found[0] is not encoder.encoder:
+            batcher = MicroBatcher(
+                _embed_requests(encoder.encoder),
+                max_batch=32,
+                max_wait=SHARED_WAIT,
+                on_batch=lambda size, seconds: record_batch("embed", size, seconds),
+            )
+            found = _embedders[encoder.tag] = (encoder.encoder, batcher)
+        return found[1]
+
+
+def _embed_requests(model: Any) -> Any:
+    """A batch function: several calls' texts embedded in one pass, split back per call."""
+    from models.matching.vectors import embed_in_batches
+
+    def run(requests: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        matrix = embed_in_batches(model, [text for request in requests for text in request])
+        return np.split(matrix, np.cumsum([len(r) for r in requests])[:-1])
+
+    return run
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
