@@ -112,6 +112,18 @@ class AuditStore(StoreBase):
         with self._tx() as conn:
             return [dict(r) for r in conn.execute(query.order_by(actions.c.id)).mappings()]
 
+    def last_action(self, repo: str, *, feature: str) -> dict[str, Any] | None:
+        """A repository's newest audit-log row of one feature (None: none)."""
+        query = (
+            select(actions)
+            .where(actions.c.repo == repo, actions.c.feature == feature)
+            .order_by(actions.c.id.desc())
+            .limit(1)
+        )
+        with self._tx() as conn:
+            row = conn.execute(query).mappings().first()
+            return dict(row) if row else None
+
     def triage_decisions(self) -> list[dict[str, Any]]:
         """Every repository's triage decisions (repo, number, mode, detail), for
         :func:`core.live_precision.precision_by_repository`.

@@ -320,9 +320,10 @@ async def test_an_org_is_retrained_on_one_shared_encoder(
     fake: FakeGitHub, settings: Settings
 ) -> None:
     """Two repositories of one org: one fine-tuning, one encoder on disk and in memory,
-    a head per repository, each promoted on its own holdout.
+    a head per repository, each promoted on its own holdout; nothing new trains nothing;
+    a little new data in one repository gets it a head alone on the same encoder.
     """
-    from models.triage.model import ENCODERS_DIR, load_cached
+    from models.triage.model import ENCODERS_DIR, TriageModel, load_cached
 
     names = [unique("org-a"), unique("org-b")]
     for name, source in zip(names, ("facebook/react", "microsoft/vscode"), strict=True):
@@ -346,6 +347,39 @@ async def test_an_org_is_retrained_on_one_shared_encoder(
     again = await retrain(settings, store, names[0], together=(names[1],))
     assert again["skipped"].startswith("no new labelled data")
     assert again["together"][other]["skipped"].startswith("no new labelled data")
+
+    # 24 new labelled issues in the first repository: 40 % of its data, 20 % of the
+    # org's (under 25 %): a new head for it alone, on the encoder the org has.
+    for i, row in enumerate(nlbse_issues("facebook/react", 28)[60:]):
+        fake.add_issue(
+            ORG,
+            names[0],
+            title=row["title"],
+            body=row["body"][:2000],
+            labels=[row["label"]],
+            state="closed",
+            created_at=BASE + timedelta(hours=7 * (60 + i)),
+        )
+    heads = await retrain(settings, store, names[0], together=(names[1],))
+    assert heads["version"] == 2 and heads["collected"] == 24
+    assert heads["together"][other]["skipped"].startswith("no new labelled data")
+    assert [e.name for e in (model_dir / ENCODERS_DIR).iterdir()] == [encoder.name]
+    version = ModelPaths(model_dir, f"{ORG}/{names[0]}").version(2)
+    assert TriageModel.load(version).meta.encoder_digest == encoder.name
+    modes = [r["metrics"]["retrain"]["mode"] for r in store.model_versions_for(heads["repo"])]
+    assert modes == ["encoder", "heads"]
+    last = store.last_action(f"{ORG}/{names[0]}", feature="retrain")
+    assert last is not None and last["detail"]["reason"].startswith("heads alone: 24 labelled")
+    skipped = store.last_action(other, feature="retrain")
+    assert skipped is not None and skipped["action"] == "skipped"
+    # `steward status` says what the last retraining did and why.
+    from workers.triage.status import render_retraining, retraining_report
+
+    said = render_retraining(retraining_report(last))
+    assert "heads alone: 24 labelled issue(s) new or relabelled since version 1" in said[0]
+    assert said[1].startswith("    version 2 ") and ": macro F1" in said[1]
+    (quiet,) = render_retraining(retraining_report(skipped))
+    assert "not retrained: no new labelled data since version 1" in quiet
 
 
 @pytest.mark.slow

@@ -209,6 +209,18 @@ def test_plan_run(
         pytest.param(
             [repo("o/a", 200, None)], "o/a", "fine-tuned: no trained version yet", id="first"
         ),
+        pytest.param(
+            [repo("o/a", 0, 300)],
+            "o/a",
+            "not retrained: no new labelled data since version 3",
+            id="nothing new",
+        ),
+        pytest.param(
+            [RepoChange("o/a", Change(300, 300, None), Change(300, 300, None), since=2)],
+            "o/a",
+            "fine-tuned: version 2 recorded no snapshot",
+            id="a version from before snapshots",
+        ),
     ],
 )
 def test_each_repository_gets_its_reason(states: list[RepoChange], name: str, says: str) -> None:

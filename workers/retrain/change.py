@@ -120,8 +120,12 @@ def enough(change: Change, policy: RetrainPolicy) -> bool:
 def describe(state: RepoChange, policy: RetrainPolicy) -> str:
     """A repository's change in words, against the thresholds."""
     change = state.change
-    if state.since is None or change.before is None:
+    if state.since is None:
         return f"no trained version yet ({change.total} labelled issues)"
+    if change.before is None:
+        return f"version {state.since} recorded no snapshot of its data, and the data changed"
+    if change.changed == 0:
+        return f"no new labelled data since version {state.since}"
     return (
         f"{change.changed} labelled issue(s) new or relabelled since version {state.since} "
         f"({change.share:.1%} of its {change.before}); a new version needs at least "

@@ -7,9 +7,14 @@ One run, under a per-repository Redis lock:
    last run, people's labels only), as background work in the installation's budget;
 2. take the labelled *issues*, split them by time (oldest 80 % train, newest 20 %
    holdout) and check there is enough history (:mod:`workers.retrain.decide`);
-3. skip if a version was already trained on exactly this data (unless ``force``);
-4. fine-tune a candidate on the training part, score it and the live model on the
-   same holdout, save it as a new version and record it in ``model_versions``;
+3. decide what to train from how much each repository's data changed since its newest
+   version, and the org's since its encoder was fine-tuned (:mod:`workers.retrain.change`,
+   unless ``force``): nothing, heads alone on the org's encoder for the repositories
+   that changed enough, or the encoder fine-tuned again with every repository carried;
+   each repository's reason goes to the audit log, where ``steward status`` reads it;
+4. train the candidates on the training part, score each and the live model on the
+   same holdout, save it as a new version (with a snapshot of its data) and record it
+   in ``model_versions``;
 5. promote it if the rule says so;
 6. retention: delete the repository's versions beyond the live one and the newest
    ``RetrainPolicy.keep_versions``, then encoders no kept version names
@@ -37,17 +42,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
 from core.store import Store
 from core.tasks import INDEX, IndexArgs, RetrainArgs
-from models.triage.data import LabelledItem
-from models.triage.gate import GatePolicy, LabelGate, for_discussions
+from models.triage.gate import GatePolicy, for_discussions
+from models.triage.model import ENCODERS_DIR
 from models.triage.plan import Plan, RetrainPolicy, Split, plan_training
 from workers.budget import lane
 from workers.github import graphql_endpoint
@@ -56,8 +60,6 @@ from workers.modelstore import (
     ModelPaths,
     adopt_live,
     clean_partial,
-    live_model,
-    live_version,
     model_dir_of,
     point_live,
     publish,
@@ -66,24 +68,44 @@ from workers.modelstore import (
     retrain_lock,
 )
 from workers.records import issues_of
+from workers.retrain.candidates import (
+    Candidate,
+    Member,
+    Outcome,
+    Prepared,
+    judge,
+    train_heads_on,
+    train_pooled,
+)
+from workers.retrain.change import (
+    ENCODER,
+    HEADS,
+    RepoChange,
+    RunPlan,
+    Snapshot,
+    change_since,
+    outcome_reason,
+    plan_run,
+    policy_of,
+    snapshot,
+)
 from workers.retrain.decide import (
-    Decision,
-    Score,
-    align_probs,
     already_trained,
     apply_corrections,
     data_fingerprint,
-    promotion,
     weighted,
+)
+from workers.retrain.snapshots import (
+    newest_version,
+    org_encoder,
+    read_snapshots,
+    record_decision,
+    write_snapshots,
 )
 from workers.runtime import TaskContext
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from models.triage.finetune import TrainConfig
-    from models.triage.model import TriageModel
-    from models.triage.train import CrossFitted
 
 log = logging.getLogger(__name__)
 
@@ -114,175 +136,12 @@ def default_train_config(settings: Settings) -> TrainConfig:
 # ----------------------------------------------------------------- the data
 
 
-# ------------------------------------------------------------- train, score
-
-
-def holdout_metrics(
-    model: TriageModel,
-    holdout: Sequence[LabelledItem],
-    labels: Sequence[str],
-    *,
-    policy: GatePolicy | None = None,
-    evidence: CrossFitted | None = None,
-) -> dict[str, Any]:
-    """A model's scores on the holdout, over the candidate's labels, and its label gates
-    (the holdout is the newest items, which the model never saw; ``evidence``, the
-    training items scored out of fold, is judged too, thresholds cross-fitted on it).
-    """
-    from models.triage.calibration import NEVER
-    from models.triage.evaluate import evaluate_repo
-    from models.triage.finetune import Task
-
-    probs = align_probs(model.labels, model.predict_proba(holdout), labels)
-    truth = Task("", list(labels), model.meta.multi_label).targets(holdout)
-    thresholds = {lab: model.meta.thresholds.get(lab, NEVER) for lab in labels}
-    metrics = evaluate_repo(labels, truth, probs, thresholds, multi_label=model.meta.multi_label)
-    gates = model_gates(
-        (probs, truth),
-        labels,
-        thresholds=thresholds,
-        policy=policy or GatePolicy(),
-        single_label=not model.meta.multi_label,
-        evidence=evidence,
-    )
-    return {**metrics, "gates": [g.to_json() for g in gates.values()]}
-
-
-def model_gates(
-    holdout: tuple[np.ndarray, np.ndarray],
-    labels: Sequence[str],
-    *,
-    thresholds: Mapping[str, float],
-    policy: GatePolicy,
-    single_label: bool,
-    evidence: CrossFitted | None,
-) -> dict[str, LabelGate]:
-    """A fine-tuned model's gates: thresholds cross-fitted on its out-of-fold evidence,
-    the holdout judged at them as well; without evidence (no calibration folds) the
-    holdout alone, at the model's own thresholds.
-    """
-    from models.triage.gate import gate_at_thresholds, gate_labels
-
-    if evidence is None or not len(evidence.probs):
-        return gate_at_thresholds(
-            *holdout, labels, thresholds=thresholds, policy=policy, single_label=single_label
-        )
-    oof = align_probs(evidence.labels, evidence.probs, labels)
-    oof_truth = align_probs(evidence.labels, evidence.truth, labels)
-    return gate_labels(
-        oof, oof_truth, labels, policy=policy, single_label=single_label, holdout=holdout
-    )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A trained, scored and decided candidate."""
-
-    model: TriageModel
-    metrics: dict[str, Any]
-    decision: Decision
-
-
-@dataclass(frozen=True)
-class Member:
-    """One repository of a retrain: where its model lives (its collected history is
-    in the store, under ``paths.repo``)."""
-
-    paths: ModelPaths
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A repository with enough history: what to train on and whether it is new data.
-
-    ``done`` is the version already trained on exactly this data (None: new data, or
-    a forced run). Such a repository is still *carried* in an org's pooled training,
-    so that its model can move to the org's new shared encoder.
-    """
-
-    paths: ModelPaths
-    plan: Plan
-    fingerprint: str
-    done: int | None = None
-
-    @property
-    def fresh(self) -> bool:
-        """Whether this repository's data asks for training by itself."""
-        return self.done is None
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A freshly trained model and its out-of-fold evidence (None: trained without
-    calibration folds).
-    """
-
-    model: TriageModel
-    evidence: CrossFitted | None = None
-
-
-def train_pooled(ready: Sequence[Prepared], config: TrainConfig, say: Log) -> dict[str, Candidate]:
-    """One fine-tuning over every repository's training part: a shared encoder and a
-    head per repository (what lets an org keep one encoder on disk and in memory).
-    """
-    from models.triage.train import train_with_evidence
-
-    train = [it for p in ready for it in p.plan.split.train]
-    say(f"fine-tuning on {len(train)} issues of {len(ready)} repositories")
-    models, evidence = train_with_evidence(train, config, log=say)
-    for p in ready:
-        models[p.paths.repo].meta.fingerprint = p.fingerprint
-    return {repo: Candidate(model, evidence.get(repo)) for repo, model in models.items()}
-
-
-def judge(
-    candidate: Candidate,
-    prepared: Prepared,
-    *,
-    config: TrainConfig,
-    policy: RetrainPolicy,
-    gate_policy: GatePolicy | None = None,
-) -> Outcome:
-    """Score the candidate and the live model on the same holdout, and decide."""
-    plan, paths = prepared.plan, prepared.paths
-    started = time.monotonic()
-    train, holdout = plan.split.train, plan.split.holdout
-    scores = holdout_metrics(
-        candidate.model,
-        holdout,
-        plan.labels,
-        policy=gate_policy,
-        evidence=candidate.evidence,
-    )
-    current = live_model(paths, config.precision)
-    current_scores = holdout_metrics(current, holdout, plan.labels) if current else None
-    decision = promotion(
-        Score.from_metrics(scores),
-        Score.from_metrics(current_scores) if current_scores else None,
-        policy,
-        same_data=not prepared.fresh,
-    )
-    metrics = {
-        "holdout": scores,
-        "live_on_holdout": current_scores,
-        "live_version": live_version(paths),
-        "decision": decision.reason,
-        "labels": plan.labels,
-        "train_items": len(train),
-        "holdout_items": len(holdout),
-        "holdout_from": plan.split.cutoff,
-        "train_until": train[-1].created_at if train else "",
-        "seconds": round(time.monotonic() - started, 1),
-        "train_config": config.to_dict(),
-    }
-    return Outcome(candidate.model, metrics, decision)
-
-
-def save_version(outcome: Outcome, paths: ModelPaths) -> int:
+def save_version(outcome: Outcome, paths: ModelPaths, *, data: Snapshot | None = None) -> int:
     """Write the candidate to a temporary folder, then publish it as the next version.
 
     The encoder goes to the model dir's encoder store once per digest; the version
-    folder holds the repository's head, lexical channel and ``triage.json``.
+    folder holds the repository's head, lexical channel, ``triage.json`` and the
+    snapshot of the data it was trained on (``data``).
     """
     from models.triage.model import ENCODERS_DIR
 
@@ -290,6 +149,8 @@ def save_version(outcome: Outcome, paths: ModelPaths) -> int:
     tmp = paths.versions / f".tmp-{uuid.uuid4().hex}"
     outcome.model.meta.metrics = {**outcome.model.meta.metrics, "holdout": outcome.metrics}
     outcome.model.save(tmp, encoders=paths.model_dir / ENCODERS_DIR)
+    if data is not None:
+        write_snapshots(tmp, {paths.repo: data})
     return publish(tmp, paths)
 
 
@@ -319,7 +180,12 @@ def prepare(
     plan = with_weights(readiness.plan, corrected, policy.correction_weight)
     fingerprint = data_fingerprint([*plan.split.train, *plan.split.holdout], plan.labels)
     done = None if force else already_trained(fingerprint, store.model_versions_for(paths.repo))
-    return Prepared(paths, plan, fingerprint, done)
+    now = snapshot([*plan.split.train, *plan.split.holdout])
+    since = newest_version(store, paths)
+    before = (read_snapshots(paths.version(since)) or {}).get(paths.repo) if since else None
+    if before is None and done is not None:
+        before = now  # trained on exactly this data before snapshots were kept
+    return Prepared(paths, plan, fingerprint, done, now=now, before=before, since=since)
 
 
 def retrain_group(
@@ -352,7 +218,8 @@ def train_group(
     force: bool = False,
     say: Log = log.info,
 ) -> dict[str, dict[str, Any]]:
-    """Prepare, train, judge and record the members (:func:`retrain_group` less retention)."""
+    """Prepare, plan, train, judge and record the members (:func:`retrain_group` less
+    retention)."""
     results: dict[str, dict[str, Any]] = {}
     ready: list[Prepared] = []
     for member in members:
@@ -361,26 +228,110 @@ def train_group(
             ready.append(prepared)
         else:
             results[member.paths.repo] = prepared
-    if not any(p.fresh for p in ready):
-        for p in ready:
-            say(f"{p.paths.repo}: no new labelled data since version {p.done}")
-            reason = f"no new labelled data since version {p.done}"
-            results[p.paths.repo] = {"skipped": reason, "version": p.done}
-        return results
-    candidates = train_pooled(ready, config, say)
+    run, encoder_dir = plan_group(ready, policy=policy, force=force)
+    if ready:
+        say(f"retraining plan: {run.mode}: {run.why}")
     for p in ready:
-        bar = GatePolicy.from_json((store.profile_for(p.paths.repo) or {}).get("policy"))
-        outcome = judge(candidates[p.paths.repo], p, config=config, policy=policy, gate_policy=bar)
-        number = record_version(store, p.paths, outcome, fingerprint=p.fingerprint)
-        verdict = "promoted" if outcome.decision.promote else "kept the live model"
-        say(f"{p.paths.repo} version {number}: {verdict} ({outcome.decision.reason})")
-        results[p.paths.repo] = summary(number, outcome)
+        if p.paths.repo not in run.train:
+            say(f"{p.paths.repo}: {outcome_reason(run, p.paths.repo)}")
+            results[p.paths.repo] = {"skipped": run.reasons[p.paths.repo], "version": p.since}
+            record_decision(store, p.paths.repo, decision_detail(run, p))
+    trained = [p for p in ready if p.paths.repo in run.train]
+    if not trained:
+        return results
+    if run.mode == HEADS and encoder_dir is not None:
+        candidates = train_heads_on(encoder_dir, trained, config, say=say)
+    else:
+        candidates = train_pooled(trained, config, say)
+    for p in trained:
+        results[p.paths.repo] = judge_and_record(
+            store, p, candidates[p.paths.repo], run=run, config=config, policy=policy, say=say
+        )
+    if run.mode == ENCODER:
+        digest = candidates[trained[0].paths.repo].model.meta.encoder_digest
+        folder = trained[0].paths.model_dir / ENCODERS_DIR / digest
+        write_snapshots(folder, {p.paths.repo: p.now for p in trained})
     return results
 
 
-def record_version(store: Store, paths: ModelPaths, outcome: Outcome, *, fingerprint: str) -> int:
+def plan_group(
+    ready: Sequence[Prepared], *, policy: RetrainPolicy, force: bool
+) -> tuple[RunPlan, Path | None]:
+    """The run's plan (:func:`workers.retrain.change.plan_run`) and the org's encoder
+    folder heads would be trained on."""
+    encoder_dir = org_encoder([p.paths for p in ready])
+    trained_on = read_snapshots(encoder_dir) if encoder_dir else None
+    states = [
+        RepoChange(
+            p.paths.repo,
+            change_since(p.now, p.before),
+            change_since(p.now, (trained_on or {}).get(p.paths.repo)),
+            since=p.since,
+        )
+        for p in ready
+    ]
+    run = plan_run(states, policy=policy, encoder_known=trained_on is not None, force=force)
+    return run, encoder_dir
+
+
+def decision_detail(run: RunPlan, prepared: Prepared, **more: Any) -> dict[str, Any]:
+    """What the audit log keeps of one repository's part in a run."""
+    change = change_since(prepared.now, prepared.before)
+    return {
+        "trained": prepared.paths.repo in run.train,
+        "mode": run.mode if prepared.paths.repo in run.train else "none",
+        "reason": outcome_reason(run, prepared.paths.repo),
+        "changed": change.changed,
+        "issues": change.total,
+        "since": prepared.since,
+        **more,
+    }
+
+
+def judge_and_record(
+    store: Store,
+    prepared: Prepared,
+    candidate: Candidate,
+    *,
+    run: RunPlan,
+    config: TrainConfig,
+    policy: RetrainPolicy,
+    say: Log,
+) -> dict[str, Any]:
+    """Judge one trained candidate, save and record its version, log the decision."""
+    paths = prepared.paths
+    bar = GatePolicy.from_json((store.profile_for(paths.repo) or {}).get("policy"))
+    carried = paths.repo in run.carried or not prepared.fresh
+    outcome = judge(
+        candidate, prepared, config=config, policy=policy, gate_policy=bar, carried=carried
+    )
+    outcome.metrics["retrain"] = {"mode": run.mode, "reason": outcome_reason(run, paths.repo)}
+    number = record_version(
+        store, paths, outcome, fingerprint=prepared.fingerprint, data=prepared.now
+    )
+    verdict = "promoted" if outcome.decision.promote else "kept the live model"
+    say(f"{paths.repo} version {number}: {verdict} ({outcome.decision.reason})")
+    detail = decision_detail(
+        run,
+        prepared,
+        version=number,
+        promoted=outcome.decision.promote,
+        decision=outcome.decision.reason,
+    )
+    record_decision(store, paths.repo, detail)
+    return summary(number, outcome)
+
+
+def record_version(
+    store: Store,
+    paths: ModelPaths,
+    outcome: Outcome,
+    *,
+    fingerprint: str,
+    data: Snapshot | None = None,
+) -> int:
     """Save the candidate as the next version, record it, and make it live if promoted."""
-    number = save_version(outcome, paths)
+    number = save_version(outcome, paths, data=data)
     store.add_model_version(
         paths.repo,
         str(paths.version(number)),
@@ -448,7 +399,7 @@ async def run_retrain(
             ctx.store,
             [member for member, _ in members],
             config=config or default_train_config(ctx.settings),
-            policy=policy or RetrainPolicy(),
+            policy=policy or policy_of(ctx.settings),
             force=args.force,
             say=say,
         )

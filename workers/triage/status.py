@@ -6,7 +6,8 @@ coverage, why, and since when; which labels are status labels the bot never gues
 the classifier in use and when it last changed. Then the possible duplicates (their gate,
 measured the same way on the repository's own duplicates, and what people did with the
 suggestions) and the reviewer matching (the load discount in use and its source, each
-task's choice and the numbers behind it, whether a new choice is due). Read from this
+task's choice and the numbers behind it, whether a new choice is due), and what the
+last scheduled retraining did with the repository and why. Read from this
 deployment's database (no GitHub calls); ``--json`` prints one object for scripts.
 """
 
@@ -62,11 +63,13 @@ def status_report(
     model: Mapping[str, Any] | None,
     duplicates: Mapping[str, Any] | None = None,
     matching: Mapping[str, Any] | None = None,
+    retraining: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything ``steward status`` shows, as one JSON-ready object (pure).
 
     ``duplicates`` and ``matching`` are the sections :func:`duplicates_report` and
-    :func:`matching_report` build (None: left out).
+    :func:`matching_report` build (None: left out); ``retraining`` is the last retrain's
+    audit-log row (None: never retrained).
     """
     labels = label_rows(gates)
     taxonomy = (profile or {}).get("taxonomy") or {}
@@ -75,6 +78,7 @@ def status_report(
     return {
         "duplicates": dict(duplicates) if duplicates else None,
         "matching": dict(matching) if matching else None,
+        "retraining": retraining_report(retraining),
         "repo": repo,
         "bootstrapped_at": (profile or {}).get("bootstrapped_at"),
         "classifier": classifier_of(labels, model),
@@ -147,9 +151,40 @@ def render(report: Mapping[str, Any]) -> str:
         )
     if report["status_labels"]:
         lines.append(f"  never guessed (status labels): {', '.join(report['status_labels'])}")
+    lines += render_retraining(report.get("retraining"))
     lines += render_duplicates(report.get("duplicates"))
     lines += render_matching(report.get("matching"))
     return "\n".join(lines)
+
+
+def retraining_report(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The last scheduled retraining of the repository: when, whether it trained (heads
+    alone or the org's encoder), the version it made and why (None: never retrained)."""
+    if row is None:
+        return None
+    detail = dict(row.get("detail") or {})
+    return {
+        "at": str(row["created_at"])[:19],
+        "trained": bool(detail.get("trained")),
+        "mode": detail.get("mode"),
+        "version": detail.get("version"),
+        "promoted": detail.get("promoted"),
+        "reason": detail.get("reason", ""),
+        "decision": detail.get("decision"),
+        "changed": detail.get("changed"),
+        "since": detail.get("since"),
+    }
+
+
+def render_retraining(section: Mapping[str, Any] | None) -> list[str]:
+    """The retraining line of the text report (and the promotion's, when it trained)."""
+    if not section:
+        return []
+    lines = [f"  last retraining {section['at']}: {section['reason']}"]
+    if section["trained"] and section["version"] is not None:
+        verdict = "promoted" if section["promoted"] else "not promoted"
+        lines.append(f"    version {section['version']} {verdict}: {section['decision']}")
+    return lines
 
 
 def duplicates_report(
@@ -340,6 +375,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         model=live_model(settings, store, repo),
         duplicates=duplicates_report(store.duplicate_gate(repo), store.duplicate_counts(repo)),
         matching=matching_report(store.matching_choice(repo), changes_now=store.change_count(repo)),
+        retraining=store.last_action(repo, feature="retrain"),
     )
     print(json.dumps(report, default=str) if args.json else render(report))
     return 0
