@@ -233,7 +233,7 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
-        """From ``STEWARD_GITHUB_*`` and ``STEWARD_MAX_RATE_LIMIT_WAIT``."""
+        """From ``STEWARD_GITHUB_*`` and the settings' longest rate-limit wait."""
         return cls(
             reserve=settings.github_reserve,
             concurrency=settings.github_concurrency,

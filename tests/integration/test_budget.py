@@ -98,7 +98,7 @@ async def test_background_work_stops_at_the_reserve_and_interactive_work_goes_on
     client: redis.Redis, redis_url: str
 ) -> None:
     async with world(client, Limits(core_per_hour=50)) as w:
-        settings = w.settings(STEWARD_GITHUB_RESERVE="0.2", STEWARD_MAX_RATE_LIMIT_WAIT="0.5")
+        settings = w.settings(STEWARD_GITHUB_RESERVE="0.2")
         gh = w.client(max_rate_limit_wait=0.5)
         background = 0
         with lane(client, settings, background=True), pytest.raises(RateLimited) as stopped:
