@@ -53,9 +53,10 @@ __all__ = [
 
 #: Seconds a task may run (soft: it is stopped with ``SoftTimeLimitExceeded`` and fails
 #: without a retry; hard: its process is killed) when :data:`TIME_LIMITS` names no other.
-#: A GitHub call waits at most ``STEWARD_MAX_RATE_LIMIT_WAIT`` (60 s) and an effect's
-#: lock three times ``STEWARD_LOCK_TIMEOUT`` (90 s), so five minutes is ample for one
-#: delivery's work; no input can make a task hold a worker for longer.
+#: A GitHub call waits at most ``Settings.max_rate_limit_wait`` (60 s) and an effect's
+#: lock three times ``Settings.lock_timeout`` (90 s) (``core/settings.py``, fixed: no
+#: environment variable sets them), so five minutes is ample for one delivery's work; no
+#: input can make a task hold a worker for longer.
 SOFT_TIME_LIMIT = 300
 HARD_TIME_LIMIT = 360
 #: Tasks that legitimately run long: ``(soft, hard)`` seconds.
