@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, build_schema, graphql
 
 from fakegithub import search
-from fakegithub.graphql_items import item_by_number, item_connection
+from fakegithub.graphql_items import discussion_connection, item_by_number, item_connection
 from fakegithub.paging import encode_cursor, slice_connection
 from fakegithub.state import (
     DEFAULT_DISCUSSION_CATEGORIES,
@@ -267,20 +267,15 @@ class Resolvers:
     ) -> GraphObject:
         """``repository.discussions``: filtered by category and state, ordered by
         ``orderBy`` (GitHub's default: most recently updated first)."""
-        order = order or {"field": "UPDATED_AT", "direction": "DESC"}
         items = [
             d
             for d in repo.discussions.values()
             if (category is None or category_id(repo, d.category) == category)
             and (not states or ("CLOSED" if d.closed else "OPEN") in states)
         ]
-
-        def moment(d: Discussion) -> tuple[Any, int]:
-            when = d.updated_at or d.created_at if order["field"] == "UPDATED_AT" else d.created_at
-            return when, d.number
-
-        items.sort(key=moment, reverse=order["direction"] == "DESC")
-        return connection("discussions", items, lambda d: self.discussion(repo, d), page)
+        return discussion_connection(
+            items, order=order, page=page, make=lambda d: self.discussion(repo, d)
+        )
 
     def discussion_by_number(self, repo: Repo, number: int) -> GraphObject:
         """``repository.discussion(number:)``."""
@@ -304,6 +299,10 @@ class Resolvers:
             "closed": item.closed,
             "url": f"{self.fake.urls.web}/{repo.full_name}/discussions/{item.number}",
             "createdAt": iso(item.created_at),
+            "updatedAt": iso(item.updated_at or item.created_at),
+            "closedAt": iso(item.closed_at) if item.closed else None,
+            "isAnswered": item.answer_chosen_at is not None,
+            "answerChosenAt": iso(item.answer_chosen_at),
             "author": self.user(item.author),
             "repository": lambda: self.repo_object(repo),
             "labels": lambda orderBy=None, **page: self.labels_connection(
@@ -480,6 +479,7 @@ class Resolvers:
             item.labels += [n for n in names if n not in item.labels]
         else:
             item.labels = [n for n in item.labels if n not in names]
+        item.updated_at = self.fake.now()
         return {
             "clientMutationId": input.get("clientMutationId"),
             "labelable": self.discussion(repo, item),

@@ -1,9 +1,11 @@
 """Issues and pull requests in the fake's GraphQL: ``repository.issues``,
 ``repository.pullRequests``, ``repository.issue(number:)``, ``pullRequest(number:)``,
 their labels, the label events of their timeline and a pull request's changed files
-(what a history backfill reads a hundred items at a time).
+(what a history backfill reads a hundred items at a time); and the ordering and paging
+of ``repository.discussions``.
 
-The item connections page with cursors that carry the item's sort key, as GitHub's do:
+The item connections (discussions too) page with cursors that carry the item's sort
+key, as GitHub's do:
 an item updated during a walk ordered by ``UPDATED_AT`` moves behind the cursor and is
 read again, never skipped.
 """
@@ -14,9 +16,9 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from fakegithub.state import Issue, IssueEvent, PullFile, Repo, iso
+from fakegithub.state import Discussion, Issue, IssueEvent, PullFile, Repo, iso
 
 if TYPE_CHECKING:
     from fakegithub.graphql_api import GraphObject, Resolvers
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 TIMELINE_TYPES = {"labeled": "LABELED_EVENT", "unlabeled": "UNLABELED_EVENT"}
 _TYPENAMES = {"LABELED_EVENT": "LabeledEvent", "UNLABELED_EVENT": "UnlabeledEvent"}
 _CURSOR = "cursor:v2:"
+T = TypeVar("T")
 
 
 def item_connection(
@@ -53,6 +56,37 @@ def item_connection(
     edges = [
         {"cursor": encode_key(key(i)), "node": item_object(resolvers, repo, i)} for i in window
     ]
+    return _connection(edges, len(items), has_next, has_previous)
+
+
+def discussion_connection(
+    items: list[Discussion],
+    *,
+    order: dict[str, str] | None,
+    page: dict[str, Any],
+    make: Callable[[Discussion], GraphObject],
+) -> GraphObject:
+    """``repository.discussions`` over ``items`` (already filtered), ordered by
+    ``orderBy`` (GitHub's default: most recently updated first), paged by sort key."""
+    from fakegithub.graphql_api import GitHubGraphQLError, check_page
+
+    order = order or {"field": "UPDATED_AT", "direction": "DESC"}
+    descending = order["direction"] == "DESC"
+
+    def key(item: Discussion) -> tuple[float, int]:
+        moment = item.created_at
+        if order["field"] == "UPDATED_AT":
+            moment = item.updated_at or item.created_at
+        return moment.timestamp(), item.id
+
+    items = sorted(items, key=key, reverse=descending)
+    bounds = {k: page.get(k) for k in ("first", "after", "last", "before")}
+    check_page("discussions", bounds)
+    try:
+        window, has_next, has_previous = keyed_slice(items, key, descending=descending, **bounds)
+    except ValueError as exc:
+        raise GitHubGraphQLError(str(exc), "INVALID_CURSOR_ARGUMENTS") from exc
+    edges = [{"cursor": encode_key(key(d)), "node": make(d)} for d in window]
     return _connection(edges, len(items), has_next, has_previous)
 
 
@@ -201,21 +235,21 @@ def decode_key(cursor: str) -> tuple[float, int]:
 
 
 def keyed_slice(
-    items: Sequence[Issue],
-    key: Callable[[Issue], tuple[float, int]],
+    items: Sequence[T],
+    key: Callable[[T], tuple[float, int]],
     *,
     descending: bool,
     first: int | None = None,
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
-) -> tuple[list[Issue], bool, bool]:
+) -> tuple[list[T], bool, bool]:
     """One page of sorted ``items`` by cursor keys (Relay semantics)."""
 
-    def beyond(item: Issue, cursor: str) -> bool:
+    def beyond(item: T, cursor: str) -> bool:
         return key(item) < decode_key(cursor) if descending else key(item) > decode_key(cursor)
 
-    def ahead(item: Issue, cursor: str) -> bool:
+    def ahead(item: T, cursor: str) -> bool:
         return key(item) > decode_key(cursor) if descending else key(item) < decode_key(cursor)
 
     start = next((n for n, i in enumerate(items) if beyond(i, after)), len(items)) if after else 0

@@ -197,6 +197,9 @@ class Discussion:
     category: str = "General"
     closed: bool = False
     updated_at: datetime | None = None
+    closed_at: datetime | None = None
+    #: When its answer was chosen (None: unanswered).
+    answer_chosen_at: datetime | None = None
 
 
 #: The categories GitHub gives a repository when discussions are turned on.

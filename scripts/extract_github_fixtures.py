@@ -195,6 +195,12 @@ GRAPHQL_FIELDS: dict[str, tuple[str, ...]] = {
         "comments",
         "category",
         "closed",
+        # The history backfill: when it changed, closed and was answered (GitHub keeps
+        # no timeline for discussions, so no label events).
+        "updatedAt",
+        "closedAt",
+        "isAnswered",
+        "answerChosenAt",
     ),
     "DiscussionCategory": ("id", "name", "description", "isAnswerable"),
     "DiscussionCategoryConnection": ("edges", "nodes", "pageInfo", "totalCount"),

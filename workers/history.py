@@ -18,8 +18,14 @@ label people changed, a closed issue), issues through GitHub's ``since`` filter,
 requests newest first until one is older. An item that more than a hundred label events
 or changed files do not fit in is completed with follow-up queries of its own.
 
-Discussions are not collected: GitHub's GraphQL API has no timeline for them, so the
-labels people gave them cannot be told from the bot's.
+**Discussions** are walked the same way (a hundred per query, newest first since a
+mark, as GitHub has no ``since`` filter for them), with their labels, category, answer
+state, author and times. GitHub's GraphQL API gives a discussion no timeline, so who
+applied its labels cannot be read: a discussion's label is taken as people's unless
+Steward's own audit log says Steward applied it there (a live ``triage``/``label``
+action; :func:`steward_applied`). Such records carry ``labelled_by: "inferred"``
+(:data:`INFERRED`) and the labels set aside in ``steward_labels``, so whatever measures
+on them can tell that "who" was inferred (:func:`labellers_inferred`).
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ PAGE = 100
 #: The smallest page a query is split down to when GitHub keeps failing on it.
 MIN_PAGE = 10
 #: What is collected, in order.
-KINDS = ("issue", "pull_request")
+KINDS = ("issue", "pull_request", "discussion")
+#: ``labelled_by`` of a record whose labellers are inferred (a discussion's).
+INFERRED = "inferred"
 
 _EVENTS = """
   pageInfo { hasNextPage endCursor }
@@ -91,6 +99,26 @@ query($owner: String!, $name: String!, $first: Int!, $after: String,
 }}
 """
 
+DISCUSSIONS = """
+query($owner: String!, $name: String!, $first: Int!, $after: String,
+      $direction: OrderDirection!) {
+  rateLimit { cost remaining resetAt }
+  repository(owner: $owner, name: $name) {
+    items: discussions(first: $first, after: $after,
+                       orderBy: {field: UPDATED_AT, direction: $direction}) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        number title body createdAt updatedAt closedAt isAnswered answerChosenAt
+        author { login }
+        category { name }
+        labels(first: 100) { nodes { name } }
+      }
+    }
+  }
+}
+"""
+QUERIES = {"issue": ISSUES, "pull_request": PULLS, "discussion": DISCUSSIONS}
+
 MORE = """
 query($owner: String!, $name: String!, $number: Int!, $events: String{declare}) {{
   rateLimit {{ cost remaining resetAt }}
@@ -134,8 +162,8 @@ class Walk:
 
     def start(self, kind: str) -> Walk:
         """A new walk from the last one's mark: everything at first; then issues
-        updated since (GitHub filters them), pull requests newest first."""
-        descending = kind == "pull_request" and self.mark is not None
+        updated since (GitHub filters them), pull requests and discussions newest first."""
+        descending = kind != "issue" and self.mark is not None
         return Walk(
             since=self.mark,
             high=self.mark,
@@ -186,9 +214,17 @@ class Harvest:
     queries: int = 0
     points: int = 0
     owner_and_name: tuple[str, str] = field(default=("", ""))
+    #: Per discussion, the labels Steward's audit log says it applied (read once).
+    steward: dict[int, set[str]] | None = None
 
     def __post_init__(self) -> None:
         self.owner_and_name = parse_repo(self.repo)
+
+    def steward_labels(self, number: int) -> set[str]:
+        """The labels Steward applied to item ``number`` (its audit log, read once)."""
+        if self.steward is None:
+            self.steward = steward_applied(self.store.actions_for(self.repo))
+        return self.steward.get(number, set())
 
     async def query(self, text: str, **variables: Any) -> Any:
         """One GraphQL query about the repository; its cost is counted."""
@@ -209,7 +245,7 @@ class Harvest:
             else:
                 variables["direction"] = walk.direction
             try:
-                data = await self.query(ISSUES if kind == "issue" else PULLS, **variables)
+                data = await self.query(QUERIES[kind], **variables)
             except GitHubUnavailable:
                 if self.size <= MIN_PAGE:
                     raise
@@ -220,6 +256,9 @@ class Harvest:
 
     async def record(self, kind: str, node: Mapping[str, Any]) -> dict[str, Any]:
         """The item's record, its events and files completed when a page cut them."""
+        if kind == "discussion":
+            number = int(node["number"])
+            return discussion_record(self.repo, node, steward=self.steward_labels(number))
         events = list(node["timelineItems"]["nodes"] or [])
         files = list((node.get("files") or {}).get("nodes") or [])
         more_events = node["timelineItems"]["pageInfo"]
@@ -288,6 +327,52 @@ class Harvest:
             self.new += self.store.save_history_page(
                 self.repo, kind, records, state=asdict(walk), updated=updated
             )
+
+
+def steward_applied(actions: Iterable[Mapping[str, Any]]) -> dict[int, set[str]]:
+    """Per item number, the labels Steward applied, from its audit log: live ``triage``
+    ``label`` actions (a shadow one applied nothing; a ``/label`` command applies what
+    the person who wrote it chose, so it stays theirs)."""
+    applied: dict[int, set[str]] = {}
+    for row in actions:
+        if (row.get("feature"), row.get("action"), row.get("mode")) != ("triage", "label", "live"):
+            continue
+        label = (row.get("detail") or {}).get("label")
+        if row.get("number") is not None and label:
+            applied.setdefault(int(row["number"]), set()).add(str(label))
+    return applied
+
+
+def discussion_record(
+    repo: str, node: Mapping[str, Any], *, steward: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The record of a GraphQL ``Discussion``: its labels less those Steward applied
+    (taken as people's, ``labelled_by: "inferred"``: GitHub keeps no timeline to say who
+    applied them, and so no ``labelled_at``), category, answer state, author, times."""
+    names = [str(n["name"]) for n in (node.get("labels") or {}).get("nodes") or [] if n]
+    mine = set(steward)
+    return {
+        "repo": repo,
+        "number": int(node["number"]),
+        "kind": "discussion",
+        "title": node.get("title") or "",
+        "body": node.get("body") or "",
+        "labels": [name for name in names if name not in mine],
+        "created_at": node.get("createdAt") or "",
+        "closed_at": node.get("closedAt") or None,
+        "labelled_at": {},
+        "labelled_by": INFERRED,
+        "steward_labels": sorted(mine & set(names)),
+        "category": str((node.get("category") or {}).get("name") or ""),
+        "answered": bool(node.get("isAnswered")),
+        "answer_chosen_at": node.get("answerChosenAt") or None,
+        "author": str((node.get("author") or {}).get("login") or ""),
+    }
+
+
+def labellers_inferred(record: Mapping[str, Any]) -> bool:
+    """Whether a record's labels are people's by inference (no timeline said who)."""
+    return record.get("labelled_by") == INFERRED
 
 
 async def refresh_history(

@@ -1,9 +1,11 @@
 """Each repository's collected history (``history_items``) and where its collection
 stands (``history_walks``), in the database every process shares.
 
-One row per repository and item (an issue or a pull request; GitHub numbers them in
-one sequence) holds the item's record (``workers.records.make_record``: people's labels
-only, when each was applied, when it was closed, a pull request's files). A walk of the
+One row per repository and item (an issue, a pull request or a discussion; GitHub
+numbers them in one sequence) holds the item's record (``workers.records.make_record``:
+people's labels only, when each was applied, when it was closed, a pull request's
+files; a discussion's, ``workers.history.discussion_record``, says its labellers are
+inferred). A walk of the
 repository's items (one per kind) keeps its resume state in ``history_walks``; a page
 of records and the state after it are written in one transaction, so a walk stopped
 anywhere resumes at the last page it committed and never writes an item twice.

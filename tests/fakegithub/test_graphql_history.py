@@ -1,6 +1,7 @@
 """``POST /graphql`` for a history backfill: a repository's issues and pull requests a
 hundred at a time, with labels, the label events of their timeline, a pull request's
-files and ``rateLimit``, all within the committed schema subset."""
+files and ``rateLimit``; its discussions with labels, category, answer state and times;
+all within the committed schema subset."""
 
 from __future__ import annotations
 
@@ -140,3 +141,67 @@ async def test_an_items_timeline_and_files_page_on(served: Served) -> None:
 async def test_page_sizes_follow_githubs_rules(served: Served) -> None:
     answer = await served.graphql(ITEMS, owner=OWNER, name=REPO, first=101)
     assert answer["errors"][0]["type"] == "EXCESSIVE_PAGINATION"
+
+
+DISCUSSIONS = """
+query($owner: String!, $name: String!, $first: Int!, $after: String,
+      $direction: OrderDirection!) {
+  rateLimit { cost remaining resetAt }
+  repository(owner: $owner, name: $name) {
+    discussions(first: $first, after: $after,
+                orderBy: {field: UPDATED_AT, direction: $direction}) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        number createdAt updatedAt closedAt isAnswered answerChosenAt
+        author { login } category { name } labels(first: 100) { nodes { name } }
+      }
+    }
+  }
+}
+"""
+
+
+async def discussions(served: Served, **variables: Any) -> dict[str, Any]:
+    answer = await served.graphql(DISCUSSIONS, owner=OWNER, name=REPO, **variables)
+    assert "errors" not in answer, answer
+    return dict(answer["data"]["repository"]["discussions"])
+
+
+async def test_discussions_with_labels_category_and_answer(served: Served) -> None:
+    fake = served.fake
+    asked = fake.add_discussion(
+        OWNER, REPO, title="How?", labels=["question"], category="Q&A", created_at=BASE
+    )
+    asked.answer_chosen_at = BASE + timedelta(hours=1)
+    idea = fake.add_discussion(OWNER, REPO, title="Idea", created_at=BASE + timedelta(hours=2))
+    idea.closed, idea.closed_at = True, BASE + timedelta(hours=3)
+    idea.updated_at = idea.closed_at
+    page = await discussions(served, first=100, direction="ASC")
+    first, second = page["nodes"]
+    assert (first["number"], second["number"]) == (asked.number, idea.number)
+    assert first["labels"]["nodes"] == [{"name": "question"}]
+    assert first["category"] == {"name": "Q&A"} and first["author"] == {"login": "octocat"}
+    assert (first["isAnswered"], first["answerChosenAt"]) == (True, "2024-01-01T01:00:00Z")
+    assert (second["isAnswered"], second["closedAt"]) == (False, "2024-01-01T03:00:00Z")
+    assert first["updatedAt"] == first["createdAt"] and second["updatedAt"] == second["closedAt"]
+
+
+async def test_a_discussion_updated_during_a_walk_is_read_again_never_skipped(
+    served: Served,
+) -> None:
+    fake = served.fake
+    made = [
+        fake.add_discussion(OWNER, REPO, title=f"D{i}", created_at=BASE + timedelta(hours=i))
+        for i in range(3)
+    ]
+    page = await discussions(served, first=1, direction="ASC")
+    seen = [n["number"] for n in page["nodes"]]
+    made[0].updated_at = made[1].updated_at = BASE + timedelta(days=1)  # both move behind
+    cursor = page["pageInfo"]["endCursor"]
+    while cursor:
+        page = await discussions(served, first=1, after=cursor, direction="ASC")
+        seen += [n["number"] for n in page["nodes"]]
+        cursor = page["pageInfo"]["endCursor"] if page["pageInfo"]["hasNextPage"] else None
+    numbers = [d.number for d in made]
+    assert seen == [numbers[0], numbers[2], numbers[0], numbers[1]]  # none skipped

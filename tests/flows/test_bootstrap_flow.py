@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 
+from core.stores.audit import ActionRecord
 from core.tasks import BootstrapArgs, FeedbackArgs, TriageArgs
 from fakegithub.limits import Limits
 from tests.flows.conftest import Flows
@@ -99,6 +100,7 @@ async def test_no_history_applies_nothing_and_says_so(flows: Flows) -> None:
         "examples": 0,
         "live": [],
         "pull_requests": {"examples": 0, "live": []},
+        "discussions": {"examples": 0, "live": []},
         "fine_tune": False,
     }
     status = report(flows, repo)
@@ -221,6 +223,50 @@ async def test_pull_requests_learn_from_pull_requests(flows: Flows) -> None:
     expected = ["documentation"] if "documentation" in live else []
     assert triaged["labels"] == expected
     assert triaged["shadow"] == (["documentation"] if not expected else [])
+
+
+async def test_discussions_are_gated_on_the_labelled_discussions(flows: Flows) -> None:
+    """Labelled discussions in the history gate the discussions' labels: the issues'
+    classifier (what labels a discussion) measured on them, their labellers inferred,
+    and a label Steward's audit log says it applied left out of people's."""
+    repo = flows.new_repo("dayone-talk", labels=LABELS)
+    add_history(flows, repo, rounds=75)
+    full = f"{ORG}/{repo}"
+    for i in range(80):
+        thing = THINGS[i % len(THINGS)]
+        fix = i % 2 == 0
+        flows.fake.add_discussion(
+            ORG,
+            repo,
+            title=BUG.format(thing) if fix else WISH.format(thing),
+            labels=["bug" if fix else "enhancement"],
+            category="Q&A" if fix else "Ideas",
+            created_at=START + timedelta(days=40, hours=i),
+        )
+    last = max(flows.fake.repo(ORG, repo).discussions)
+    flows.store.record_action(
+        ActionRecord(
+            f"triage:{full}#{last}:label:enhancement",
+            full,
+            "triage",
+            "label",
+            number=last,
+            detail={"label": "enhancement"},
+            mode="live",
+        )
+    )
+
+    result = await flows.run(run_bootstrap, args(repo))
+
+    assert result["discussions"]["examples"] == 79  # the one Steward labelled is not people's
+    records = flows.store.history_records(full, kind="discussion")
+    assert len(records) == 80 and all(r["labelled_by"] == "inferred" for r in records)
+    gates = {r["label"]: r for r in flows.store.gates_for(full, "discussion")}
+    assert set(gates) == {"bug", "enhancement"}
+    bug = gates["bug"]["gate"]
+    assert bug["measured_on"] == 79 and "who labelled them is inferred" in bug["reason"]
+    assert "no labelled discussions" not in bug["reason"]
+    assert result["discussions"]["live"] == sorted(n for n, g in gates.items() if g["live"])
 
 
 async def test_a_label_perfect_on_ten_items_waits_for_the_bound(flows: Flows) -> None:

@@ -13,8 +13,10 @@ When the App is installed on a repository (or one is added), this flow
 3. builds the nearest-neighbour classifier over that history and gates every triage
    label on the lower confidence bound of its precision, each item scored without
    itself and judged at a threshold chosen on other items (:mod:`models.triage.gate`,
-   ``triage.precision``, ``triage.confidence``, ``triage.min_support``); discussions,
-   which the history does not hold, start in shadow at the issues' thresholds;
+   ``triage.precision``, ``triage.confidence``, ``triage.min_support``); discussions
+   (classified as issues are) are gated apart, on the labelled discussions of the
+   history, whose labellers are inferred (:func:`gate_discussions`), or, with none,
+   start in shadow at the issues' thresholds;
 4. stores the gates and the profile; the org's last repository to be bootstrapped
    queues one fine-tuning run for the whole org (its repositories share one encoder;
    the run skips those with too little history and gates the others on their holdout).
@@ -41,7 +43,7 @@ from models.triage.taxonomy import Taxonomy, learn_taxonomy
 from workers.budget import lane
 from workers.flow import Effect, RepoTask, open_repo
 from workers.github import graphql_endpoint
-from workers.history import refresh_history
+from workers.history import labellers_inferred, refresh_history
 from workers.modelstore import retrain_lock
 from workers.runtime import TaskContext
 from workers.triage.decide import item_text
@@ -63,7 +65,8 @@ def history_items(
     records: Sequence[dict[str, Any]], labels: Sequence[str], *, kind: str = "issue"
 ) -> list[LabelledItem]:
     """Items of ``kind`` carrying at least one of ``labels`` (others dropped), oldest
-    first; a pull request reads as the bot reads a new one, with its changed paths.
+    first; a pull request reads as the bot reads a new one, with its changed paths, a
+    discussion with its category ahead of its title.
     """
     keep = set(labels)
     items = []
@@ -73,7 +76,8 @@ def history_items(
         item = item_from_json(record)
         mine = tuple(label for label in item.labels if label in keep)
         if mine:
-            title, body = item_text(item.title, item.body, record.get("files") or ())
+            paths, category = record.get("files") or (), str(record.get("category") or "")
+            title, body = item_text(item.title, item.body, paths, category=category)
             items.append(dataclasses.replace(item, labels=mine, title=title, body=body))
     return chronological(items)[-MAX_EXAMPLES:]
 
@@ -113,6 +117,7 @@ def profile(learnt: Learnt, *, policy: GatePolicy, records: int, collected: int)
             "records": records,
             "examples": len(learnt.examples["issue"]),
             "pull_request_examples": len(learnt.examples["pull_request"]),
+            "discussion_examples": len(learnt.examples["discussion"]),
             "collected_now": collected,
         },
         "taxonomy": {
@@ -148,7 +153,8 @@ class Learnt:
     """What the bootstrap learnt of one repository."""
 
     taxonomy: Taxonomy
-    #: Per kind (``issue``, ``pull_request``): the examples and their labels' gates.
+    #: Per kind (``issue``, ``pull_request``, ``discussion``): the examples and their
+    #: labels' gates.
     examples: dict[str, list[LabelledItem]]
     gates: dict[str, dict[str, LabelGate]]
 
@@ -156,18 +162,61 @@ class Learnt:
 def learn(task: RepoTask, records: list[dict[str, Any]], labels: list[LabelInfo]) -> Learnt:
     """Taxonomy, examples and gates of one repository (blocking; run in a thread)."""
     config = task.config.triage
-    taxonomy = learn_taxonomy(records, status_labels=config.status_labels)
+    # The taxonomy reads when labels came: discussions have no labelling times.
+    timed = [r for r in records if not labellers_inferred(r)]
+    taxonomy = learn_taxonomy(timed, status_labels=config.status_labels)
     existing = {label.name for label in labels}
     candidates = [label for label in labels if label.name in set(taxonomy.triage_labels) & existing]
     names = [label.name for label in candidates]
-    examples = {kind: history_items(records, names, kind=kind) for kind in KINDS}
+    examples = {kind: history_items(records, names, kind=kind) for kind in (*KINDS, "discussion")}
+    policy, encoder = policy_of(config), encoder_for(task)
     gates = {
-        kind: gate_history(
-            examples[kind], candidates, policy=policy_of(config), encoder=encoder_for(task)
-        )
+        kind: gate_history(examples[kind], candidates, policy=policy, encoder=encoder)
         for kind in KINDS
     }
+    gates["discussion"] = gate_discussions(
+        examples, candidates, issue_gates=gates["issue"], policy=policy, encoder=encoder
+    )
     return Learnt(taxonomy, examples, gates)
+
+
+#: What a discussion gate measured on the history adds to its reason.
+INFERRED_NOTE = (
+    "measured on {n} labelled discussion(s) of the history; GitHub keeps no timeline for "
+    "discussions, so their labels are taken as people's unless Steward's audit log shows "
+    "it applied them (who labelled them is inferred)"
+)
+
+
+def gate_discussions(
+    examples: dict[str, list[LabelledItem]],
+    labels: Sequence[LabelInfo],
+    *,
+    issue_gates: dict[str, LabelGate],
+    policy: GatePolicy,
+    encoder: Any,
+) -> dict[str, LabelGate]:
+    """Discussions' gates: the classifier that labels them (nearest neighbours over the
+    issues) measured on the history's labelled discussions, which it never learnt from,
+    thresholds cross-fitted as for issues (blocking). With no labelled discussion, the
+    issues' thresholds, every label in shadow (:func:`for_discussions`)."""
+    import numpy as np
+
+    from models.triage.gate import gate_labels
+    from models.triage.zeroshot import ZeroShotClassifier
+
+    found = examples["discussion"]
+    if not found or not labels:
+        return {g.label: g for g in for_discussions(issue_gates)}
+    names = [label.name for label in labels]
+    clf = ZeroShotClassifier(list(labels), list(examples["issue"]), encoder=encoder).fit()
+    probs = np.array([[p[n] for n in names] for p in clf.predict(found)], dtype=float)
+    truth = np.array([[int(n in item.labels) for n in names] for item in found], dtype=int)
+    note = INFERRED_NOTE.format(n=len(found))
+    return {
+        name: dataclasses.replace(gate, reason=f"{gate.reason}; {note}")
+        for name, gate in gate_labels(probs, truth, names, policy=policy).items()
+    }
 
 
 REPORT_MARKER = "<!-- steward:triage-report -->"
@@ -245,9 +294,8 @@ def queue_fine_tuning(task: RepoTask, records: list[dict[str, Any]]) -> bool:
 
 
 def store_gates(ctx: TaskContext, repo: str, gates: dict[str, dict[str, LabelGate]]) -> None:
-    """Store the nearest neighbours' gates per kind, and the discussions' (in shadow)."""
-    by_kind = {**gates, "discussion": {g.label: g for g in for_discussions(gates["issue"])}}
-    for kind, kind_gates in by_kind.items():
+    """Store the nearest neighbours' gates per kind (discussions' included)."""
+    for kind, kind_gates in gates.items():
         ctx.store.replace_gates(
             repo,
             source=NEAREST_NEIGHBOUR,
@@ -298,6 +346,10 @@ async def _bootstrap(
         "pull_requests": {
             "examples": len(learnt.examples["pull_request"]),
             "live": live["pull_request"],
+        },
+        "discussions": {
+            "examples": len(learnt.examples["discussion"]),
+            "live": live["discussion"],
         },
         "fine_tune": queued,
     }
