@@ -44,6 +44,8 @@ class RetrainPolicy:
     #: or relabelled across the org (a new repository's issues count as new); below it,
     #: repositories that changed enough get heads alone on the encoder the org has.
     encoder_share: float = 0.25
+    #: Training issues the encoder never trained on that a head alone is calibrated on.
+    min_unseen: int = 30
     #: Versions of a repository kept on disk besides the live one: the newest this many
     #: (rollback targets; at least 1). Each version is small, but the encoder it names (~90 MB) is
     #: kept as long as any kept version names it, so this bounds the disk an org uses.

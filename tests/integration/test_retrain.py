@@ -254,7 +254,7 @@ async def retrain(settings: Settings, store: Store, name: str, **options: Any) -
         return await run_retrain(
             ctx,
             RetrainArgs(installation_id=INSTALLATION_ID, owner=ORG, repo=name, **options),
-            policy=RetrainPolicy(min_items=40, min_per_label=5),
+            policy=RetrainPolicy(min_items=40, min_per_label=5, min_unseen=15),
             config=tiny_config(),
             say=print,
         )
@@ -289,9 +289,10 @@ async def test_retrain_promotes_skips_keeps_and_rolls_back(
     before = len(fake.requests)
     second = await retrain(settings, store, name)  # nothing new: no training at all
     assert second["skipped"].startswith("no new labelled data") and second["collected"] == 0
-    # one query of issues updated since the last run, one of pull requests; no REST
+    # one query of issues updated since the last run, one of pull requests, one of
+    # discussions; no REST
     assert [r.path for r in fake.requests[before:] if f"/{name}/" in r.path] == []
-    assert len([r for r in fake.requests[before:] if r.path == "/graphql"]) == 2
+    assert len([r for r in fake.requests[before:] if r.path == "/graphql"]) == 3
 
     third = await retrain(settings, store, name, force=True)  # same data: not better
     assert third["version"] == 2 and third["promoted"] is False
@@ -349,7 +350,8 @@ async def test_an_org_is_retrained_on_one_shared_encoder(
     assert again["together"][other]["skipped"].startswith("no new labelled data")
 
     # 24 new labelled issues in the first repository: 40 % of its data, 20 % of the
-    # org's (under 25 %): a new head for it alone, on the encoder the org has.
+    # org's (under 25 %), and 19 of its training issues the encoder never saw (its old
+    # holdout and 7 new ones; 15 needed): a new head for it alone, on the org's encoder.
     for i, row in enumerate(nlbse_issues("facebook/react", 28)[60:]):
         fake.add_issue(
             ORG,

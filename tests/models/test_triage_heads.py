@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -106,3 +107,32 @@ def test_without_calibration_folds_nothing_is_applied() -> None:
     models, evidence = train_heads(issues("o/a", 10), WordEncoder(), cfg, digest="d", log=print)  # type: ignore[arg-type]
     assert evidence == {}
     assert set(models["o/a"].meta.thresholds.values()) == {NEVER}
+
+
+def test_thresholds_and_evidence_come_from_the_items_the_encoder_never_saw() -> None:
+    seen = issues("o/a", 30)
+    new = [replace(it, number=(it.number or 0) + 1000) for it in issues("o/a", 12, seed=5)]
+    fresh = {it.number for it in new}
+    cfg = TrainConfig(base_model="unused", calibration_folds=2, lexical_weight=0.0)
+    models, evidence = train_heads(
+        [*seen, *new],
+        WordEncoder(),  # type: ignore[arg-type]
+        cfg,
+        digest="d",
+        unseen=lambda it: it.number in fresh,
+        min_unseen=30,
+        log=print,
+    )
+    assert len(evidence["o/a"].probs) == 36  # the 36 new issues only, out of 126
+    assert all(t < NEVER for t in models["o/a"].meta.thresholds.values())
+    # Too few unseen issues: thresholds that apply nothing and no evidence.
+    models, evidence = train_heads(
+        [*seen, *new],
+        WordEncoder(),  # type: ignore[arg-type]
+        cfg,
+        digest="d",
+        unseen=lambda it: it.number in fresh,
+        min_unseen=37,
+        log=print,
+    )
+    assert evidence == {} and set(models["o/a"].meta.thresholds.values()) == {NEVER}

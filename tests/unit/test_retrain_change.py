@@ -28,7 +28,7 @@ from workers.retrain.change import (
     snapshot,
 )
 
-POLICY = RetrainPolicy(min_new_items=20, min_new_share=0.05, encoder_share=0.25)
+POLICY = RetrainPolicy(min_new_items=20, min_new_share=0.05, encoder_share=0.25, min_unseen=30)
 
 
 def snap(count: int, label: str = "bug", start: int = 1) -> dict[str, tuple[str, ...]]:
@@ -80,11 +80,17 @@ def test_a_repository_changed_enough(change: Change, retrain: bool) -> None:
 
 
 def repo(
-    name: str, changed: int, before: int | None, *, encoder: tuple[int, int | None] | None = None
+    name: str,
+    changed: int,
+    before: int | None,
+    *,
+    encoder: tuple[int, int | None] | None = None,
+    unseen: int = 100,
 ) -> RepoChange:
     """A repository with ``changed`` of ``before`` issues new since its newest version
-    (version 3; None: no version) and ``encoder`` = (changed, before) against the org
-    encoder's snapshot (default: the same)."""
+    (version 3; None: no version), ``encoder`` = (changed, before) against the org
+    encoder's snapshot (default: the same) and ``unseen`` training issues the encoder
+    never trained on."""
     total = (before or 0) + changed
     moved, base = encoder or (changed, before)
     return RepoChange(
@@ -92,6 +98,7 @@ def repo(
         Change(changed, total, before),
         Change(moved, total, base),
         since=3 if before is not None else None,
+        unseen=unseen,
     )
 
 
@@ -171,6 +178,24 @@ def repo(
             id="forced",
         ),
         pytest.param([], True, False, NOTHING, (), "no repository", id="no repository ready"),
+        pytest.param(
+            [repo("o/a", 40, 300, unseen=29), repo("o/b", 0, 300)],
+            True,
+            False,
+            ENCODER,
+            ("o/a", "o/b"),
+            "o/a has 29 training issues its encoder never saw, 30 needed",
+            id="too few unseen issues to calibrate a head alone: the encoder moves",
+        ),
+        pytest.param(
+            [repo("o/a", 40, 300, unseen=30), repo("o/b", 0, 300, unseen=0)],
+            True,
+            False,
+            HEADS,
+            ("o/a",),
+            "heads alone",
+            id="only the repositories trained need unseen issues",
+        ),
     ],
 )
 def test_plan_run(

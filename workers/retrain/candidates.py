@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from models.triage.data import LabelledItem
 from models.triage.gate import GatePolicy, LabelGate
 from models.triage.plan import Plan, RetrainPolicy
 from workers.modelstore import ModelPaths, live_model, live_version
-from workers.retrain.change import Snapshot
+from workers.retrain.change import Snapshot, issue_key
 from workers.retrain.decide import Decision, Score, align_probs, promotion
 
 if TYPE_CHECKING:
@@ -156,10 +156,18 @@ def train_pooled(ready: Sequence[Prepared], config: TrainConfig, say: Log) -> di
 
 
 def train_heads_on(
-    encoder_dir: Path, ready: Sequence[Prepared], config: TrainConfig, *, say: Log
+    encoder_dir: Path,
+    ready: Sequence[Prepared],
+    config: TrainConfig,
+    *,
+    trained: Mapping[str, Collection[str]],
+    min_unseen: int,
+    say: Log,
 ) -> dict[str, Candidate]:
-    """Heads alone (:mod:`models.triage.heads`) on the org's encoder in ``encoder_dir``:
-    the candidates name that encoder, so the org still keeps one."""
+    """Heads alone (:mod:`models.triage.heads`) on the org's encoder in ``encoder_dir``,
+    calibrated on the training issues that encoder never trained on (``trained``: the
+    issue keys it did, per repository); the candidates name that encoder, so the org
+    still keeps one."""
     from models.encoder import Encoder
     from models.triage.heads import train_heads
 
@@ -170,7 +178,15 @@ def train_heads_on(
         precision=config.precision,
     )
     train = [it for p in ready for it in p.plan.split.train]
-    models, evidence = train_heads(train, encoder, config, digest=encoder_dir.name, log=say)
+    models, evidence = train_heads(
+        train,
+        encoder,
+        config,
+        digest=encoder_dir.name,
+        unseen=lambda it: issue_key(it) not in trained.get(it.repo, ()),
+        min_unseen=min_unseen,
+        log=say,
+    )
     for p in ready:
         models[p.paths.repo].meta.fingerprint = p.fingerprint
     return {repo: Candidate(model, evidence.get(repo)) for repo, model in models.items()}

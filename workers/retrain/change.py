@@ -14,7 +14,9 @@ fine-tuned on. A run compares today's labelled issues with both:
   more of the encoder's training data is new or relabelled across the org's
   repositories, counting a new repository's issues as new; otherwise the changed
   repositories get **heads alone** on the encoder the org already has, which costs one
-  pass of inference over their issues instead of three fine-tunings of the encoder.
+  pass of inference over their issues instead of three fine-tunings of the encoder, as
+  long as each has ``min_unseen`` training issues the encoder never trained on to
+  calibrate its head on (:mod:`models.triage.heads`).
 
 Every repository gets a reason, which the run records and ``steward status`` shows.
 """
@@ -95,6 +97,9 @@ class RepoChange:
     change: Change
     encoder_change: Change
     since: int | None = None
+    #: Its training issues the org's encoder never trained on (what a head alone is
+    #: calibrated on; None: not known).
+    unseen: int | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,14 @@ def plan_run(
     )
     if share >= policy.encoder_share:
         why = f"{moved_words}: at least {policy.encoder_share:.0%}, the encoder is fine-tuned"
+        return RunPlan(ENCODER, names, why, said, carried)
+    thin = [s for s in states if s.repo in changed and (s.unseen or 0) < policy.min_unseen]
+    if thin:
+        why = (
+            f"{moved_words}, but {thin[0].repo} has {thin[0].unseen or 0} training issues its "
+            f"encoder never saw, {policy.min_unseen} needed to calibrate a head alone: the "
+            "encoder is fine-tuned"
+        )
         return RunPlan(ENCODER, names, why, said, carried)
     why = f"{moved_words}: under {policy.encoder_share:.0%}, heads alone on the org's encoder"
     return RunPlan(HEADS, changed, why, said)

@@ -84,6 +84,7 @@ from workers.retrain.change import (
     RunPlan,
     Snapshot,
     change_since,
+    issue_key,
     outcome_reason,
     plan_run,
     policy_of,
@@ -99,6 +100,7 @@ from workers.retrain.snapshots import (
     newest_version,
     org_encoder,
     read_snapshots,
+    read_trained,
     record_decision,
     write_snapshots,
 )
@@ -228,7 +230,7 @@ def train_group(
             ready.append(prepared)
         else:
             results[member.paths.repo] = prepared
-    run, encoder_dir = plan_group(ready, policy=policy, force=force)
+    run, encoder_dir, encoder_trained = plan_group(ready, policy=policy, force=force)
     if ready:
         say(f"retraining plan: {run.mode}: {run.why}")
     for p in ready:
@@ -239,39 +241,76 @@ def train_group(
     trained = [p for p in ready if p.paths.repo in run.train]
     if not trained:
         return results
-    if run.mode == HEADS and encoder_dir is not None:
-        candidates = train_heads_on(encoder_dir, trained, config, say=say)
-    else:
-        candidates = train_pooled(trained, config, say)
+    candidates = train_candidates(
+        trained, run, encoder=(encoder_dir, encoder_trained), config=config, policy=policy, say=say
+    )
     for p in trained:
         results[p.paths.repo] = judge_and_record(
             store, p, candidates[p.paths.repo], run=run, config=config, policy=policy, say=say
         )
     if run.mode == ENCODER:
-        digest = candidates[trained[0].paths.repo].model.meta.encoder_digest
-        folder = trained[0].paths.model_dir / ENCODERS_DIR / digest
-        write_snapshots(folder, {p.paths.repo: p.now for p in trained})
+        remember_encoder(trained, candidates)
     return results
+
+
+def train_candidates(
+    trained: Sequence[Prepared],
+    run: RunPlan,
+    *,
+    encoder: tuple[Path | None, Mapping[str, set[str]]],
+    config: TrainConfig,
+    policy: RetrainPolicy,
+    say: Log,
+) -> dict[str, Candidate]:
+    """Heads alone on the org's encoder (``encoder``: its folder and the issues it was
+    fine-tuned on), or the encoder fine-tuned with a head per repository."""
+    folder, fine_tuned_on = encoder
+    if run.mode == HEADS and folder is not None:
+        return train_heads_on(
+            folder,
+            trained,
+            config,
+            trained=fine_tuned_on,
+            min_unseen=policy.min_unseen,
+            say=say,
+        )
+    return train_pooled(trained, config, say)
+
+
+def remember_encoder(trained: Sequence[Prepared], candidates: Mapping[str, Candidate]) -> None:
+    """The new encoder's snapshot of every repository's data, and the issues it was
+    fine-tuned on (what the next runs measure the org's change and heads against)."""
+    digest = candidates[trained[0].paths.repo].model.meta.encoder_digest
+    write_snapshots(
+        trained[0].paths.model_dir / ENCODERS_DIR / digest,
+        {p.paths.repo: p.now for p in trained},
+        trained={p.paths.repo: map(issue_key, p.plan.split.train) for p in trained},
+    )
 
 
 def plan_group(
     ready: Sequence[Prepared], *, policy: RetrainPolicy, force: bool
-) -> tuple[RunPlan, Path | None]:
-    """The run's plan (:func:`workers.retrain.change.plan_run`) and the org's encoder
-    folder heads would be trained on."""
+) -> tuple[RunPlan, Path | None, dict[str, set[str]]]:
+    """The run's plan (:func:`workers.retrain.change.plan_run`), the org's encoder folder
+    heads would be trained on and the issues it was fine-tuned on, per repository."""
     encoder_dir = org_encoder([p.paths for p in ready])
     trained_on = read_snapshots(encoder_dir) if encoder_dir else None
+    trained = (read_trained(encoder_dir) if encoder_dir else None) or {}
     states = [
         RepoChange(
             p.paths.repo,
             change_since(p.now, p.before),
             change_since(p.now, (trained_on or {}).get(p.paths.repo)),
             since=p.since,
+            unseen=len(
+                {issue_key(it) for it in p.plan.split.train} - trained.get(p.paths.repo, set())
+            ),
         )
         for p in ready
     ]
-    run = plan_run(states, policy=policy, encoder_known=trained_on is not None, force=force)
-    return run, encoder_dir
+    known = trained_on is not None and bool(trained)
+    run = plan_run(states, policy=policy, encoder_known=known, force=force)
+    return run, encoder_dir, trained
 
 
 def decision_detail(run: RunPlan, prepared: Prepared, **more: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import json
 import os
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +29,52 @@ SNAPSHOT_FILE = "trained_on.json"
 FEATURE = "retrain"
 
 
-def write_snapshots(folder: Path, snapshots: Mapping[str, Snapshot]) -> None:
-    """``folder/trained_on.json``: each repository's snapshot (written atomically)."""
-    body = {
+def write_snapshots(
+    folder: Path,
+    snapshots: Mapping[str, Snapshot],
+    *,
+    trained: Mapping[str, Iterable[str]] | None = None,
+) -> None:
+    """``folder/trained_on.json``: each repository's snapshot and, for an encoder, the
+    keys of the issues it was fine-tuned on (``trained``: the training parts, without
+    the holdouts), written atomically."""
+    body: dict[str, Any] = {
         "format": 1,
-        "repos": {r: {k: list(v) for k, v in s.items()} for r, s in snapshots.items()},
+        "repos": {r: {k: list(v) for k, v in snap.items()} for r, snap in snapshots.items()},
     }
+    if trained is not None:
+        body["trained"] = {repo: sorted(set(keys)) for repo, keys in trained.items()}
     tmp = folder / f".{SNAPSHOT_FILE}.{uuid.uuid4().hex}"
     tmp.write_text(json.dumps(body, sort_keys=True), encoding="utf-8")
     os.replace(tmp, folder / SNAPSHOT_FILE)
 
 
-def read_snapshots(folder: Path) -> dict[str, dict[str, tuple[str, ...]]] | None:
-    """The snapshots ``folder`` holds (None: it has none, or cannot be read)."""
+def _read(folder: Path) -> dict[str, Any] | None:
     try:
         body = json.loads((folder / SNAPSHOT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def read_snapshots(folder: Path) -> dict[str, dict[str, tuple[str, ...]]] | None:
+    """The snapshots ``folder`` holds (None: it has none, or cannot be read)."""
+    body = _read(folder)
+    try:
         return {
             repo: {key: tuple(labels) for key, labels in snap.items()}
-            for repo, snap in body["repos"].items()
+            for repo, snap in (body or {})["repos"].items()
         }
-    except (OSError, ValueError, KeyError, AttributeError):
+    except (KeyError, AttributeError, TypeError):
+        return None
+
+
+def read_trained(folder: Path) -> dict[str, set[str]] | None:
+    """The issues an encoder was fine-tuned on, per repository (None: not recorded)."""
+    body = _read(folder)
+    try:
+        return {repo: set(keys) for repo, keys in (body or {})["trained"].items()}
+    except (KeyError, AttributeError, TypeError):
         return None
 
 
