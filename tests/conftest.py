@@ -77,6 +77,24 @@ def redis_url() -> Iterator[str]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def forget_github_budgets(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test on the session's Redis, drop the GitHub request budgets it left
+    (``steward:budget:*``): every test acts as installation 777, and a budget a test
+    spent (a fake enforcing a tiny hourly limit, a fast clock's reset far ahead) would
+    otherwise hold the next tests' background work until that reset."""
+    yield
+    if "redis_url" not in request.fixturenames:
+        return
+    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    try:
+        keys = list(client.scan_iter("steward:budget:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite database file."""
