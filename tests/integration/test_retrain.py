@@ -485,3 +485,22 @@ async def test_a_correction_changes_the_next_models_decision(
     (before,) = first.predict([items[index]])
     assert max(after, key=after.get) == new, (before, after)
     assert after[new] > before[new]
+
+
+async def test_a_repository_gone_from_github_does_not_stop_its_orgs_run(
+    fake: FakeGitHub, settings: Settings
+) -> None:
+    """A repository deleted (or taken out of the installation) since the org's last run is
+    left out with the reason; the org's other repositories are collected and judged."""
+    name, deleted = unique("kept"), unique("deleted")
+    fake.add_repo(ORG, name, labels=["bug", "feature", "question"])
+    add_history(fake, name, nlbse_issues("facebook/react", 2))
+    store = open_store(settings.database_url_or_default)
+
+    result = await retrain(settings, store, name, together=[deleted])
+
+    assert result["collected"] == 6  # too few to train: judged and skipped, not stopped
+    assert "skipped" in result and "gone" not in result["skipped"]
+    gone = result["together"][f"{ORG}/{deleted}"]
+    assert gone["skipped"].startswith("GitHub's GraphQL API answered NOT_FOUND"), gone
+    assert len(store.history_records(f"{ORG}/{name}", kind="issue")) == 6

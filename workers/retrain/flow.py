@@ -47,6 +47,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gidgethub import BadRequest, QueryError
+
 from core.settings import Settings
 from core.store import Store
 from core.tasks import INDEX, IndexArgs, RetrainArgs
@@ -54,6 +56,7 @@ from models.triage.gate import GatePolicy, for_discussions
 from models.triage.model import ENCODERS_DIR
 from models.triage.plan import Plan, RetrainPolicy, Split, plan_training
 from workers.budget import lane
+from workers.flow import gone
 from workers.github import graphql_endpoint
 from workers.history import HistoryResult, refresh_history
 from workers.modelstore import (
@@ -432,7 +435,7 @@ async def run_retrain(
     """
     say = say or log.info
     async with contextlib.AsyncExitStack() as stack:
-        members, busy = await collect_members(ctx, args, stack, say=say)
+        members, left_out = await collect_members(ctx, args, stack, say=say)
         results = await asyncio.to_thread(
             retrain_group,
             ctx.store,
@@ -442,9 +445,8 @@ async def run_retrain(
             force=args.force,
             say=say,
         )
-    skipped = {"skipped": "another worker is retraining this repository"}
-    for full in busy:
-        results[full] = skipped
+    for full, why in left_out.items():
+        results[full] = {"skipped": why}
     for member, collected in members:
         results[member.paths.repo] = {"collected": collected.new, **results[member.paths.repo]}
     queue_reindex(ctx, args, results)
@@ -455,25 +457,34 @@ async def run_retrain(
 
 async def collect_members(
     ctx: TaskContext, args: RetrainArgs, stack: contextlib.AsyncExitStack[Any], *, say: Log
-) -> tuple[list[tuple[Member, HistoryResult]], list[str]]:
+) -> tuple[list[tuple[Member, HistoryResult]], dict[str, str]]:
     """Lock each repository of the run and bring its history up to date (background
-    work in the installation's budget); those another worker holds are returned apart."""
+    work in the installation's budget). Those another worker holds, and those GitHub no
+    longer has (deleted, or gone from the installation), are returned apart with the
+    reason: one repository never stops its org's run."""
     names = [args.repo, *(n for n in args.together if n != args.repo)]
     members: list[tuple[Member, HistoryResult]] = []
-    busy: list[str] = []
+    left_out: dict[str, str] = {}
     endpoint = graphql_endpoint(ctx.settings.github_api_url)
     with lane(ctx.runtime.redis, ctx.settings, background=True):
         gh = await ctx.client(args.installation())
         for name in names:
             full = f"{args.owner}/{name}"
             if not await stack.enter_async_context(retrain_lock(ctx.redis, full)):
+                left_out[full] = "another worker is retraining this repository"
                 say(f"{full} is being retrained by another worker")
-                busy.append(full)
                 continue
-            collected = await refresh_history(gh, ctx.store, full, endpoint=endpoint, say=say)
+            try:
+                collected = await refresh_history(gh, ctx.store, full, endpoint=endpoint, say=say)
+            except (BadRequest, QueryError) as exc:
+                if (why := gone(exc)) is None:
+                    raise
+                left_out[full] = f"{why}: the repository is gone or out of the installation"
+                say(f"{full} left out of this run: {left_out[full]}")
+                continue
             say(f"{full}: {collected.new} new item(s), {collected.written} collected in all")
             members.append((Member(ModelPaths(model_dir_of(ctx.settings), full)), collected))
-    return members, busy
+    return members, left_out
 
 
 def queue_reindex(ctx: TaskContext, args: RetrainArgs, results: dict[str, Any]) -> None:
