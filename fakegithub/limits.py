@@ -237,7 +237,10 @@ class Limiter:
 
     def status(self, who: str, resource: str) -> dict[str, Any]:
         """``limit/remaining/reset/used/resource`` of one primary window (``reset`` in
-        wall-clock epoch seconds)."""
+        wall-clock epoch seconds). A fake that does not enforce the limits says the whole
+        hour remains: a client that paces on these headers (the bot's budget does) must
+        not be held back by a count the fake would never refuse on (a test session's
+        shared fake passes 5,000 requests of one installation within the hour)."""
         limit = self.limits.per_hour(resource)
         current = self.window(who, resource)
         length = MINUTE if resource == "search" else HOUR
@@ -245,7 +248,7 @@ class Limiter:
         reset = self._wall(current.start + timedelta(seconds=length))
         return {
             "limit": limit,
-            "remaining": max(0, limit - current.used),
+            "remaining": max(0, limit - current.used) if self.enforce else limit,
             "reset": math.ceil(reset),
             "used": current.used,
             "resource": resource,
