@@ -111,7 +111,11 @@ async def test_one_script_and_one_message_per_delivery(own_redis: str) -> None:
             async with session.post(url, data=body, headers=headers) as resp:
                 return resp.status
 
-        statuses = await asyncio.gather(*(post(body, headers) for body, headers in sent))
+        # The first delivery alone: it finds the script not loaded yet (EVALSHA answers
+        # NOSCRIPT, then EVAL loads it); the burst after it finds it loaded. (Sent all at
+        # once, how many of the burst miss it depends only on the machine's speed.)
+        statuses = [await post(*sent[0])]
+        statuses += await asyncio.gather(*(post(body, headers) for body, headers in sent[1:]))
         again = await post(*sent[0])  # a redelivery
         forged = await post(*delivery(101, secret="not-it"))
         too_big = await post(b"{" + b" " * (64 * 1024) + b"}", delivery(101)[1])
@@ -121,10 +125,10 @@ async def test_one_script_and_one_message_per_delivery(own_redis: str) -> None:
     assert statuses == [202] * 60 and (again, forged, too_big) == (200, 401, 413)
     sync = redis.Redis.from_url(own_redis)
     calls = commands(sync)
-    # One script call per acknowledgement (a redelivery's included); ``EVAL`` only for
-    # calls of the first burst that found the script not loaded yet. Counted inside the
-    # script: two XADDs a delivery (its lane, the bell), nothing for the redelivery.
-    assert calls["evalsha"] == 61 and calls.get("eval", 0) <= 16, calls
+    # One script call per acknowledgement (a redelivery's included); ``EVAL`` once, for
+    # the first, which found the script not loaded yet. Counted inside the script: two
+    # XADDs a delivery (its lane, the bell), nothing for the redelivery.
+    assert calls["evalsha"] == 61 and calls.get("eval", 0) == 1, calls
     assert calls["xadd"] == 2 * 60 and calls["set"] == 61, calls
     inside = {"set", "xadd", "sadd", "zscore", "zrange", "zadd", "xgroup|create"}
     assert set(calls) <= {"evalsha", "eval", "hello", *inside}, calls  # no parse, no routing
