@@ -130,6 +130,14 @@ class TaskContext:
         """Whether the audit log has the effect already (the cheap check before any call)."""
         return self.store.has_action(effect_key)
 
+    async def enqueue_once(self, task: Task[A], args: A, *, key: str, seconds: int) -> bool:
+        """Queue ``task`` unless one queued under ``key`` in the last ``seconds`` is
+        still waiting (one Redis ``SET NX EX``, shared by every worker); True if queued."""
+        if not await self.redis.set(key, "1", nx=True, ex=seconds):
+            return False
+        self.runtime.enqueue(task, args)
+        return True
+
     def auth(self) -> InstallationAuth:
         """Token minting and caching for this app."""
         settings = self.settings

@@ -109,19 +109,14 @@ def corpus(ctx: TaskContext, full: str) -> tuple[DuplicateIndex, list[int]] | No
 
 async def queue_calibration(ctx: TaskContext, args: RepoArgs) -> bool:
     """Queue ``steward.calibrate_duplicates`` unless one is waiting; True if queued."""
-    key = f"steward:duplicates:pending:{args.full_name}"
-    if not await ctx.redis.set(key, "1", nx=True, ex=PENDING_SECONDS):
-        return False
-    ctx.runtime.enqueue(
-        CALIBRATE_DUPLICATES,
-        CalibrateDuplicatesArgs(
-            installation_id=args.installation_id,
-            owner=args.owner,
-            repo=args.repo,
-            delivery_id=args.delivery_id,
-        ),
+    calibrate = CalibrateDuplicatesArgs(
+        installation_id=args.installation_id,
+        owner=args.owner,
+        repo=args.repo,
+        delivery_id=args.delivery_id,
     )
-    return True
+    key = f"steward:duplicates:pending:{args.full_name}"
+    return await ctx.enqueue_once(CALIBRATE_DUPLICATES, calibrate, key=key, seconds=PENDING_SECONDS)
 
 
 def policy_of(task: RepoTask) -> GatePolicy:

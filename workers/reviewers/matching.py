@@ -55,18 +55,15 @@ async def queue_choice(ctx: TaskContext, args: RepoArgs, *, force: bool = False)
         stored_choice(ctx.store, full), ctx.store.change_count(full)
     ):
         return False
-    if not await ctx.redis.set(pending_key(full), "1", nx=True, ex=PENDING_SECONDS):
-        return False
-    ctx.runtime.enqueue(
-        CHOOSE_MATCHING,
-        ChooseMatchingArgs(
-            installation_id=args.installation_id,
-            owner=args.owner,
-            repo=args.repo,
-            delivery_id=args.delivery_id,
-        ),
+    choose = ChooseMatchingArgs(
+        installation_id=args.installation_id,
+        owner=args.owner,
+        repo=args.repo,
+        delivery_id=args.delivery_id,
     )
-    return True
+    return await ctx.enqueue_once(
+        CHOOSE_MATCHING, choose, key=pending_key(full), seconds=PENDING_SECONDS
+    )
 
 
 def choice_vectors(

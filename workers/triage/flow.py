@@ -283,13 +283,10 @@ async def why_nothing(task: RepoTask) -> str:
 async def queue_bootstrap(task: RepoTask) -> bool:
     """Queue the repository's bootstrap once an hour at most; True if queued now."""
     key = f"steward:bootstrap-queued:{task.full_name}"
-    if not await task.ctx.redis.set(key, "1", nx=True, ex=3600):
-        return False
     args = BootstrapArgs(
         installation_id=task.args.installation_id, owner=task.owner, repo=task.repo
     )
-    task.ctx.runtime.enqueue(BOOTSTRAP, args)
-    return True
+    return await task.ctx.enqueue_once(BOOTSTRAP, args, key=key, seconds=3600)
 
 
 async def decide(task: RepoTask, args: TriageArgs, fetched: Fetched) -> Decided | str:
