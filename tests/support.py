@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
+import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import cache
 from typing import Any
 
+import redis
 from aiohttp import web
 
 from fakegithub import deliveries, load_webhook_example
@@ -146,3 +149,36 @@ async def serving(app: web.Application, port: int) -> AsyncIterator[None]:
         yield
     finally:
         await runner.cleanup()
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of the caller's own on a free port (its command counters are the
+    caller's, and it may be stopped without touching the shared one): its URL and process.
+    Skips the test where ``redis-server`` is not installed."""
+    import pytest
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port, socket_timeout=1)
+    wait_for(lambda: _answers(client), timeout=10)
+    try:
+        yield f"redis://127.0.0.1:{port}/0", server
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False

@@ -15,8 +15,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -30,7 +28,15 @@ from core import lanes
 from core.deliveries import delivery_key
 from core.settings import load_settings
 from core.tasks import DEFAULT_QUEUE, INTERACTIVE
-from tests.support import SECRET, example, free_port, key_pair, retarget, serving, wait_for
+from tests.support import (
+    SECRET,
+    example,
+    free_port,
+    key_pair,
+    private_redis,
+    retarget,
+    serving,
+)
 
 PATH = "/api/github/webhooks"
 
@@ -38,29 +44,8 @@ PATH = "/api/github/webhooks"
 @pytest.fixture
 def own_redis() -> Iterator[str]:
     """A redis-server of this test's own, so its command counters are this test's."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, socket_timeout=1)
-    wait_for(lambda: _pings(client), timeout=10)
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
+    with private_redis() as (url, _):
+        yield url
 
 
 def delivery(installation: int, *, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:

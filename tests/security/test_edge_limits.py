@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -23,13 +22,20 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 from aiohttp import ClientSession, web
 
 from app.web import EdgeLimits, Receiver, StreamPublisher, create_app, default_router
 from core.settings import load_settings
-from tests.support import SECRET, example, free_port, key_pair, retarget, serving, wait_for
+from tests.support import (
+    SECRET,
+    example,
+    free_port,
+    key_pair,
+    private_redis,
+    retarget,
+    serving,
+)
 
 PATH = "/api/github/webhooks"
 
@@ -213,32 +219,14 @@ async def test_a_whole_body_in_time_is_accepted_at_the_limit(redis_url: str) -> 
 
 
 @pytest.fixture
-def own_redis(tmp_path: object) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test's own on a free port (the shared one is never stopped)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, socket_timeout=1)
-    wait_for(lambda: _pings(client), timeout=10)
-    try:
-        yield f"redis://127.0.0.1:{port}/0", server
-    finally:
-        server.send_signal(signal.SIGCONT)
-        server.terminate()
-        server.wait(10)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
+def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of this test's own (the shared one is never stopped); the test may
+    stop it with SIGSTOP, so it is resumed before it is terminated."""
+    with private_redis() as (url, server):
+        try:
+            yield url, server
+        finally:
+            server.send_signal(signal.SIGCONT)
 
 
 async def test_a_stopped_redis_is_503_for_at_most_the_timeout_then_202(
