@@ -126,14 +126,43 @@ def duplicate_live_counts(
     return LiveCounts(live_applied=len(live), live_correct=len(live) - wrong)
 
 
-def regate_duplicates(store: Store, repo: str, policy: GatePolicy) -> str | None:
+def duplicates_label(actions: Iterable[Mapping[str, Any]]) -> str | None:
+    """The label the possible duplicates applied live to an item (``duplicates.how:
+    label``), from its audit-log rows (None: they applied none)."""
+    for a in actions:
+        if a["feature"] == "duplicates" and a["action"] == "label" and a["mode"] == "live":
+            return str(a["detail"].get("label") or "") or None
+    return None
+
+
+def removal_corrects_duplicates(
+    actions: Iterable[Mapping[str, Any]], suggestion: Mapping[str, Any] | None, *, label: str
+) -> bool:
+    """Whether a person removing ``label`` from an item calls the possible duplicates
+    suggested there wrong: the label is the one they applied live, and that suggestion
+    reached GitHub and was not called wrong already (as ``/steward wrong`` would)."""
+    return (
+        suggestion is not None
+        and suggestion.get("state") == "live"
+        and suggestion.get("verdict") != "wrong"
+        and duplicates_label(actions) == label
+    )
+
+
+def regate_duplicates(store: Store, repo: str, policy: GatePolicy | None = None) -> str | None:
     """Re-judge the repository's duplicates gate on its calibration plus people's
     verdicts since (:func:`duplicate_live_counts`, ``live_verdict`` as for a label); the
-    new state when it flipped (None: unchanged, or never calibrated)."""
+    new state when it flipped (None: unchanged, or never calibrated). Without
+    ``policy``, the bar the gate was calibrated against (stored with it).
+    """
     row = store.duplicate_gate(repo)
     if row is None:
         return None
     gate = gate_from_json(row["gate"])
+    if policy is None:
+        policy = GatePolicy(
+            target=gate.target, confidence=gate.confidence, min_support=gate.min_support
+        )
     counts = duplicate_live_counts(store.duplicate_suggestions(repo), since=row["calibrated_at"])
     changed = live_verdict(gate, counts, policy)
     if changed == gate:

@@ -1,6 +1,9 @@
 """``/steward wrong`` on a possible-duplicates suggestion, in-process, through the
 checked fake GitHub (a table of cases).
 
+The second table removes the label by hand instead (the ``issues.unlabeled`` feedback
+task), which says the same as ``/steward wrong``.
+
 Each case stores what the duplicates feature leaves behind once it has acted on an
 issue (its gate, calibrated and live; its audit row; the suggestion, and earlier ones on
 other issues), puts the label or the comment on the issue in the fake, then routes a
@@ -18,11 +21,13 @@ from dataclasses import dataclass
 import pytest
 
 from core.store import ActionRecord
+from core.tasks import FeedbackArgs
 from models.triage.gate import LabelGate
 from tests.flows.conftest import Flows
 from tests.flows.test_commands_flow import BOT, PEOPLE, deliver, replies, write_comment
-from tests.support import ORG
+from tests.support import INSTALLATION_ID, ORG
 from workers.duplicates.decide import MARKER, comment_body, effect_key
+from workers.feedback.flow import run_feedback
 from workers.triage.status import duplicates_report, render_duplicates
 
 DUP = "possible duplicate"
@@ -202,3 +207,89 @@ async def test_wrong_twice_and_a_triage_label_beside_it(flows: Flows) -> None:
     (reply,) = [b for b in replies(flows, second) if "did not run" in b]
     assert "nothing to undo" in reply
     assert flows.store.duplicate_counts(full)["live"]["wrong"] == 1
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A person takes a label off an issue the duplicates feature acted on."""
+
+    name: str
+    how: str = "label"
+    state: str = "live"
+    label: str = DUP
+    added: bool = False
+    wrong_before: int = 0
+    verdict: str | None = "wrong"
+    gate_after: str = "live"
+    judged_after: tuple[int, int] = (2, 1)
+
+
+REMOVALS = [
+    Removal("the duplicates' label removed: the suggestion is wrong, the gate re-judged"),
+    Removal(
+        "a second mistake demotes the gate to shadow",
+        wrong_before=1,
+        gate_after="shadow",
+        judged_after=(3, 1),
+    ),
+    Removal(
+        "another label removed: nothing said about the duplicates",
+        label="docs",
+        verdict=None,
+        judged_after=(0, 0),
+    ),
+    Removal("the label added, not removed", added=True, verdict=None, judged_after=(0, 0)),
+    Removal(
+        "suggested as a comment: the label is not the bot's",
+        how="comment",
+        verdict=None,
+        judged_after=(0, 0),
+    ),
+    Removal(
+        "recorded in shadow: the label is a person's own",
+        state="shadow",
+        verdict=None,
+        judged_after=(0, 0),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in REMOVALS])
+async def test_removing_the_duplicates_label_by_hand(flows: Flows, case: Removal) -> None:
+    """The ``issues.unlabeled`` feedback task reads a person removing the label the
+    possible duplicates applied live as ``/steward wrong``: suggestion marked wrong
+    (``source="label"``), gate re-judged on the bar it was calibrated at, no GitHub call;
+    the same delivery again changes nothing."""
+    repo = flows.new_repo("dup-unlabel", config=CONFIG.format(how=case.how), labels=("docs", DUP))
+    full = f"{ORG}/{repo}"
+    number = suggested(
+        flows, repo, Case(case.name, how=case.how, state=case.state, wrong_before=case.wrong_before)
+    )
+    args = FeedbackArgs(
+        installation_id=INSTALLATION_ID,
+        owner=ORG,
+        repo=repo,
+        number=number,
+        label=case.label,
+        added=case.added,
+        actor="maint",
+    )
+
+    result = await flows.run(run_feedback, args)
+
+    row = flows.store.duplicate_suggestion(full, number)
+    assert row is not None and row["verdict"] == case.verdict
+    if case.verdict:
+        assert result["feedback"] == "duplicate_wrong"
+        assert (row["verdict_source"], row["verdict_actor"]) == ("label", "maint")
+    gate = flows.store.duplicate_gate(full)
+    assert gate is not None
+    assert (gate["gate"]["judged"], gate["gate"]["judged_correct"]) == case.judged_after
+    assert ("live" if gate["live"] else "shadow") == case.gate_after
+    assert flows.store.feedback_for(full) == []  # nothing counted against triage's labels
+    assert flows.requests() == []
+    await flows.run(run_feedback, args)
+    assert flows.store.duplicate_gate(full) == gate
+    assert flows.store.duplicate_counts(full)[case.state]["wrong"] == (
+        case.wrong_before + (case.verdict == "wrong")
+    )

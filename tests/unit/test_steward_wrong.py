@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from models.triage.gate import GatePolicy, LabelGate
-from workers.commands.decide import NOTHING_TO_UNDO, Undo, duplicates_label, plan_undo
-from workers.gates import duplicate_live_counts, duplicates_policy
+from workers.commands.decide import NOTHING_TO_UNDO, Undo, plan_undo
+from workers.gates import duplicate_live_counts, duplicates_label, duplicates_policy
 
 CALIBRATED = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -22,6 +22,7 @@ from operator import add, mod, not_
 from typing import Any
 
 from core.markdown import code, is_login, mention
+from workers.gates import duplicates_label
 
 #: What each command does and who may run it, in the order the help lists them.
 HELP: tuple[tuple[str, str, str], ...] = (
@@ -358,15 +359,6 @@ def bot_labels(actions: Iterable[Mapping[str, Any]]) -> list[str]:
             if a["feature"] == "triage" and a["action"] == "label" and a["mode"] == "live"
         )
     )
-
-
-def duplicates_label(actions: Iterable[Mapping[str, Any]]) -> str | None:
-    """The label the possible duplicates applied live to an item (``duplicates.how:
-    label``), from its audit-log rows (None: they applied none)."""
-    for a in actions:
-        if a["feature"] == "duplicates" and a["action"] == "label" and a["mode"] == "live":
-            return str(a["detail"].get("label") or "") or None
-    return None
 
 
 @dataclass(frozen=True)
