@@ -5,7 +5,9 @@ histories end to end, then renamed copies, up to ``--changes``; ``--replicate NA
 one file of the data folder instead (golang-net.jsonl: authors and texts, so the people
 task is replayed too); ``--history FILE`` times a given JSONL history. ``--vectors`` adds a
 random unit vector per text (the bot hands over the stored ones), so the encoder variants
-are replayed and timed too. Prints the time, the windows and what was chosen.
+are replayed and timed too. ``--as-of`` is the replay's moment (default ``created``, as the
+bot chooses; ``merged`` is RevFinder's protocol). Prints the time, the windows and what was
+chosen.
 
     .venv/bin/python benchmarks/bench_matching_choice.py [--changes 10000] [--vectors]
 """
@@ -73,7 +75,12 @@ def main() -> int:
         help="a file of the data folder repeated to --changes (e.g. golang-net.jsonl)",
     )
     parser.add_argument("--vectors", action="store_true", help="random encoder vectors")
-    parser.add_argument("--as-of", choices=("created", "merged"), default="merged")
+    parser.add_argument(
+        "--as-of",
+        choices=("created", "merged"),
+        default="created",
+        help="the replay's moment of ranking (default: created, as the bot chooses)",
+    )
     args = parser.parse_args()
     from models.reviewers.calibrate import choose_settings
 

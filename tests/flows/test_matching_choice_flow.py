@@ -99,7 +99,9 @@ async def chosen(flows: Flows, kind: str, config: str = "") -> tuple[str, Matchi
     assert result["changes"] == len(changes) and result["vectors"] is False  # nothing embedded
     row = flows.store.matching_choice(full)
     assert row is not None and row["n_changes"] == len(changes) and row["version"] == 1
-    return repo, MatchingChoice.from_json(row["choice"])
+    choice = MatchingChoice.from_json(row["choice"])
+    assert choice.as_of == "created"  # replayed as the bot ranks: when a pull request opens
+    return repo, choice
 
 
 async def policy_in_use(flows: Flows, repo: str) -> Load:

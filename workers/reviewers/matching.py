@@ -89,7 +89,11 @@ async def run_choose_matching(ctx: TaskContext, args: ChooseMatchingArgs) -> dic
     try:
         changes = ctx.store.changes_for(full)
         vectors = choice_vectors(ctx, full, changes)
-        choice = choose_settings([change_of(c) for c in changes], vectors=vectors, as_of="merged")
+        # Replayed as the bot ranks: when a pull request opens, before what merges while it
+        # is open (RevFinder's protocol, at the merge, concentrates less and so would
+        # choose too mild a discount).
+        history = [change_of(c) for c in changes]
+        choice = choose_settings(history, vectors=vectors, as_of="created")
         ctx.store.save_matching_choice(
             full, choice=choice.to_json(), n_changes=choice.n_changes, version=choice.version
         )
