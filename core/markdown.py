@@ -164,8 +164,22 @@ def spans(text: object, *, limit: int | None = None) -> str:
     quoted path only moves where the spans fall; nothing gets out of them.
     """
     first, *parts = shorten(clean(str(text)), limit).split("`")
-    shown = [code(part) if i % 2 == 0 else _inline(part) for i, part in enumerate(parts)]
-    return inert(first) + "".join(shown)
+    out = inert(first)
+    for i, part in enumerate(parts):
+        shown = code(part) if i % 2 == 0 else _inline(part)
+        if shown:  # an empty part between two spans: the seam keeps their fences apart
+            out += _seam(out, shown) + shown
+    return out
+
+
+def _seam(before: str, after: str) -> str:
+    """:data:`JOINER` between running text and a code span that touch it, unless a space
+    parts them: people's backticks can cut ``org/repo#12`` or ``http://`` into text on
+    both sides of a span (``org/repo`` ``` `` ``` ``#12``), which GitHub links in no single
+    text node but a reader of the text alone would see as one."""
+    if not before or before[-1:].isspace() or after[:1].isspace():
+        return ""
+    return JOINER
 
 
 def is_login(login: str) -> bool:

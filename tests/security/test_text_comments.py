@@ -60,6 +60,12 @@ HOSTILE = [
     "#12",
     "octo/repo#12",
     "repo#7",
+    # Backticks cutting a reference or a URL around a code span (found by the property
+    # test in a reviewer's reason, where people's backticks move the spans).
+    "@org/maintainers``#12",
+    "octo/repo#`x`12",
+    "https``://example.invalid",
+    "www``.example.invalid",
     "GH-3",
     "![](https://example.invalid/p.png)",
     "![x][1]\n\n[1]: https://example.invalid/p.png",
