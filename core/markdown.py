@@ -173,10 +173,11 @@ def spans(text: object, *, limit: int | None = None) -> str:
 
 
 def _seam(before: str, after: str) -> str:
-    """:data:`JOINER` between running text and a code span that touch it, unless a space
-    parts them: people's backticks can cut ``org/repo#12`` or ``http://`` into text on
-    both sides of a span (``org/repo`` ``` `` ``` ``#12``), which GitHub links in no single
-    text node but a reader of the text alone would see as one."""
+    """:data:`JOINER` between running text and a code span that touch, or between two
+    spans, unless a space parts them: people's backticks can cut ``org/repo#12`` or
+    ``http://`` into text on both sides of a span (``org/repo``, an empty span, ``#12``),
+    which GitHub links in no single text node but a reader of the text alone would see
+    as one; two touching fences would read as one longer fence."""
     if not before or before[-1:].isspace() or after[:1].isspace():
         return ""
     return JOINER
