@@ -283,7 +283,8 @@ def make_oof(groups: Mapping[str, list[LabelledItem]], out: Path, folds: int = 5
     for repo, task in tasks.items():
         if task.labels != NAMES:
             raise SystemExit(f"{repo}: labels {task.labels}, expected {NAMES}")
-    np.savez(out, **{repo.replace("/", "__"): probs for repo, probs in oof.items()})
+    arrays: dict[str, Any] = {repo.replace("/", "__"): probs for repo, probs in oof.items()}
+    np.savez(out, **arrays)
 
 
 def read_oof(path: Path, groups: Mapping[str, list[LabelledItem]]) -> dict[str, np.ndarray]:

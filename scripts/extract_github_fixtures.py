@@ -531,7 +531,7 @@ def subset_composite(definition: Any, members: tuple[str, ...], pending: list[st
         raise SystemExit(f"{definition.name.value} has no fields {sorted(missing)}")
     for field in fields:
         pending.append(named_type(field.type))
-        pending.extend(named_type(arg.type) for arg in field.arguments)
+        pending.extend(named_type(arg.type) for arg in field.arguments or ())
     # An interface is kept only where the subset keeps all of its fields here.
     names = set(members)
     interfaces = tuple(
@@ -552,7 +552,7 @@ def subset_leaf(definition: Any, pending: list[str]) -> Any:
     if isinstance(definition, ScalarTypeDefinitionNode):
         return ScalarTypeDefinitionNode(name=definition.name, directives=())
     if isinstance(definition, EnumTypeDefinitionNode):
-        values = tuple(v.__class__(name=v.name, directives=()) for v in definition.values)
+        values = tuple(v.__class__(name=v.name, directives=()) for v in definition.values or ())
         return EnumTypeDefinitionNode(name=definition.name, values=values, directives=())
     if isinstance(definition, InputObjectTypeDefinitionNode):
         fields = tuple(
