@@ -20,6 +20,7 @@ from fakegithub.state import (
     IssueEvent,
     Label,
     PullFile,
+    PullInfo,
     Reaction,
     Repo,
     RepoFile,
@@ -291,24 +292,8 @@ def pull(
     info = item.pull
     base = issue(urls, repo, item, users, repo_owner)
     api = f"{urls.api}/repos/{repo.full_name}/pulls/{item.number}"
-    repo_json = repository(urls, repo, repo_owner, 0)
-    branch = {
-        "label": f"{repo.owner}:{info.head_ref}",
-        "ref": info.head_ref,
-        "sha": info.head_sha,
-        "user": user(urls, repo_owner),
-        "repo": repo_json,
-    }
-    links = {
-        "self": api,
-        "html": base["html_url"],
-        "issue": base["url"],
-        "comments": base["comments_url"],
-        "review_comments": f"{api}/comments",
-        "review_comment": f"{urls.api}/repos/{repo.full_name}/pulls/comments{{/number}}",
-        "commits": f"{api}/commits",
-        "statuses": f"{urls.api}/repos/{repo.full_name}/statuses/{info.head_sha}",
-    }
+    branch = _pull_branch(urls, repo, info, repo_owner)
+    links = _pull_links(urls, repo, info, api=api, base=base)
     data = {key: base[key] for key in base if key not in {"pull_request", "reactions"}}
     data.update(
         id=item.pull_id,
@@ -326,24 +311,58 @@ def pull(
         _links={k: {"href": v} for k, v in links.items()},
         requested_reviewers=[user(urls, users[r]) for r in info.requested_reviewers],
         requested_teams=[],
-        merged=info.merged,
-        merged_at=iso(info.merged_at),
         merged_by=user(urls, users[info.merged_by]) if info.merged_by else None,
-        merge_commit_sha=None,
-        mergeable=None,
-        mergeable_state="unknown",
-        rebaseable=None,
-        maintainer_can_modify=False,
-        auto_merge=None,
         comments=len(item.comments),
-        review_comments=0,
-        commits=1,
-        additions=sum(f.additions for f in info.files),
-        deletions=sum(f.deletions for f in info.files),
-        changed_files=len(info.files),
-        draft=info.draft,
+        **_pull_state(info),
     )
     return data
+
+
+def _pull_branch(urls: Urls, repo: Repo, info: PullInfo, repo_owner: User) -> dict[str, Any]:
+    """The ``head`` branch object (``base`` is the same with its own ref)."""
+    return {
+        "label": f"{repo.owner}:{info.head_ref}",
+        "ref": info.head_ref,
+        "sha": info.head_sha,
+        "user": user(urls, repo_owner),
+        "repo": repository(urls, repo, repo_owner, 0),
+    }
+
+
+def _pull_links(
+    urls: Urls, repo: Repo, info: PullInfo, *, api: str, base: dict[str, Any]
+) -> dict[str, str]:
+    """The pull request's ``_links`` targets, by name."""
+    return {
+        "self": api,
+        "html": base["html_url"],
+        "issue": base["url"],
+        "comments": base["comments_url"],
+        "review_comments": f"{api}/comments",
+        "review_comment": f"{urls.api}/repos/{repo.full_name}/pulls/comments{{/number}}",
+        "commits": f"{api}/commits",
+        "statuses": f"{urls.api}/repos/{repo.full_name}/statuses/{info.head_sha}",
+    }
+
+
+def _pull_state(info: PullInfo) -> dict[str, Any]:
+    """Merge state and size: merged or not, and what the change adds and removes."""
+    return {
+        "merged": info.merged,
+        "merged_at": iso(info.merged_at),
+        "merge_commit_sha": None,
+        "mergeable": None,
+        "mergeable_state": "unknown",
+        "rebaseable": None,
+        "maintainer_can_modify": False,
+        "auto_merge": None,
+        "review_comments": 0,
+        "commits": 1,
+        "additions": sum(f.additions for f in info.files),
+        "deletions": sum(f.deletions for f in info.files),
+        "changed_files": len(info.files),
+        "draft": info.draft,
+    }
 
 
 def pull_summary(full: dict[str, Any]) -> dict[str, Any]:
