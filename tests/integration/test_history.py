@@ -24,13 +24,13 @@ from core.settings import load_settings
 from core.store import Store, open_store
 from core.stores.audit import ActionRecord
 from fakegithub.fake import FakeGitHub
-from fakegithub.limits import Limits
+from fakegithub.limits import Limiter, Limits
 from tests.integration.test_collect import BASE, populate, read_jsonl
 from tests.support import INSTALLATION_ID, ORG, unique
 from workers.budget import Budget, lane
 from workers.collect import collect
 from workers.github import GitHubClient
-from workers.history import Walk, labellers_inferred, refresh_history
+from workers.history import HistoryResult, Walk, labellers_inferred, refresh_history
 from workers.records import CollectQuery
 
 pytestmark = pytest.mark.timeout(300)
@@ -245,16 +245,16 @@ def own_installation(fake: FakeGitHub, redis_url: str) -> Iterator[tuple[int, st
         client.delete(*keys)
 
 
-async def test_thousands_of_labelled_issues_within_30_requests_per_1000(
-    fake: FakeGitHub, own_installation: tuple[int, str], store: Store, redis_url: str
-) -> None:
-    installation, account = own_installation
-    full = big_repository(fake, account, issues=3000, pulls=150)
+async def refresh_under_limits(
+    fake: FakeGitHub, store: Store, full: str, redis_url: str, installation: int
+) -> tuple[HistoryResult, Limiter]:
+    """``refresh_history`` as a background task of ``installation`` does it: GitHub's
+    limits enforced by the fake, the installation's budget in Redis; the result and the
+    fake's limiter (its refusals)."""
     settings = load_settings(
         {"REDIS_URL": redis_url}, env_file=Path("/nonexistent"), receiver=False
     )
     client = redis.Redis.from_url(redis_url)
-    start = len(fake.requests)
     with fake.limits_enforced(Limits()) as limiter, lane(client, settings, background=True):
         async with aiohttp.ClientSession() as session:
             gh = GitHubClient(
@@ -263,7 +263,17 @@ async def test_thousands_of_labelled_issues_within_30_requests_per_1000(
                 oauth_token=fake.mint_token(installation),
                 installation_id=installation,
             )
-            result = await refresh_history(gh, store, full, endpoint=endpoint(fake))
+            return await refresh_history(gh, store, full, endpoint=endpoint(fake)), limiter
+
+
+async def test_thousands_of_labelled_issues_within_30_requests_per_1000(
+    fake: FakeGitHub, own_installation: tuple[int, str], store: Store, redis_url: str
+) -> None:
+    installation, account = own_installation
+    full = big_repository(fake, account, issues=3000, pulls=150)
+    client = redis.Redis.from_url(redis_url)
+    start = len(fake.requests)
+    result, limiter = await refresh_under_limits(fake, store, full, redis_url, installation)
 
     made = len(fake.requests) - start
     assert result.written == 3150 and made == result.queries
@@ -311,20 +321,9 @@ async def test_250_discussions_in_three_queries_their_cost_in_the_budget(
 ) -> None:
     installation, account = own_installation
     full = discussions_repository(fake, account, count=250)
-    settings = load_settings(
-        {"REDIS_URL": redis_url}, env_file=Path("/nonexistent"), receiver=False
-    )
     client = redis.Redis.from_url(redis_url)
     start = len(fake.requests)
-    with fake.limits_enforced(Limits()) as limiter, lane(client, settings, background=True):
-        async with aiohttp.ClientSession() as session:
-            gh = GitHubClient(
-                session,
-                base_url=fake.urls.api,
-                oauth_token=fake.mint_token(installation),
-                installation_id=installation,
-            )
-            result = await refresh_history(gh, store, full, endpoint=endpoint(fake))
+    result, limiter = await refresh_under_limits(fake, store, full, redis_url, installation)
 
     assert len(discussion_queries(fake, start)) == 3  # 100 + 100 + 50
     # One (empty) page of issues and one of pull requests besides.

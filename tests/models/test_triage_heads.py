@@ -9,6 +9,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -114,25 +115,21 @@ def test_thresholds_and_evidence_come_from_the_items_the_encoder_never_saw() -> 
     new = [replace(it, number=(it.number or 0) + 1000) for it in issues("o/a", 12, seed=5)]
     fresh = {it.number for it in new}
     cfg = TrainConfig(base_model="unused", calibration_folds=2, lexical_weight=0.0)
-    models, evidence = train_heads(
-        [*seen, *new],
-        WordEncoder(),  # type: ignore[arg-type]
-        cfg,
-        digest="d",
-        unseen=lambda it: it.number in fresh,
-        min_unseen=30,
-        log=print,
-    )
+
+    def heads(min_unseen: int) -> Any:
+        return train_heads(
+            [*seen, *new],
+            WordEncoder(),  # type: ignore[arg-type]
+            cfg,
+            digest="d",
+            unseen=lambda it: it.number in fresh,
+            min_unseen=min_unseen,
+            log=print,
+        )
+
+    models, evidence = heads(30)
     assert len(evidence["o/a"].probs) == 36  # the 36 new issues only, out of 126
     assert all(t < NEVER for t in models["o/a"].meta.thresholds.values())
     # Too few unseen issues: thresholds that apply nothing and no evidence.
-    models, evidence = train_heads(
-        [*seen, *new],
-        WordEncoder(),  # type: ignore[arg-type]
-        cfg,
-        digest="d",
-        unseen=lambda it: it.number in fresh,
-        min_unseen=37,
-        log=print,
-    )
+    models, evidence = heads(37)
     assert evidence == {} and set(models["o/a"].meta.thresholds.values()) == {NEVER}
